@@ -1,0 +1,181 @@
+//! Environment overrides: `RANGECACHE_<SECTION>__<FIELD>=value` replaces `[section] field`.
+//!
+//! The value is parsed as the field's type (string, integer or boolean; durations and sizes
+//! are strings until validation), and a bad value is an error naming the variable. Overrides
+//! are applied through the TOML value tree, so every `[server]` and `[origin]` field can be
+//! overridden without a hand-kept list of names.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use super::raw::RawConfig;
+use crate::error::{Phase, StartupError};
+
+/// A snapshot of the process environment (or a test's stand-in for it).
+pub type EnvVars = BTreeMap<String, String>;
+
+/// Prefix of every override variable.
+pub const PREFIX: &str = "RANGECACHE_";
+
+/// Variables with the prefix that configure something other than the TOML tree.
+const NOT_OVERRIDES: &[&str] = &["RANGECACHE_LOG"];
+
+/// Capture the process environment (variables that are not valid UTF-8 are skipped).
+pub fn process_env() -> EnvVars {
+    std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        .collect()
+}
+
+/// Apply every `RANGECACHE_<SECTION>__<FIELD>` variable in `env` to `raw`, in name order.
+/// Returns warnings for prefixed variables that are not in the override form.
+pub fn apply_env(raw: &mut RawConfig, env: &EnvVars) -> Result<Vec<String>, StartupError> {
+    let mut warnings = Vec::new();
+    for (name, value) in env {
+        let Some(rest) = name.strip_prefix(PREFIX) else {
+            continue;
+        };
+        if NOT_OVERRIDES.contains(&name.as_str()) {
+            continue;
+        }
+        let Some((section, field)) = rest.split_once("__") else {
+            warnings.push(format!(
+                "ignoring environment variable {name}: overrides are named \
+                 {PREFIX}<SECTION>__<FIELD>"
+            ));
+            continue;
+        };
+        let section = section.to_ascii_lowercase();
+        let field = field.to_ascii_lowercase();
+        *raw = override_one(raw, name, &section, &field, value)?;
+    }
+    Ok(warnings)
+}
+
+/// `raw` with `[section] field` set from the variable `var`'s `value`.
+fn override_one(
+    raw: &RawConfig,
+    var: &str,
+    section: &str,
+    field: &str,
+    value: &str,
+) -> Result<RawConfig, StartupError> {
+    let fail = |detail: String| StartupError::new(Phase::ParseConfig, format!("{var}: {detail}"));
+    if section == "bucket" {
+        return Err(fail(
+            "per-bucket overrides cannot be set from the environment; use [[bucket]] in the \
+             config file"
+                .into(),
+        ));
+    }
+    let mut tree = toml::Value::try_from(raw)
+        .map_err(|e| fail(format!("cannot represent the configuration: {e}")))?;
+    let slot = tree
+        .get_mut(section)
+        .and_then(toml::Value::as_table_mut)
+        .ok_or_else(|| fail(format!("unknown section '{section}' (expected server or origin)")))?
+        .get_mut(field)
+        .ok_or_else(|| fail(format!("unknown field '{field}' in [{section}]")))?;
+    *slot = typed_like(slot, value).map_err(fail)?;
+    RawConfig::deserialize(tree).map_err(|e| fail(e.message().replace('`', "'")))
+}
+
+/// Parse `value` as the same TOML type as `current`.
+fn typed_like(current: &toml::Value, value: &str) -> Result<toml::Value, String> {
+    match current {
+        toml::Value::String(_) => Ok(toml::Value::String(value.to_owned())),
+        toml::Value::Integer(_) => value
+            .trim()
+            .parse::<i64>()
+            .map(toml::Value::Integer)
+            .map_err(|_| format!("expected an integer, got '{value}'")),
+        toml::Value::Boolean(_) => match value.trim().to_ascii_lowercase().as_str() {
+            "true" => Ok(toml::Value::Boolean(true)),
+            "false" => Ok(toml::Value::Boolean(false)),
+            _ => Err(format!("expected true or false, got '{value}'")),
+        },
+        other => Err(format!(
+            "cannot override a {} from the environment",
+            other.type_str()
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> EnvVars {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn overrides_map_to_fields_of_their_type() {
+        let mut raw = RawConfig::default();
+        apply_env(
+            &mut raw,
+            &env(&[
+                ("RANGECACHE_SERVER__LISTEN", "0.0.0.0:80"),
+                ("RANGECACHE_SERVER__WORKERS", "4"),
+                ("RANGECACHE_SERVER__PIN_CORES", "false"),
+                ("RANGECACHE_SERVER__MAX_HEAD_SIZE", "32KiB"),
+                ("RANGECACHE_ORIGIN__ENDPOINT", "https://s3.example.com"),
+                ("RANGECACHE_ORIGIN__POOL_MAX_IDLE", "8"),
+                ("RANGECACHE_LOG", "debug"),
+                ("PATH", "/bin"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(raw.server.listen, "0.0.0.0:80");
+        assert_eq!(raw.server.workers, 4);
+        assert!(!raw.server.pin_cores);
+        assert_eq!(raw.server.max_head_size, "32KiB");
+        assert_eq!(raw.origin.endpoint, "https://s3.example.com");
+        assert_eq!(raw.origin.pool_max_idle, 8);
+    }
+
+    #[test]
+    fn type_errors_name_the_variable() {
+        let mut raw = RawConfig::default();
+        let err = apply_env(&mut raw, &env(&[("RANGECACHE_SERVER__WORKERS", "four")]))
+            .unwrap_err();
+        assert_eq!(err.phase(), Phase::ParseConfig);
+        assert_eq!(
+            err.detail(),
+            "RANGECACHE_SERVER__WORKERS: expected an integer, got 'four'"
+        );
+
+        let err = apply_env(&mut raw, &env(&[("RANGECACHE_SERVER__WORKERS", "-2")])).unwrap_err();
+        assert!(err.detail().starts_with("RANGECACHE_SERVER__WORKERS: "), "{err}");
+
+        let err = apply_env(&mut raw, &env(&[("RANGECACHE_SERVER__PIN_CORES", "maybe")]))
+            .unwrap_err();
+        assert!(err.detail().contains("RANGECACHE_SERVER__PIN_CORES"), "{err}");
+        assert!(err.detail().contains("true or false"), "{err}");
+    }
+
+    #[test]
+    fn unknown_sections_and_fields_are_errors() {
+        let mut raw = RawConfig::default();
+        let err = apply_env(&mut raw, &env(&[("RANGECACHE_SERVER__LISEN", "x")])).unwrap_err();
+        assert!(err.detail().contains("unknown field 'lisen'"), "{err}");
+        let err = apply_env(&mut raw, &env(&[("RANGECACHE_CACHE__SIZE", "1")])).unwrap_err();
+        assert!(err.detail().contains("unknown section 'cache'"), "{err}");
+        let err = apply_env(&mut raw, &env(&[("RANGECACHE_BUCKET__NAME", "x")])).unwrap_err();
+        assert!(err.detail().contains("[[bucket]]"), "{err}");
+    }
+
+    #[test]
+    fn malformed_names_are_warned_about() {
+        let mut raw = RawConfig::default();
+        let warnings =
+            apply_env(&mut raw, &env(&[("RANGECACHE_SERVER_LISTEN", "x")])).unwrap();
+        assert_eq!(warnings.len(), 1);
+        assert!(warnings[0].contains("RANGECACHE_SERVER_LISTEN"));
+        assert_eq!(raw, RawConfig::default());
+    }
+}

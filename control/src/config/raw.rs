@@ -1,0 +1,209 @@
+//! The configuration as users write it: serde structs that mirror the TOML file one to one.
+//!
+//! Built-in defaults live here and nowhere else (`Default` impls; `config/default.toml`
+//! documents the same values). Durations and sizes stay strings until validation, so that an
+//! environment override of any field is a plain string, integer or boolean.
+
+use serde::{Deserialize, Deserializer, Serialize};
+
+/// The whole file: `[server]`, `[origin]` and any number of `[[bucket]]` overrides.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawConfig {
+    /// `[server]`: the client-facing endpoint and its limits.
+    pub server: RawServer,
+    /// `[origin]`: the S3 origin serving every bucket without an override.
+    pub origin: RawOrigin,
+    /// `[[bucket]]`: per-bucket overrides.
+    #[serde(rename = "bucket", skip_serializing_if = "Vec::is_empty")]
+    pub buckets: Vec<RawBucket>,
+}
+
+/// `[server]` as written.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawServer {
+    /// Client-facing S3 endpoint.
+    pub listen: String,
+    /// Admin endpoint (`/healthz`, `/readyz`, `/metrics`, `/config`).
+    pub admin_listen: String,
+    /// Worker threads; 0 = one per available core.
+    pub workers: usize,
+    /// Base domain for virtual-hosted-style requests; empty = path-style only.
+    pub domain: String,
+    /// `auto`, `io_uring` or `epoll`.
+    pub io_driver: String,
+    /// Pin each worker to a core.
+    pub pin_cores: bool,
+    /// Largest request head, as a size.
+    #[serde(deserialize_with = "size_string")]
+    pub max_head_size: String,
+    /// Most header fields in one request.
+    pub max_headers: usize,
+    /// Longest request target, as a size.
+    #[serde(deserialize_with = "size_string")]
+    pub max_uri_length: String,
+    /// Time to receive a whole request head.
+    pub header_read_timeout: String,
+    /// Keep-alive idle time between requests.
+    pub idle_timeout: String,
+    /// Time for one body read or write to make progress.
+    pub body_timeout: String,
+    /// Time in-flight requests get to finish on shutdown.
+    pub drain_timeout: String,
+}
+
+impl Default for RawServer {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            admin_listen: "127.0.0.1:9090".into(),
+            workers: 0,
+            domain: String::new(),
+            io_driver: "auto".into(),
+            pin_cores: true,
+            max_head_size: "64KiB".into(),
+            max_headers: 128,
+            max_uri_length: "16KiB".into(),
+            header_read_timeout: "10s".into(),
+            idle_timeout: "60s".into(),
+            body_timeout: "60s".into(),
+            drain_timeout: "30s".into(),
+        }
+    }
+}
+
+/// `[origin]` as written.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawOrigin {
+    /// `http://` or `https://` host, optional port.
+    pub endpoint: String,
+    /// SigV4 signing region.
+    pub region: String,
+    /// Empty: taken from `AWS_ACCESS_KEY_ID`.
+    pub access_key_id: String,
+    /// Empty: taken from `AWS_SECRET_ACCESS_KEY`.
+    pub secret_access_key: String,
+    /// Empty: taken from `AWS_SESSION_TOKEN` when the keys come from the environment.
+    pub session_token: String,
+    /// PEM bundle of trusted roots for https; empty = the system store.
+    pub ca_file: String,
+    /// TCP connect timeout.
+    pub connect_timeout: String,
+    /// Time from request sent to response head received.
+    pub response_timeout: String,
+    /// How long an idle pooled connection is kept.
+    pub pool_idle_timeout: String,
+    /// Most idle connections per worker and origin.
+    pub pool_max_idle: usize,
+    /// How often origin host names are re-resolved; `"0s"` = never.
+    pub resolve_interval: String,
+}
+
+impl Default for RawOrigin {
+    fn default() -> Self {
+        Self {
+            endpoint: "http://127.0.0.1:8333".into(),
+            region: "us-east-1".into(),
+            access_key_id: String::new(),
+            secret_access_key: String::new(),
+            session_token: String::new(),
+            ca_file: String::new(),
+            connect_timeout: "5s".into(),
+            response_timeout: "30s".into(),
+            pool_idle_timeout: "60s".into(),
+            pool_max_idle: 64,
+            resolve_interval: "30s".into(),
+        }
+    }
+}
+
+/// One `[[bucket]]` override. Every field but `name` falls back to `[origin]` (or, for
+/// `origin_bucket`, to `name`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBucket {
+    /// The bucket name clients use.
+    pub name: String,
+    /// The bucket's name at the origin.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin_bucket: Option<String>,
+    /// Another origin endpoint for this bucket.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    /// Another signing region.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// Other credentials (with `secret_access_key`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_key_id: Option<String>,
+    /// Other credentials (with `access_key_id`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_access_key: Option<String>,
+    /// Session token for this bucket's credentials.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_token: Option<String>,
+    /// Another CA bundle.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<String>,
+}
+
+/// Accept a size as a string (`"64KiB"`) or a plain integer (bytes) and keep it as a string.
+fn size_string<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum IntOrString {
+        Int(u64),
+        Str(String),
+    }
+    match IntOrString::deserialize(d) {
+        Ok(IntOrString::Int(n)) => Ok(n.to_string()),
+        Ok(IntOrString::Str(s)) => Ok(s),
+        Err(_) => Err(serde::de::Error::custom(
+            "expected a byte size: a non-negative integer or a string such as \"64KiB\"",
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_is_all_defaults() {
+        let raw: RawConfig = toml::from_str("").unwrap();
+        assert_eq!(raw, RawConfig::default());
+    }
+
+    #[test]
+    fn sizes_accept_integers_and_strings() {
+        let raw: RawConfig =
+            toml::from_str("[server]\nmax_head_size = 4096\nmax_uri_length = \"8KiB\"\n").unwrap();
+        assert_eq!(raw.server.max_head_size, "4096");
+        assert_eq!(raw.server.max_uri_length, "8KiB");
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected() {
+        let err = toml::from_str::<RawConfig>("[server]\nlisen = \"x\"\n").unwrap_err();
+        assert!(err.message().contains("unknown field `lisen`"), "{err}");
+        let err = toml::from_str::<RawConfig>("[[bucket]]\nname = \"a\"\nregoin = \"x\"\n")
+            .unwrap_err();
+        assert!(err.message().contains("unknown field `regoin`"), "{err}");
+        let err = toml::from_str::<RawConfig>("[cache]\n").unwrap_err();
+        assert!(err.message().contains("unknown field `cache`"), "{err}");
+    }
+
+    #[test]
+    fn serializes_back_to_parseable_toml() {
+        let mut raw = RawConfig::default();
+        raw.buckets.push(RawBucket {
+            name: "a".into(),
+            region: Some("eu-west-1".into()),
+            ..RawBucket::default()
+        });
+        let text = toml::to_string(&raw).unwrap();
+        assert_eq!(toml::from_str::<RawConfig>(&text).unwrap(), raw);
+    }
+}

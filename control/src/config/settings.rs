@@ -1,0 +1,238 @@
+//! The validated, typed configuration that the rest of the control plane reads, and its
+//! redacted "effective config" view (`--check`, `GET /config`).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rangecache_dataplane::{Credentials, IoDriver, Scheme, ServerSettings};
+
+use super::raw::{RawBucket, RawConfig, RawOrigin, RawServer};
+use super::units::{format_duration, format_size};
+
+/// What replaces a secret in every view of the configuration.
+pub const REDACTED: &str = "<redacted>";
+
+/// An accepted configuration: every value parsed, every cross-check done.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The file it was loaded from, if any (SIGHUP reloads it).
+    pub source: Option<PathBuf>,
+    /// `[server]`.
+    pub server: ServerConfig,
+    /// `[origin]`: the origin of every bucket without its own.
+    pub origin: OriginConfig,
+    /// How often origin host names are re-resolved; zero = never.
+    pub resolve_interval: Duration,
+    /// `[[bucket]]` overrides, in file order.
+    pub buckets: Vec<BucketConfig>,
+    /// Non-fatal findings (no credentials, ignored keys, ...) for the caller to log.
+    pub warnings: Vec<String>,
+}
+
+/// `[server]`, typed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServerConfig {
+    /// Client-facing listen address.
+    pub listen: std::net::SocketAddr,
+    /// Admin listen address.
+    pub admin_listen: std::net::SocketAddr,
+    /// Worker threads as configured; 0 = one per available core (see [`Self::worker_count`]).
+    pub workers: usize,
+    /// Base domain for virtual-hosted-style requests, lower-case, without a trailing dot.
+    pub domain: Option<String>,
+    /// io driver choice.
+    pub io_driver: IoDriver,
+    /// Pin workers to cores.
+    pub pin_cores: bool,
+    /// Largest request head, bytes.
+    pub max_head_size: usize,
+    /// Most header fields per request.
+    pub max_headers: usize,
+    /// Longest request target, bytes.
+    pub max_uri_length: usize,
+    /// Time to receive a whole request head.
+    pub header_read_timeout: Duration,
+    /// Keep-alive idle time.
+    pub idle_timeout: Duration,
+    /// Time for one body read or write to make progress.
+    pub body_timeout: Duration,
+    /// Time in-flight requests get on shutdown.
+    pub drain_timeout: Duration,
+}
+
+impl ServerConfig {
+    /// The number of workers to start: `workers`, or one per core this process may use.
+    pub fn worker_count(&self) -> usize {
+        if self.workers > 0 {
+            self.workers
+        } else {
+            std::thread::available_parallelism().map_or(1, usize::from)
+        }
+    }
+
+    /// The data plane's view of these settings.
+    pub fn to_dataplane(&self) -> ServerSettings {
+        ServerSettings {
+            domain: self.domain.clone(),
+            max_head_bytes: self.max_head_size,
+            max_headers: self.max_headers,
+            max_uri_bytes: self.max_uri_length,
+            header_read_timeout: self.header_read_timeout,
+            idle_timeout: self.idle_timeout,
+            body_timeout: self.body_timeout,
+        }
+    }
+}
+
+/// One origin, typed: `[origin]`, or a bucket override merged over it.
+#[derive(Debug, Clone)]
+pub struct OriginConfig {
+    /// `default`, or the overriding bucket's name.
+    pub name: String,
+    /// The endpoint as configured.
+    pub endpoint: String,
+    /// `http` or `https`.
+    pub scheme: Scheme,
+    /// Host name or address literal (IPv6 without brackets).
+    pub host: String,
+    /// TCP port (80/443 when not given).
+    pub port: u16,
+    /// SigV4 region.
+    pub region: String,
+    /// Credentials after the `AWS_*` fallback; `None` = unsigned.
+    pub credentials: Option<Credentials>,
+    /// The CA bundle used, if not the system store.
+    pub ca_file: Option<PathBuf>,
+    /// TLS client configuration for https.
+    pub tls: Option<Arc<rustls::ClientConfig>>,
+    /// TCP connect timeout.
+    pub connect_timeout: Duration,
+    /// Request sent to response head received.
+    pub response_timeout: Duration,
+    /// Idle pooled connection lifetime.
+    pub pool_idle_timeout: Duration,
+    /// Most idle pooled connections per worker.
+    pub pool_max_idle: usize,
+}
+
+impl OriginConfig {
+    /// This origin in file form with secrets redacted (`resolve_interval` left empty: it is
+    /// global, not per origin).
+    fn view(&self) -> RawOrigin {
+        let creds = self.credentials.as_ref();
+        RawOrigin {
+            endpoint: self.endpoint.clone(),
+            region: self.region.clone(),
+            access_key_id: creds.map(|c| c.access_key_id.clone()).unwrap_or_default(),
+            secret_access_key: creds.map(|_| REDACTED.to_owned()).unwrap_or_default(),
+            session_token: creds
+                .and_then(|c| c.session_token.as_ref())
+                .map(|_| REDACTED.to_owned())
+                .unwrap_or_default(),
+            ca_file: self
+                .ca_file
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
+            connect_timeout: format_duration(self.connect_timeout),
+            response_timeout: format_duration(self.response_timeout),
+            pool_idle_timeout: format_duration(self.pool_idle_timeout),
+            pool_max_idle: self.pool_max_idle,
+            resolve_interval: String::new(),
+        }
+    }
+}
+
+/// One `[[bucket]]`, typed.
+#[derive(Debug, Clone)]
+pub struct BucketConfig {
+    /// The name clients use.
+    pub name: String,
+    /// The name at the origin.
+    pub origin_bucket: String,
+    /// Its own origin when any origin key was overridden; `None` = the default origin.
+    pub origin: Option<OriginConfig>,
+}
+
+impl Settings {
+    /// Every origin in use: the default first, then bucket overrides in file order.
+    pub fn origins(&self) -> impl Iterator<Item = &OriginConfig> {
+        std::iter::once(&self.origin).chain(self.buckets.iter().filter_map(|b| b.origin.as_ref()))
+    }
+
+    /// The effective configuration in file form with secrets replaced by `<redacted>`.
+    /// It parses back as a configuration file.
+    pub fn effective(&self) -> RawConfig {
+        let s = &self.server;
+        let server = RawServer {
+            listen: s.listen.to_string(),
+            admin_listen: s.admin_listen.to_string(),
+            workers: s.workers,
+            domain: s.domain.clone().unwrap_or_default(),
+            io_driver: io_driver_name(s.io_driver).to_owned(),
+            pin_cores: s.pin_cores,
+            max_head_size: format_size(s.max_head_size as u64),
+            max_headers: s.max_headers,
+            max_uri_length: format_size(s.max_uri_length as u64),
+            header_read_timeout: format_duration(s.header_read_timeout),
+            idle_timeout: format_duration(s.idle_timeout),
+            body_timeout: format_duration(s.body_timeout),
+            drain_timeout: format_duration(s.drain_timeout),
+        };
+        let mut origin = self.origin.view();
+        origin.resolve_interval = format_duration(self.resolve_interval);
+        let buckets = self
+            .buckets
+            .iter()
+            .map(|b| {
+                let mut raw = RawBucket {
+                    name: b.name.clone(),
+                    origin_bucket: Some(b.origin_bucket.clone()),
+                    ..RawBucket::default()
+                };
+                if let Some(o) = &b.origin {
+                    let v = o.view();
+                    raw.endpoint = Some(v.endpoint);
+                    raw.region = Some(v.region);
+                    raw.access_key_id = Some(v.access_key_id);
+                    raw.secret_access_key = Some(v.secret_access_key);
+                    raw.session_token = Some(v.session_token).filter(|t| !t.is_empty());
+                    raw.ca_file = Some(v.ca_file).filter(|f| !f.is_empty());
+                }
+                raw
+            })
+            .collect();
+        RawConfig {
+            server,
+            origin,
+            buckets,
+        }
+    }
+
+    /// Keep the values that only take effect at startup from `running`, and name each one
+    /// that this (reloaded) configuration wanted to change.
+    pub fn keep_restart_only(&mut self, running: &Settings) -> Vec<&'static str> {
+        let (new, old) = (&mut self.server, &running.server);
+        let mut changed = Vec::new();
+        macro_rules! keep {
+            ($($field:ident),*) => {$(
+                if new.$field != old.$field {
+                    changed.push(concat!("server.", stringify!($field)));
+                    new.$field = old.$field.clone();
+                }
+            )*};
+        }
+        keep!(listen, admin_listen, workers, io_driver, pin_cores);
+        changed
+    }
+}
+
+/// The config-file spelling of an io driver.
+pub fn io_driver_name(d: IoDriver) -> &'static str {
+    match d {
+        IoDriver::Auto => "auto",
+        IoDriver::IoUring => "io_uring",
+        IoDriver::Epoll => "epoll",
+    }
+}

@@ -1,0 +1,399 @@
+//! From [`RawConfig`] to [`Settings`]: parse every value, apply the `AWS_*` fallbacks, merge
+//! bucket overrides over `[origin]`, and build TLS configurations. The first problem found is
+//! returned as a `[validate_config]` error whose detail starts with the offending key.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use rangecache_dataplane::{Credentials, IoDriver, Scheme};
+
+use super::env::EnvVars;
+use super::raw::{RawBucket, RawConfig, RawOrigin, RawServer};
+use super::settings::{BucketConfig, OriginConfig, ServerConfig, Settings};
+use super::tls::TlsBuilder;
+use super::units::{parse_duration, parse_size};
+use crate::error::{Phase, StartupError};
+
+/// The most workers a configuration may ask for.
+pub const MAX_WORKERS: usize = 1024;
+
+/// The name of the default origin in logs, metrics and snapshots.
+pub const DEFAULT_ORIGIN: &str = "default";
+
+/// Validate `raw`; `env` supplies the `AWS_*` credential fallbacks.
+pub fn validate(
+    raw: &RawConfig,
+    env: &EnvVars,
+    source: Option<PathBuf>,
+) -> Result<Settings, StartupError> {
+    let mut warnings = Vec::new();
+    let mut tls = TlsBuilder::default();
+    let server = server(&raw.server)?;
+    let origin = default_origin(&raw.origin, env, &mut tls, &mut warnings)?;
+    let resolve_interval = duration("origin.resolve_interval", &raw.origin.resolve_interval)?;
+    let mut seen = HashSet::new();
+    let mut buckets = Vec::with_capacity(raw.buckets.len());
+    for (i, b) in raw.buckets.iter().enumerate() {
+        let key = if b.name.is_empty() {
+            format!("bucket[{i}]")
+        } else {
+            format!("bucket[{}]", b.name)
+        };
+        check_bucket_name(&format!("{key}.name"), &b.name)?;
+        if !seen.insert(b.name.as_str()) {
+            return Err(invalid(&format!("{key}.name"), "duplicate bucket name"));
+        }
+        buckets.push(bucket(&key, b, &raw.origin, &origin, &mut tls, &mut warnings)?);
+    }
+    Ok(Settings {
+        source,
+        server,
+        origin,
+        resolve_interval,
+        buckets,
+        warnings,
+    })
+}
+
+fn invalid(key: &str, detail: impl std::fmt::Display) -> StartupError {
+    StartupError::new(Phase::ValidateConfig, format!("{key}: {detail}"))
+}
+
+fn server(raw: &RawServer) -> Result<ServerConfig, StartupError> {
+    let listen = socket_addr("server.listen", &raw.listen)?;
+    let admin_listen = socket_addr("server.admin_listen", &raw.admin_listen)?;
+    if admin_listen == listen && listen.port() != 0 {
+        return Err(invalid("server.admin_listen", "must differ from server.listen"));
+    }
+    if raw.workers > MAX_WORKERS {
+        return Err(invalid(
+            "server.workers",
+            format_args!("at most {MAX_WORKERS}, got {}", raw.workers),
+        ));
+    }
+    let io_driver = match raw.io_driver.as_str() {
+        "auto" => IoDriver::Auto,
+        "io_uring" => IoDriver::IoUring,
+        "epoll" => IoDriver::Epoll,
+        other => {
+            return Err(invalid(
+                "server.io_driver",
+                format_args!("expected auto, io_uring or epoll, got '{other}'"),
+            ))
+        }
+    };
+    if raw.max_headers == 0 {
+        return Err(invalid("server.max_headers", "must be at least 1"));
+    }
+    Ok(ServerConfig {
+        listen,
+        admin_listen,
+        workers: raw.workers,
+        domain: domain(&raw.domain)?,
+        io_driver,
+        pin_cores: raw.pin_cores,
+        max_head_size: size("server.max_head_size", &raw.max_head_size)?,
+        max_headers: raw.max_headers,
+        max_uri_length: size("server.max_uri_length", &raw.max_uri_length)?,
+        header_read_timeout: timeout("server.header_read_timeout", &raw.header_read_timeout)?,
+        idle_timeout: timeout("server.idle_timeout", &raw.idle_timeout)?,
+        body_timeout: timeout("server.body_timeout", &raw.body_timeout)?,
+        drain_timeout: duration("server.drain_timeout", &raw.drain_timeout)?,
+    })
+}
+
+fn socket_addr(key: &str, s: &str) -> Result<SocketAddr, StartupError> {
+    s.trim().parse().map_err(|_| {
+        invalid(
+            key,
+            format_args!("invalid socket address '{s}' (expected ip:port, e.g. 127.0.0.1:8080)"),
+        )
+    })
+}
+
+fn domain(s: &str) -> Result<Option<String>, StartupError> {
+    let d = s.trim().trim_end_matches('.').to_ascii_lowercase();
+    if d.is_empty() {
+        return Ok(None);
+    }
+    let bad = d.starts_with('.')
+        || d.contains("..")
+        || !d
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || c == b'.' || c == b'-');
+    if bad {
+        return Err(invalid(
+            "server.domain",
+            format_args!("'{s}' is not a bare host name such as s3.example.com"),
+        ));
+    }
+    Ok(Some(d))
+}
+
+fn duration(key: &str, s: &str) -> Result<Duration, StartupError> {
+    parse_duration(s).map_err(|e| invalid(key, format_args!("invalid duration '{s}': {e}")))
+}
+
+/// A duration that must not be zero (a zero timeout would fail every request).
+fn timeout(key: &str, s: &str) -> Result<Duration, StartupError> {
+    let d = duration(key, s)?;
+    if d.is_zero() {
+        return Err(invalid(key, "must be greater than zero"));
+    }
+    Ok(d)
+}
+
+fn size(key: &str, s: &str) -> Result<usize, StartupError> {
+    let n = parse_size(s).map_err(|e| invalid(key, format_args!("invalid size '{s}': {e}")))?;
+    match usize::try_from(n) {
+        Ok(0) => Err(invalid(key, "must be greater than zero")),
+        Ok(n) => Ok(n),
+        Err(_) => Err(invalid(key, format_args!("'{s}' is too large"))),
+    }
+}
+
+/// Scheme, host (IPv6 without brackets) and port of an `http[s]://host[:port]` endpoint.
+pub fn parse_endpoint(key: &str, s: &str) -> Result<(Scheme, String, u16), StartupError> {
+    let uri: http::Uri = s
+        .trim()
+        .parse()
+        .map_err(|e| invalid(key, format_args!("invalid URL '{s}': {e}")))?;
+    let scheme = match uri.scheme_str() {
+        Some("http") => Scheme::Http,
+        Some("https") => Scheme::Https,
+        _ => return Err(invalid(key, "scheme must be http or https")),
+    };
+    let authority = uri.authority().map(|a| a.as_str()).unwrap_or_default();
+    if authority.contains('@') {
+        return Err(invalid(key, "must not contain user info; set access_key_id instead"));
+    }
+    let host = uri
+        .host()
+        .unwrap_or_default()
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    if host.is_empty() {
+        return Err(invalid(key, "missing host"));
+    }
+    if !matches!(uri.path(), "" | "/") || uri.query().is_some() {
+        return Err(invalid(
+            key,
+            "must be scheme://host[:port] without a path or query (map bucket names with \
+             [[bucket]] origin_bucket)",
+        ));
+    }
+    let port = match (uri.port_u16(), scheme) {
+        (Some(0), _) => return Err(invalid(key, "port must not be 0")),
+        (Some(p), _) => p,
+        (None, Scheme::Http) => 80,
+        (None, Scheme::Https) => 443,
+    };
+    Ok((scheme, host.to_owned(), port))
+}
+
+/// Both keys or neither; a session token only with keys.
+fn credentials(
+    key: &str,
+    access_key_id: &str,
+    secret_access_key: &str,
+    session_token: &str,
+) -> Result<Option<Credentials>, StartupError> {
+    match (access_key_id.is_empty(), secret_access_key.is_empty()) {
+        (true, true) if !session_token.is_empty() => Err(invalid(
+            &format!("{key}.session_token"),
+            "is set but access_key_id and secret_access_key are not",
+        )),
+        (true, true) => Ok(None),
+        (false, false) => Ok(Some(Credentials {
+            access_key_id: access_key_id.to_owned(),
+            secret_access_key: secret_access_key.to_owned(),
+            session_token: Some(session_token.to_owned()).filter(|t| !t.is_empty()),
+        })),
+        (false, true) => Err(invalid(
+            &format!("{key}.secret_access_key"),
+            "must be set together with access_key_id",
+        )),
+        (true, false) => Err(invalid(
+            &format!("{key}.access_key_id"),
+            "must be set together with secret_access_key",
+        )),
+    }
+}
+
+/// `[origin]` credentials, falling back to `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and
+/// `AWS_SESSION_TOKEN` when neither key is in the configuration.
+fn default_credentials(
+    raw: &RawOrigin,
+    env: &EnvVars,
+) -> Result<Option<Credentials>, StartupError> {
+    if !raw.access_key_id.is_empty() || !raw.secret_access_key.is_empty() {
+        return credentials(
+            "origin",
+            &raw.access_key_id,
+            &raw.secret_access_key,
+            &raw.session_token,
+        );
+    }
+    let var = |name: &str| env.get(name).map(|v| v.trim()).unwrap_or_default();
+    let (ak, sk) = (var("AWS_ACCESS_KEY_ID"), var("AWS_SECRET_ACCESS_KEY"));
+    if ak.is_empty() != sk.is_empty() {
+        return Err(invalid(
+            "origin.access_key_id",
+            "empty, and only one of AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY is set",
+        ));
+    }
+    let token = if raw.session_token.is_empty() {
+        var("AWS_SESSION_TOKEN")
+    } else {
+        raw.session_token.as_str()
+    };
+    credentials("origin", ak, sk, if ak.is_empty() { "" } else { token })
+}
+
+/// The parts of an origin that may differ between `[origin]` and a bucket override.
+struct OriginKeys<'a> {
+    key: &'a str,
+    name: &'a str,
+    endpoint: &'a str,
+    region: &'a str,
+    credentials: Option<Credentials>,
+    ca_file: &'a str,
+}
+
+fn origin(
+    k: OriginKeys<'_>,
+    base: &RawOrigin,
+    tls: &mut TlsBuilder,
+    warnings: &mut Vec<String>,
+) -> Result<OriginConfig, StartupError> {
+    let key = k.key;
+    let (scheme, host, port) = parse_endpoint(&format!("{key}.endpoint"), k.endpoint)?;
+    if k.region.trim().is_empty() {
+        return Err(invalid(&format!("{key}.region"), "must not be empty"));
+    }
+    let ca_file = Some(PathBuf::from(k.ca_file)).filter(|_| !k.ca_file.is_empty());
+    let tls = match scheme {
+        Scheme::Https => Some(tls.client_config(ca_file.as_deref(), &format!("{key}.ca_file"))?),
+        Scheme::Http => {
+            if ca_file.is_some() {
+                warnings.push(format!("{key}.ca_file is ignored: the endpoint is http"));
+            }
+            None
+        }
+    };
+    if k.credentials.is_none() {
+        warnings.push(format!(
+            "origin '{}' has no credentials: requests to it are sent unsigned",
+            k.name
+        ));
+    }
+    Ok(OriginConfig {
+        name: k.name.to_owned(),
+        endpoint: k.endpoint.trim().to_owned(),
+        scheme,
+        host,
+        port,
+        region: k.region.trim().to_owned(),
+        credentials: k.credentials,
+        ca_file,
+        tls,
+        connect_timeout: timeout("origin.connect_timeout", &base.connect_timeout)?,
+        response_timeout: timeout("origin.response_timeout", &base.response_timeout)?,
+        pool_idle_timeout: duration("origin.pool_idle_timeout", &base.pool_idle_timeout)?,
+        pool_max_idle: base.pool_max_idle,
+    })
+}
+
+fn default_origin(
+    raw: &RawOrigin,
+    env: &EnvVars,
+    tls: &mut TlsBuilder,
+    warnings: &mut Vec<String>,
+) -> Result<OriginConfig, StartupError> {
+    let keys = OriginKeys {
+        key: "origin",
+        name: DEFAULT_ORIGIN,
+        endpoint: &raw.endpoint,
+        region: &raw.region,
+        credentials: default_credentials(raw, env)?,
+        ca_file: &raw.ca_file,
+    };
+    origin(keys, raw, tls, warnings)
+}
+
+fn check_bucket_name(key: &str, name: &str) -> Result<(), StartupError> {
+    if name.is_empty() {
+        return Err(invalid(key, "must not be empty"));
+    }
+    if name.len() > 255 || name.contains('/') || name.chars().any(char::is_whitespace) {
+        return Err(invalid(
+            key,
+            format_args!("'{name}' is not a valid bucket name"),
+        ));
+    }
+    Ok(())
+}
+
+fn bucket(
+    key: &str,
+    b: &RawBucket,
+    base: &RawOrigin,
+    default: &OriginConfig,
+    tls: &mut TlsBuilder,
+    warnings: &mut Vec<String>,
+) -> Result<BucketConfig, StartupError> {
+    let origin_bucket = b.origin_bucket.clone().unwrap_or_else(|| b.name.clone());
+    check_bucket_name(&format!("{key}.origin_bucket"), &origin_bucket)?;
+    let overrides_origin = b.endpoint.is_some()
+        || b.region.is_some()
+        || b.access_key_id.is_some()
+        || b.secret_access_key.is_some()
+        || b.session_token.is_some()
+        || b.ca_file.is_some();
+    if !overrides_origin {
+        return Ok(BucketConfig {
+            name: b.name.clone(),
+            origin_bucket,
+            origin: None,
+        });
+    }
+    let credentials = match (&b.access_key_id, &b.secret_access_key) {
+        (None, None) if b.session_token.is_some() => {
+            return Err(invalid(
+                &format!("{key}.session_token"),
+                "is set but access_key_id and secret_access_key are not",
+            ))
+        }
+        (None, None) => default.credentials.clone(),
+        (Some(ak), Some(sk)) => {
+            credentials(key, ak, sk, b.session_token.as_deref().unwrap_or_default())?
+        }
+        (Some(_), None) => {
+            return Err(invalid(
+                &format!("{key}.secret_access_key"),
+                "must be set together with access_key_id",
+            ))
+        }
+        (None, Some(_)) => {
+            return Err(invalid(
+                &format!("{key}.access_key_id"),
+                "must be set together with secret_access_key",
+            ))
+        }
+    };
+    let keys = OriginKeys {
+        key,
+        name: &b.name,
+        endpoint: b.endpoint.as_deref().unwrap_or(&default.endpoint),
+        region: b.region.as_deref().unwrap_or(&default.region),
+        credentials,
+        ca_file: b.ca_file.as_deref().unwrap_or(&base.ca_file),
+    };
+    Ok(BucketConfig {
+        name: b.name.clone(),
+        origin_bucket,
+        origin: Some(origin(keys, base, tls, warnings)?),
+    })
+}

@@ -1,0 +1,10 @@
+//! Owned-buffer stream I/O shared by the client-facing server and the origin client:
+//! a read-buffered stream, vectored writes of `Bytes` slices, and HTTP body readers.
+
+mod body;
+mod iovec;
+mod stream;
+
+pub use body::{AwsChunkedBody, BodyError, BodyReader};
+pub use iovec::BytesVec;
+pub use stream::BufStream;

@@ -1,0 +1,293 @@
+//! Sending one request to an origin and reading its response, over pooled connections.
+
+use std::time::{Duration, SystemTime};
+
+use bytes::{Bytes, BytesMut};
+
+use super::{sign_request, OriginStream, Pool};
+use crate::error::{Error, ErrorKind, Side};
+use crate::http::{encode_request_head, parse_response, Limits, ResponseFraming, ResponseHead};
+use crate::net::{BodyError, BodyReader, BufStream};
+use crate::snapshot::{Origin, Scheme};
+
+/// How the upstream request body is framed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestBody {
+    /// No body.
+    None,
+    /// Exactly this many bytes (sent with `Content-Length`).
+    Length(u64),
+    /// Length unknown: sent with `Transfer-Encoding: chunked`.
+    Chunked,
+}
+
+/// A request to send upstream, before signing.
+#[derive(Debug, Clone)]
+pub struct OriginRequest {
+    /// HTTP method.
+    pub method: String,
+    /// Encoded path and query (`/bucket/key?partNumber=1`), in the form S3 signs.
+    pub path_and_query: String,
+    /// End-to-end headers to forward; all of them are signed. Must not contain `host`,
+    /// framing headers, or any client authentication header.
+    pub headers: Vec<(String, String)>,
+    /// Body framing.
+    pub body: RequestBody,
+}
+
+/// The origin client of one worker: its connection pool and response-parsing limits.
+pub struct OriginClient {
+    pool: Pool,
+    limits: Limits,
+}
+
+impl Default for OriginClient {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// One request/response exchange on one origin connection.
+pub struct OriginExchange {
+    conn: BufStream<OriginStream>,
+    key: String,
+    reused: bool,
+    chunked_request: bool,
+    body: Option<BodyReader>,
+    keep_alive: bool,
+    max_idle: usize,
+    response_timeout: Duration,
+}
+
+fn pool_key(origin: &Origin) -> String {
+    let scheme = match origin.scheme {
+        Scheme::Http => "http",
+        Scheme::Https => "https",
+    };
+    format!("{scheme}://{}:{}", origin.host, origin.port)
+}
+
+impl OriginClient {
+    /// A client with an empty pool.
+    pub fn new() -> Self {
+        Self {
+            pool: Pool::new(),
+            limits: Limits {
+                max_head_bytes: 256 * 1024,
+                max_headers: 256,
+                max_uri_bytes: 16 * 1024,
+            },
+        }
+    }
+
+    /// Idle pooled connections (for tests and metrics).
+    pub fn idle_connections(&self) -> usize {
+        self.pool.idle_count()
+    }
+
+    /// Sign `req` for `origin` and write its head on a pooled (unless `fresh`) or new
+    /// connection. The caller then writes the body (if any) and reads the response.
+    pub async fn start(&self, origin: &Origin, req: &OriginRequest, fresh: bool) -> Result<OriginExchange, Error> {
+        let mut ex = self.connect(origin, req, fresh).await?;
+        ex.write_head(origin, req).await?;
+        Ok(ex)
+    }
+
+    async fn connect(&self, origin: &Origin, req: &OriginRequest, fresh: bool) -> Result<OriginExchange, Error> {
+        let key = pool_key(origin);
+        let pooled = if fresh { None } else { self.pool.take(&key, origin.pool_idle_timeout) };
+        let reused = pooled.is_some();
+        let conn = match pooled {
+            Some(conn) => conn,
+            None => BufStream::new(OriginStream::connect(origin).await?),
+        };
+        Ok(OriginExchange {
+            conn,
+            key,
+            reused,
+            chunked_request: req.body == RequestBody::Chunked,
+            body: None,
+            keep_alive: false,
+            max_idle: origin.pool_max_idle,
+            response_timeout: origin.response_timeout,
+        })
+    }
+
+    /// Send a request without a body and read the response head. A failure on a reused pooled
+    /// connection before any response byte arrived is retried once on a new connection (the
+    /// origin may have closed the idle connection); `retried` is set when that happened.
+    pub async fn send_bodyless(
+        &self,
+        origin: &Origin,
+        req: &OriginRequest,
+        is_head: bool,
+        retried: &mut bool,
+    ) -> Result<(OriginExchange, ResponseHead), Error> {
+        let mut fresh = false;
+        loop {
+            let mut ex = self.connect(origin, req, fresh).await?;
+            let result = async {
+                ex.write_head(origin, req).await?;
+                ex.read_response_head(&self.limits, is_head).await
+            }
+            .await;
+            match result {
+                Ok(head) => return Ok((ex, head)),
+                Err(e) if ex.reused && !fresh && ex.conn_received_nothing() && !e.is_timeout() => {
+                    fresh = true;
+                    *retried = true;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Response-parsing limits.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    fn release(&self, ex: OriginExchange) {
+        let max = ex.max_idle;
+        self.pool.put(&ex.key, ex.conn, max);
+    }
+}
+
+fn build_head(origin: &Origin, req: &OriginRequest) -> Result<Bytes, Error> {
+    let authority = origin.authority();
+    let mut headers: Vec<(String, String)> = Vec::with_capacity(req.headers.len() + 6);
+    headers.push(("host".to_owned(), authority.clone()));
+    headers.extend(req.headers.iter().cloned());
+    if let RequestBody::Length(n) = req.body {
+        // S3 wants Content-Length on every upload; it is signed like the other headers.
+        headers.push(("content-length".to_owned(), n.to_string()));
+    }
+    if let Some(creds) = &origin.credentials {
+        let scheme = match origin.scheme {
+            Scheme::Http => "http",
+            Scheme::Https => "https",
+        };
+        let url = format!("{scheme}://{authority}{}", req.path_and_query);
+        sign_request(
+            &req.method,
+            &url,
+            &mut headers,
+            req.body != RequestBody::None,
+            creds,
+            &origin.region,
+            SystemTime::now(),
+        )
+        .map_err(|e| Error::new(ErrorKind::Signing, Side::Internal, "sign origin request").with_cause(e))?;
+    }
+    if req.body == RequestBody::Chunked {
+        headers.push(("transfer-encoding".to_owned(), "chunked".to_owned()));
+    }
+    let mut out = BytesMut::with_capacity(512 + req.path_and_query.len());
+    encode_request_head(
+        &mut out,
+        &req.method,
+        &req.path_and_query,
+        headers.iter().map(|(k, v)| (k.as_bytes(), v.as_bytes())),
+    );
+    Ok(out.freeze())
+}
+
+impl OriginExchange {
+    /// True when this exchange runs on a connection taken from the pool.
+    pub fn reused(&self) -> bool {
+        self.reused
+    }
+
+    async fn write_head(&mut self, origin: &Origin, req: &OriginRequest) -> Result<(), Error> {
+        let head = build_head(origin, req)?;
+        self.conn
+            .write_all(head)
+            .await
+            .map_err(|e| Error::io(Side::Origin, "write request head to origin", e))
+    }
+
+    fn conn_received_nothing(&mut self) -> bool {
+        self.conn.buffer().is_empty()
+    }
+
+    /// Write one piece of the request body (framed as a chunk when the length is unknown).
+    pub async fn write_body(&mut self, piece: Bytes) -> Result<(), Error> {
+        if piece.is_empty() {
+            return Ok(());
+        }
+        let res = if self.chunked_request {
+            let size = crate::http::chunk_size_line(piece.len());
+            self.conn
+                .write_vectored(vec![size, piece, Bytes::from_static(crate::http::CRLF)])
+                .await
+                .map(|_| ())
+        } else {
+            self.conn.write_all(piece).await
+        };
+        res.map_err(|e| Error::io(Side::Origin, "write request body to origin", e))
+    }
+
+    /// End the request body (the last chunk for chunked bodies).
+    pub async fn finish_body(&mut self) -> Result<(), Error> {
+        if self.chunked_request {
+            self.conn
+                .write_all(Bytes::from_static(crate::http::LAST_CHUNK))
+                .await
+                .map_err(|e| Error::io(Side::Origin, "write request body to origin", e))?;
+        }
+        Ok(())
+    }
+
+    /// Read the response head (skipping any 1xx interim responses) within the origin's response
+    /// timeout, and prepare the body reader.
+    pub async fn read_response_head(&mut self, limits: &Limits, is_head: bool) -> Result<ResponseHead, Error> {
+        let deadline = self.response_timeout;
+        let read = async {
+            loop {
+                match parse_response(self.conn.buffer(), limits, is_head) {
+                    Ok(Some(head)) if head.status() < 200 => continue,
+                    Ok(Some(head)) => return Ok(head),
+                    Ok(None) => {}
+                    Err(e) => {
+                        return Err(Error::new(ErrorKind::Protocol, Side::Origin, "malformed origin response head").with_cause(e))
+                    }
+                }
+                match self.conn.fill().await {
+                    Ok(0) => return Err(Error::new(ErrorKind::Closed, Side::Origin, "origin closed the connection before responding")),
+                    Ok(_) => {}
+                    Err(e) => return Err(Error::io(Side::Origin, "read origin response", e)),
+                }
+            }
+        };
+        let head = match monoio::time::timeout(deadline, read).await {
+            Ok(res) => res?,
+            Err(_) => return Err(Error::new(ErrorKind::Timeout, Side::Origin, "origin response timed out")),
+        };
+        self.body = Some(match head.framing() {
+            ResponseFraming::None => BodyReader::empty(),
+            ResponseFraming::Length(n) => BodyReader::length(n),
+            ResponseFraming::Chunked => BodyReader::chunked(limits),
+            ResponseFraming::UntilClose => BodyReader::until_close(),
+        });
+        self.keep_alive = head.keep_alive() && !matches!(head.framing(), ResponseFraming::UntilClose);
+        Ok(head)
+    }
+
+    /// The next piece of the response body, `None` at its end.
+    pub async fn next_body(&mut self) -> Result<Option<Bytes>, BodyError> {
+        let timeout = self.response_timeout;
+        match &mut self.body {
+            Some(body) => body.next(&mut self.conn, timeout).await,
+            None => Ok(None),
+        }
+    }
+
+    /// Hand the connection back to the pool if the response was read to its end and the origin
+    /// allows keep-alive; otherwise close it.
+    pub fn finish(self, client: &OriginClient) {
+        let complete = self.body.as_ref().is_some_and(BodyReader::is_done);
+        if complete && self.keep_alive {
+            client.release(self);
+        }
+    }
+}

@@ -1,0 +1,12 @@
+//! The origin client: connections (TCP or TLS) from a per-worker keep-alive pool, requests
+//! re-signed with SigV4 using the origin's credentials, responses parsed on our own framing.
+
+mod client;
+mod conn;
+mod pool;
+mod sign;
+
+pub use client::{OriginClient, OriginExchange, OriginRequest, RequestBody};
+pub use conn::OriginStream;
+pub use pool::Pool;
+pub use sign::{sign_request, SignError};

@@ -1,0 +1,81 @@
+//! The client-facing side of a worker: the per-connection loop, the S3 pass-through, and
+//! response writing.
+
+mod conn;
+mod headers;
+mod proxy;
+mod respond;
+
+use std::cell::Cell;
+use std::rc::Rc;
+use std::sync::Arc;
+
+pub use conn::serve_connection;
+
+use crate::origin::OriginClient;
+use crate::{Metrics, SharedSnapshot, WorkerMetrics};
+
+/// Everything one worker's connections share. Lives in an `Rc` on its worker; never crosses
+/// threads except through the `Arc`s it holds.
+pub struct WorkerCtx {
+    /// This worker's index (metrics block, logs).
+    pub id: usize,
+    /// The published configuration.
+    pub snapshot: SharedSnapshot,
+    /// The metrics registry (this worker writes block `id` only).
+    pub metrics: Arc<Metrics>,
+    /// This worker's origin client and connection pool.
+    pub origin: OriginClient,
+    /// Requests being processed now.
+    inflight: Cell<usize>,
+    /// Set when the worker drains: finish the current request, then close.
+    draining: Cell<bool>,
+}
+
+impl WorkerCtx {
+    /// A context for worker `id`.
+    pub fn new(id: usize, snapshot: SharedSnapshot, metrics: Arc<Metrics>) -> Rc<Self> {
+        Rc::new(Self {
+            id,
+            snapshot,
+            metrics,
+            origin: OriginClient::new(),
+            inflight: Cell::new(0),
+            draining: Cell::new(false),
+        })
+    }
+
+    /// This worker's metrics block.
+    pub fn metrics(&self) -> &WorkerMetrics {
+        self.metrics.worker(self.id)
+    }
+
+    /// Requests being processed now.
+    pub fn inflight(&self) -> usize {
+        self.inflight.get()
+    }
+
+    /// Ask connections to close after their current request.
+    pub fn start_draining(&self) {
+        self.draining.set(true);
+    }
+
+    /// True once draining started.
+    pub fn draining(&self) -> bool {
+        self.draining.get()
+    }
+
+    fn begin_request(self: &Rc<Self>) -> InflightGuard {
+        self.inflight.set(self.inflight.get() + 1);
+        InflightGuard(self.clone())
+    }
+}
+
+/// Counts a request as in flight until dropped.
+struct InflightGuard(Rc<WorkerCtx>);
+
+impl Drop for InflightGuard {
+    fn drop(&mut self) {
+        self.0.inflight.set(self.0.inflight.get() - 1);
+    }
+}

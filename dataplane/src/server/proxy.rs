@@ -1,0 +1,401 @@
+//! The S3 pass-through: route a request, re-sign it for its origin, stream the request body up
+//! and the response body down. Nothing is ever held whole.
+
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use monoio::net::TcpStream;
+
+use super::headers::{forward_request_header, forward_response_header, strip_aws_chunked};
+use super::{respond, WorkerCtx};
+use crate::error::{Error, ErrorKind};
+use crate::http::{encode_response_head, BodyFraming, Limits, RequestHead, ResponseFraming, ResponseHead};
+use crate::net::{AwsChunkedBody, BodyError, BodyReader, BufStream};
+use crate::origin::{OriginExchange, OriginRequest, RequestBody};
+use crate::s3::{new_request_id, route, uri, Operation, S3Error};
+use crate::{Origin, ServerSettings, Snapshot, WorkerMetrics};
+
+/// The client's request body, decoded down to the S3 payload.
+enum ClientBody {
+    Plain(BodyReader),
+    AwsChunked(AwsChunkedBody),
+}
+
+impl ClientBody {
+    async fn next(&mut self, conn: &mut BufStream<TcpStream>, settings: &ServerSettings) -> Result<Option<Bytes>, BodyError> {
+        match self {
+            ClientBody::Plain(b) => b.next(conn, settings.body_timeout).await,
+            ClientBody::AwsChunked(b) => b.next(conn, settings.body_timeout).await,
+        }
+    }
+
+    fn is_done(&self) -> bool {
+        match self {
+            ClientBody::Plain(b) => b.is_done(),
+            ClientBody::AwsChunked(b) => b.is_done(),
+        }
+    }
+}
+
+/// What one request needs besides the connection.
+struct Exchange<'a> {
+    ctx: &'a WorkerCtx,
+    settings: &'a ServerSettings,
+    request_id: String,
+    resource: String,
+    is_head: bool,
+    op: Operation,
+    client_minor: u8,
+    client_keep_alive: bool,
+}
+
+/// Handle one request whose head has been read. Returns whether the connection may carry
+/// another request.
+pub(crate) async fn handle(
+    conn: &mut BufStream<TcpStream>,
+    head: RequestHead,
+    ctx: &WorkerCtx,
+    limits: &Limits,
+    settings: &ServerSettings,
+) -> bool {
+    let snapshot = ctx.snapshot.load_full();
+    let mut ex = Exchange {
+        ctx,
+        settings,
+        request_id: new_request_id(),
+        resource: head.path().to_owned(),
+        is_head: head.method() == "HEAD",
+        op: Operation::OtherObject,
+        client_minor: head.version_minor(),
+        client_keep_alive: head.keep_alive() && !ctx.draining(),
+    };
+    let has_body = !matches!(head.framing(), BodyFraming::None | BodyFraming::Length(0));
+    let copy_source = head.header("x-amz-copy-source").is_some();
+    let routed = route(
+        head.method(),
+        head.path(),
+        head.query(),
+        head.header_str("host"),
+        snapshot.server.domain.as_deref(),
+        copy_source,
+    );
+    let r = match routed {
+        Ok(r) => r,
+        Err(err) => return ex.fail(conn, &err, !has_body).await,
+    };
+    ex.op = r.op;
+    let bucket = r.bucket.as_deref().unwrap_or("");
+    let (origin, origin_bucket) = snapshot.route_bucket(bucket);
+    let origin = origin.clone();
+    let req = match build_origin_request(&head, &snapshot, &origin, origin_bucket, r.bucket.is_some(), r.key.as_deref()) {
+        Ok(req) => req,
+        Err(err) => return ex.fail(conn, &err, !has_body).await,
+    };
+    let body = client_body(&head, limits);
+    if matches!(req.body, RequestBody::None) {
+        // A declared-empty body (`Content-Length: 0`) has nothing to drain.
+        let mut retried = false;
+        let res = ctx.origin.send_bodyless(&origin, &req, ex.is_head, &mut retried).await;
+        if retried {
+            WorkerMetrics::add(&ctx.metrics().origin_retries, 1);
+        }
+        WorkerMetrics::add(&ctx.metrics().origin_requests, 1 + u64::from(retried));
+        return match res {
+            Ok((up, resp)) => ex.relay_response(conn, up, resp, true).await,
+            Err(e) => {
+                WorkerMetrics::add(&ctx.metrics().origin_errors, 1);
+                ex.fail(conn, &origin_error(&e), true).await
+            }
+        };
+    }
+    ex.forward_with_body(conn, &head, &origin, &req, body).await
+}
+
+/// How the client's body is framed and encoded.
+fn client_body(head: &RequestHead, limits: &Limits) -> ClientBody {
+    let transfer = match head.framing() {
+        BodyFraming::None => BodyReader::empty(),
+        BodyFraming::Length(n) => BodyReader::length(n),
+        BodyFraming::Chunked => BodyReader::chunked(limits),
+    };
+    if is_aws_chunked(head) {
+        ClientBody::AwsChunked(AwsChunkedBody::new(transfer, limits))
+    } else {
+        ClientBody::Plain(transfer)
+    }
+}
+
+/// True when the body uses S3's aws-chunked content coding (signed or unsigned streaming).
+fn is_aws_chunked(head: &RequestHead) -> bool {
+    let streaming = head
+        .header_str("x-amz-content-sha256")
+        .is_some_and(|v| v.starts_with("STREAMING-"));
+    let coded = head
+        .header_str("content-encoding")
+        .is_some_and(|v| v.split(',').any(|c| c.trim().eq_ignore_ascii_case("aws-chunked")));
+    streaming || coded
+}
+
+/// Build the upstream request: origin path and query, forwarded end-to-end headers, body framing.
+fn build_origin_request(
+    head: &RequestHead,
+    snapshot: &Snapshot,
+    origin: &Arc<Origin>,
+    origin_bucket: &str,
+    has_bucket: bool,
+    key: Option<&str>,
+) -> Result<OriginRequest, S3Error> {
+    let aws_chunked = is_aws_chunked(head);
+    let mut headers = Vec::with_capacity(head.headers().len());
+    for h in head.headers() {
+        let name = h.name_str();
+        if !forward_request_header(name, aws_chunked) {
+            continue;
+        }
+        let value = h
+            .value_str()
+            .ok_or_else(|| S3Error::invalid_argument(format!("header {name} is not valid UTF-8")))?;
+        let name = name.to_ascii_lowercase();
+        if aws_chunked && name == "content-encoding" {
+            if let Some(rest) = strip_aws_chunked(value) {
+                headers.push((name, rest));
+            }
+            continue;
+        }
+        if name == "x-amz-copy-source" {
+            headers.push((name, rewrite_copy_source(value, snapshot, origin)?));
+            continue;
+        }
+        headers.push((name, value.to_owned()));
+    }
+    let body = if aws_chunked {
+        match head.header_str("x-amz-decoded-content-length") {
+            Some(v) => RequestBody::Length(
+                v.trim()
+                    .parse()
+                    .map_err(|_| S3Error::invalid_argument("x-amz-decoded-content-length is not a number"))?,
+            ),
+            None => RequestBody::Chunked,
+        }
+    } else {
+        match head.framing() {
+            BodyFraming::None => RequestBody::None,
+            BodyFraming::Length(0) if !matches!(head.method(), "PUT" | "POST") => RequestBody::None,
+            BodyFraming::Length(n) => RequestBody::Length(n),
+            BodyFraming::Chunked => RequestBody::Chunked,
+        }
+    };
+    let mut path = if has_bucket {
+        uri::origin_path(origin_bucket, key)
+    } else {
+        "/".to_owned()
+    };
+    if !head.query().is_empty() {
+        path.push('?');
+        path.push_str(head.query());
+    }
+    Ok(OriginRequest {
+        method: head.method().to_owned(),
+        path_and_query: path,
+        headers,
+        body,
+    })
+}
+
+/// Map the source bucket of `x-amz-copy-source` (`[/]bucket/key[?versionId=..]`) to its
+/// origin-side name; copies between buckets on different origins cannot be done by S3.
+fn rewrite_copy_source(value: &str, snapshot: &Snapshot, origin: &Arc<Origin>) -> Result<String, S3Error> {
+    let trimmed = value.strip_prefix('/').unwrap_or(value);
+    let (bucket_raw, rest) = trimmed.split_once('/').unwrap_or((trimmed, ""));
+    let bucket = uri::decode_path(bucket_raw).map_err(|_| S3Error::invalid_argument("invalid x-amz-copy-source"))?;
+    let (src_origin, src_bucket) = snapshot.route_bucket(&bucket);
+    if !Arc::ptr_eq(src_origin, origin) && src_origin.name != origin.name {
+        return Err(S3Error::new("NotImplemented", 501, "copying between buckets served by different origins is not supported"));
+    }
+    let mut out = String::with_capacity(value.len() + 8);
+    out.push('/');
+    uri::aws_uri_encode(src_bucket, false, &mut out);
+    out.push('/');
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// The S3 error a client sees when the origin could not be used.
+fn origin_error(e: &Error) -> S3Error {
+    tracing::debug!(error = %e, "origin request failed");
+    match e.kind() {
+        ErrorKind::Timeout => S3Error::gateway_timeout(),
+        ErrorKind::Signing => S3Error::internal_error(),
+        ErrorKind::Config => S3Error::bad_gateway("no usable address for the origin"),
+        _ => S3Error::bad_gateway("the origin could not be reached or failed to respond"),
+    }
+}
+
+impl Exchange<'_> {
+    fn metrics(&self) -> &WorkerMetrics {
+        self.ctx.metrics()
+    }
+
+    /// Answer with an S3 error. `body_consumed` tells whether the connection is still in sync
+    /// (no unread request body); if not, it is closed.
+    async fn fail(&self, conn: &mut BufStream<TcpStream>, err: &S3Error, body_consumed: bool) -> bool {
+        let keep = self.client_keep_alive && body_consumed;
+        let n = respond::write_error(conn, err, &self.resource, &self.request_id, self.is_head, !keep).await;
+        WorkerMetrics::add(&self.metrics().bytes_out, n);
+        self.metrics().record_request(self.op, err.status());
+        keep && n > 0
+    }
+
+    /// Stream the client's body to the origin, then relay the response.
+    async fn forward_with_body(
+        &self,
+        conn: &mut BufStream<TcpStream>,
+        head: &RequestHead,
+        origin: &Origin,
+        req: &OriginRequest,
+        mut body: ClientBody,
+    ) -> bool {
+        let client = &self.ctx.origin;
+        WorkerMetrics::add(&self.metrics().origin_requests, 1);
+        let mut up = match client.start(origin, req, false).await {
+            Ok(up) => up,
+            Err(e) => {
+                WorkerMetrics::add(&self.metrics().origin_errors, 1);
+                return self.fail(conn, &origin_error(&e), false).await;
+            }
+        };
+        if head.expects_continue() && conn.write_all(Bytes::from_static(respond::CONTINUE)).await.is_err() {
+            return false;
+        }
+        let mut origin_write_failed = false;
+        loop {
+            match body.next(conn, self.settings).await {
+                Ok(Some(piece)) => {
+                    WorkerMetrics::add(&self.metrics().bytes_in, piece.len() as u64);
+                    if up.write_body(piece).await.is_err() {
+                        // The origin may have answered early (an error) and closed: relay that.
+                        origin_write_failed = true;
+                        break;
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    // The upstream request is left incomplete, so the origin discards it.
+                    tracing::debug!(error = %e, "client request body failed");
+                    let err = match e {
+                        BodyError::Protocol(_) => S3Error::bad_request("malformed request body framing"),
+                        BodyError::Timeout => S3Error::request_timeout(),
+                        _ => S3Error::incomplete_body(),
+                    };
+                    return self.fail(conn, &err, false).await;
+                }
+            }
+        }
+        if !origin_write_failed && up.finish_body().await.is_err() {
+            origin_write_failed = true;
+        }
+        match up.read_response_head(client.limits(), self.is_head).await {
+            Ok(resp) => {
+                let consumed = body.is_done();
+                self.relay_response(conn, up, resp, consumed).await
+            }
+            Err(e) => {
+                WorkerMetrics::add(&self.metrics().origin_errors, 1);
+                tracing::debug!(error = %e, origin_write_failed, "origin failed during upload");
+                self.fail(conn, &origin_error(&e), body.is_done()).await
+            }
+        }
+    }
+
+    /// Write the origin's response head and stream its body to the client.
+    async fn relay_response(
+        &self,
+        conn: &mut BufStream<TcpStream>,
+        mut up: OriginExchange,
+        resp: ResponseHead,
+        request_consumed: bool,
+    ) -> bool {
+        let status = resp.status();
+        let chunk_to_client = matches!(resp.framing(), ResponseFraming::Chunked | ResponseFraming::UntilClose);
+        let mut keep = self.client_keep_alive && request_consumed;
+        if chunk_to_client && self.client_minor == 0 {
+            // An HTTP/1.0 client cannot take chunked: the end of the body is the connection's end.
+            keep = false;
+        }
+        let mut headers: Vec<(&[u8], &[u8])> = Vec::with_capacity(resp.headers().len() + 3);
+        let mut has_request_id = false;
+        for h in resp.headers() {
+            let name = h.name_str();
+            if name.eq_ignore_ascii_case("content-length") {
+                if matches!(resp.framing(), ResponseFraming::Length(_) | ResponseFraming::None) {
+                    headers.push((&h.name, &h.value));
+                }
+                continue;
+            }
+            if !forward_response_header(name) {
+                continue;
+            }
+            has_request_id |= name.eq_ignore_ascii_case("x-amz-request-id");
+            headers.push((&h.name, &h.value));
+        }
+        if !has_request_id {
+            headers.push((b"x-amz-request-id", self.request_id.as_bytes()));
+        }
+        let chunked = chunk_to_client && self.client_minor >= 1;
+        if chunked {
+            headers.push((b"transfer-encoding", b"chunked"));
+        }
+        if !keep {
+            headers.push((b"connection", b"close"));
+        } else if self.client_minor == 0 {
+            headers.push((b"connection", b"keep-alive"));
+        }
+        let mut out = BytesMut::with_capacity(512);
+        encode_response_head(&mut out, status, headers);
+        self.metrics().record_request(self.op, status);
+        let mut pending = vec![out.freeze()];
+        let mut sent: u64 = 0;
+        let ok = loop {
+            // The head goes out with the first body piece in one vectored write.
+            match up.next_body().await {
+                Ok(Some(piece)) => {
+                    if chunked {
+                        pending.push(crate::http::chunk_size_line(piece.len()));
+                        pending.push(piece);
+                        pending.push(Bytes::from_static(crate::http::CRLF));
+                    } else {
+                        pending.push(piece);
+                    }
+                }
+                Ok(None) => {
+                    if chunked {
+                        pending.push(Bytes::from_static(crate::http::LAST_CHUNK));
+                    }
+                    match conn.write_vectored(std::mem::take(&mut pending)).await {
+                        Ok(n) => sent += n as u64,
+                        Err(_) => break false,
+                    }
+                    break true;
+                }
+                Err(e) => {
+                    // Headers (maybe part of the body) are out: the only honest signal left
+                    // is to cut the connection, so the client sees a short response.
+                    tracing::debug!(error = %e, "origin response body failed");
+                    WorkerMetrics::add(&self.metrics().origin_errors, 1);
+                    if let Ok(n) = conn.write_vectored(std::mem::take(&mut pending)).await {
+                        sent += n as u64;
+                    }
+                    WorkerMetrics::add(&self.metrics().bytes_out, sent);
+                    return false;
+                }
+            }
+            match conn.write_vectored(std::mem::take(&mut pending)).await {
+                Ok(n) => sent += n as u64,
+                Err(_) => break false,
+            }
+        };
+        WorkerMetrics::add(&self.metrics().bytes_out, sent);
+        up.finish(&self.ctx.origin);
+        ok && keep
+    }
+}
