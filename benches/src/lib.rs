@@ -1,1 +1,2 @@
-//! benches
+//! criterion micro-benchmarks of rangecache's hot paths; see `benches/` (run with
+//! `cargo bench -p rangecache-benches`).

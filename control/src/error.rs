@@ -76,11 +76,13 @@ impl StartupError {
     }
 
     /// The phase that failed.
+    #[cfg(test)]
     pub fn phase(&self) -> Phase {
         self.phase
     }
 
     /// The one-line description, without the phase.
+    #[cfg(test)]
     pub fn detail(&self) -> &str {
         &self.detail
     }

@@ -15,6 +15,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -75,6 +76,7 @@ def seaweed(tmp_path_factory):
     sw = SeaweedFS(tmp_path_factory.mktemp("seaweed")).start()
     yield sw
     sw.stop()
+    shutil.rmtree(sw.workdir / "data", ignore_errors=True)  # GiBs after the memory test; logs stay
 
 
 @pytest.fixture(scope="session")

@@ -74,7 +74,11 @@ fn override_one(
     let slot = tree
         .get_mut(section)
         .and_then(toml::Value::as_table_mut)
-        .ok_or_else(|| fail(format!("unknown section '{section}' (expected server or origin)")))?
+        .ok_or_else(|| {
+            fail(format!(
+                "unknown section '{section}' (expected server or origin)"
+            ))
+        })?
         .get_mut(field)
         .ok_or_else(|| fail(format!("unknown field '{field}' in [{section}]")))?;
     *slot = typed_like(slot, value).map_err(fail)?;
@@ -141,8 +145,7 @@ mod tests {
     #[test]
     fn type_errors_name_the_variable() {
         let mut raw = RawConfig::default();
-        let err = apply_env(&mut raw, &env(&[("RANGECACHE_SERVER__WORKERS", "four")]))
-            .unwrap_err();
+        let err = apply_env(&mut raw, &env(&[("RANGECACHE_SERVER__WORKERS", "four")])).unwrap_err();
         assert_eq!(err.phase(), Phase::ParseConfig);
         assert_eq!(
             err.detail(),
@@ -150,11 +153,17 @@ mod tests {
         );
 
         let err = apply_env(&mut raw, &env(&[("RANGECACHE_SERVER__WORKERS", "-2")])).unwrap_err();
-        assert!(err.detail().starts_with("RANGECACHE_SERVER__WORKERS: "), "{err}");
+        assert!(
+            err.detail().starts_with("RANGECACHE_SERVER__WORKERS: "),
+            "{err}"
+        );
 
-        let err = apply_env(&mut raw, &env(&[("RANGECACHE_SERVER__PIN_CORES", "maybe")]))
-            .unwrap_err();
-        assert!(err.detail().contains("RANGECACHE_SERVER__PIN_CORES"), "{err}");
+        let err =
+            apply_env(&mut raw, &env(&[("RANGECACHE_SERVER__PIN_CORES", "maybe")])).unwrap_err();
+        assert!(
+            err.detail().contains("RANGECACHE_SERVER__PIN_CORES"),
+            "{err}"
+        );
         assert!(err.detail().contains("true or false"), "{err}");
     }
 
@@ -172,8 +181,7 @@ mod tests {
     #[test]
     fn malformed_names_are_warned_about() {
         let mut raw = RawConfig::default();
-        let warnings =
-            apply_env(&mut raw, &env(&[("RANGECACHE_SERVER_LISTEN", "x")])).unwrap();
+        let warnings = apply_env(&mut raw, &env(&[("RANGECACHE_SERVER_LISTEN", "x")])).unwrap();
         assert_eq!(warnings.len(), 1);
         assert!(warnings[0].contains("RANGECACHE_SERVER_LISTEN"));
         assert_eq!(raw, RawConfig::default());

@@ -188,8 +188,8 @@ mod tests {
     fn unknown_keys_are_rejected() {
         let err = toml::from_str::<RawConfig>("[server]\nlisen = \"x\"\n").unwrap_err();
         assert!(err.message().contains("unknown field `lisen`"), "{err}");
-        let err = toml::from_str::<RawConfig>("[[bucket]]\nname = \"a\"\nregoin = \"x\"\n")
-            .unwrap_err();
+        let err =
+            toml::from_str::<RawConfig>("[[bucket]]\nname = \"a\"\nregoin = \"x\"\n").unwrap_err();
         assert!(err.message().contains("unknown field `regoin`"), "{err}");
         let err = toml::from_str::<RawConfig>("[cache]\n").unwrap_err();
         assert!(err.message().contains("unknown field `cache`"), "{err}");

@@ -77,7 +77,10 @@ fn roots_from_file(path: &Path, key: &str) -> Result<RootCertStore, StartupError
         })?;
     }
     if roots.is_empty() {
-        return Err(invalid(key, format!("{shown}: contains no PEM certificates")));
+        return Err(invalid(
+            key,
+            format!("{shown}: contains no PEM certificates"),
+        ));
     }
     Ok(roots)
 }
@@ -100,7 +103,9 @@ mod tests {
     use super::*;
 
     fn data(name: &str) -> std::path::PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(name)
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/data")
+            .join(name)
     }
 
     #[test]
@@ -126,6 +131,9 @@ mod tests {
             .client_config(Some(&data("not-a-cert.pem")), "bucket[a].ca_file")
             .unwrap_err();
         assert!(err.detail().starts_with("bucket[a].ca_file: "), "{err}");
-        assert!(err.detail().ends_with("contains no PEM certificates"), "{err}");
+        assert!(
+            err.detail().ends_with("contains no PEM certificates"),
+            "{err}"
+        );
     }
 }

@@ -43,7 +43,9 @@ fn split_number(s: &str) -> Result<(u64, &str), UnitError> {
     if digits == 0 {
         return Err(UnitError::NoNumber);
     }
-    let n = s[..digits].parse::<u64>().map_err(|_| UnitError::Overflow)?;
+    let n = s[..digits]
+        .parse::<u64>()
+        .map_err(|_| UnitError::Overflow)?;
     Ok((n, s[digits..].trim_start()))
 }
 
@@ -63,17 +65,11 @@ pub fn parse_duration(s: &str) -> Result<Duration, UnitError> {
         .ok_or(UnitError::Overflow)
 }
 
-/// Format a duration in the largest unit that represents it exactly (`"1m"`, `"90s"`, `"250ms"`).
-/// Sub-millisecond parts are dropped; the parser never produces them.
+/// Format a duration in whole seconds when exact (`"60s"`, `"90s"`), else milliseconds
+/// (`"250ms"`). Sub-millisecond parts are dropped; the parser never produces them.
 pub fn format_duration(d: Duration) -> String {
     let ms = d.as_millis();
-    if ms == 0 {
-        "0s".to_owned()
-    } else if ms % 3_600_000 == 0 {
-        format!("{}h", ms / 3_600_000)
-    } else if ms % 60_000 == 0 {
-        format!("{}m", ms / 60_000)
-    } else if ms % 1_000 == 0 {
+    if ms.is_multiple_of(1_000) {
         format!("{}s", ms / 1_000)
     } else {
         format!("{ms}ms")
@@ -100,7 +96,7 @@ pub fn parse_size(s: &str) -> Result<u64, UnitError> {
 /// Format a byte size in the largest binary unit that represents it exactly (`"64KiB"`).
 pub fn format_size(n: u64) -> String {
     for (shift, unit) in [(30, "GiB"), (20, "MiB"), (10, "KiB")] {
-        if n != 0 && n % (1 << shift) == 0 {
+        if n != 0 && n.is_multiple_of(1 << shift) {
             return format!("{}{unit}", n >> shift);
         }
     }
@@ -127,18 +123,32 @@ mod tests {
         assert_eq!(parse_duration("10"), Err(UnitError::MissingUnit));
         assert_eq!(parse_duration("s"), Err(UnitError::NoNumber));
         assert_eq!(parse_duration("-1s"), Err(UnitError::NoNumber));
-        assert_eq!(parse_duration("10days"), Err(UnitError::UnknownUnit("days".into())));
-        assert_eq!(parse_duration("1.5s"), Err(UnitError::UnknownUnit(".5s".into())));
-        assert_eq!(parse_duration("99999999999999999999s"), Err(UnitError::Overflow));
-        assert_eq!(parse_duration("18446744073709551615h"), Err(UnitError::Overflow));
+        assert_eq!(
+            parse_duration("10days"),
+            Err(UnitError::UnknownUnit("days".into()))
+        );
+        assert_eq!(
+            parse_duration("1.5s"),
+            Err(UnitError::UnknownUnit(".5s".into()))
+        );
+        assert_eq!(
+            parse_duration("99999999999999999999s"),
+            Err(UnitError::Overflow)
+        );
+        assert_eq!(
+            parse_duration("18446744073709551615h"),
+            Err(UnitError::Overflow)
+        );
     }
 
     #[test]
     fn durations_round_trip_through_format() {
-        for s in ["250ms", "10s", "90s", "1m", "1h", "0s", "1500ms"] {
+        for s in ["250ms", "10s", "90s", "0s", "1500ms"] {
             let d = parse_duration(s).unwrap();
             assert_eq!(format_duration(d), s);
         }
+        assert_eq!(format_duration(parse_duration("1m").unwrap()), "60s");
+        assert_eq!(format_duration(parse_duration("1h").unwrap()), "3600s");
     }
 
     #[test]
@@ -156,7 +166,10 @@ mod tests {
     #[test]
     fn sizes_reject_garbage() {
         assert_eq!(parse_size("lots"), Err(UnitError::NoNumber));
-        assert_eq!(parse_size("1TiB"), Err(UnitError::UnknownUnit("TiB".into())));
+        assert_eq!(
+            parse_size("1TiB"),
+            Err(UnitError::UnknownUnit("TiB".into()))
+        );
         assert_eq!(parse_size("99999999999GiB"), Err(UnitError::Overflow));
     }
 

@@ -45,7 +45,14 @@ pub fn validate(
         if !seen.insert(b.name.as_str()) {
             return Err(invalid(&format!("{key}.name"), "duplicate bucket name"));
         }
-        buckets.push(bucket(&key, b, &raw.origin, &origin, &mut tls, &mut warnings)?);
+        buckets.push(bucket(
+            &key,
+            b,
+            &raw.origin,
+            &origin,
+            &mut tls,
+            &mut warnings,
+        )?);
     }
     Ok(Settings {
         source,
@@ -65,7 +72,10 @@ fn server(raw: &RawServer) -> Result<ServerConfig, StartupError> {
     let listen = socket_addr("server.listen", &raw.listen)?;
     let admin_listen = socket_addr("server.admin_listen", &raw.admin_listen)?;
     if admin_listen == listen && listen.port() != 0 {
-        return Err(invalid("server.admin_listen", "must differ from server.listen"));
+        return Err(invalid(
+            "server.admin_listen",
+            "must differ from server.listen",
+        ));
     }
     if raw.workers > MAX_WORKERS {
         return Err(invalid(
@@ -167,7 +177,10 @@ pub fn parse_endpoint(key: &str, s: &str) -> Result<(Scheme, String, u16), Start
     };
     let authority = uri.authority().map(|a| a.as_str()).unwrap_or_default();
     if authority.contains('@') {
-        return Err(invalid(key, "must not contain user info; set access_key_id instead"));
+        return Err(invalid(
+            key,
+            "must not contain user info; set access_key_id instead",
+        ));
     }
     let host = uri
         .host()
@@ -244,12 +257,14 @@ fn default_credentials(
             "empty, and only one of AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY is set",
         ));
     }
-    let token = if raw.session_token.is_empty() {
-        var("AWS_SESSION_TOKEN")
-    } else {
-        raw.session_token.as_str()
+    // A token in the file without any keys is an error; one in the environment alone is
+    // ignored (a shell may hold a stale one).
+    let token = match (raw.session_token.as_str(), ak) {
+        ("", "") => "",
+        ("", _) => var("AWS_SESSION_TOKEN"),
+        (file, _) => file,
     };
-    credentials("origin", ak, sk, if ak.is_empty() { "" } else { token })
+    credentials("origin", ak, sk, token)
 }
 
 /// The parts of an origin that may differ between `[origin]` and a bucket override.

@@ -102,9 +102,7 @@ impl ParseError {
             Self::InvalidHost => "invalid Host header",
             Self::InvalidContentLength => "invalid Content-Length",
             Self::DuplicateContentLength => "more than one Content-Length",
-            Self::ContentLengthWithTransferEncoding => {
-                "both Content-Length and Transfer-Encoding"
-            }
+            Self::ContentLengthWithTransferEncoding => "both Content-Length and Transfer-Encoding",
             Self::UnsupportedTransferEncoding => "unsupported transfer coding",
             Self::InvalidTransferEncoding => "Transfer-Encoding is not a single final chunked",
             Self::TransferEncodingInHttp10 => "Transfer-Encoding in an HTTP/1.0 message",
@@ -140,6 +138,9 @@ mod tests {
         assert_eq!(ParseError::UnsupportedTransferEncoding.status(), 501);
         assert_eq!(ParseError::InvalidTransferEncoding.status(), 400);
         assert_eq!(ParseError::BareLf.status(), 400);
-        assert_eq!(ParseError::DuplicateContentLength.to_string(), "more than one Content-Length");
+        assert_eq!(
+            ParseError::DuplicateContentLength.to_string(),
+            "more than one Content-Length"
+        );
     }
 }

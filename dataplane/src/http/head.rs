@@ -58,7 +58,10 @@ impl Span {
 /// Drops empty lines before a start line: RFC 9112 §2.2 lets a server ignore them, and some
 /// clients send a CRLF after a request body.
 pub(super) fn skip_leading_crlf(buf: &mut BytesMut) {
-    let n = buf.chunks_exact(2).take_while(|pair| pair == b"\r\n").count();
+    let n = buf
+        .chunks_exact(2)
+        .take_while(|pair| pair == b"\r\n")
+        .count();
     buf.advance(n * 2);
 }
 
@@ -254,9 +257,9 @@ pub(super) fn persistent(headers: &[Header], version_minor: u8) -> bool {
 /// and `:[]` for ports and IPv6 literals. Narrower than RFC 3986 reg-name on purpose: commas,
 /// `@`, `/` and percent signs in a host only ever serve to confuse routers.
 pub(super) fn is_valid_host(value: &[u8]) -> bool {
-    value
-        .iter()
-        .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b':' | b'[' | b']'))
+    value.iter().all(|&b| {
+        b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b':' | b'[' | b']')
+    })
 }
 
 /// RFC 9110 `tchar`.
@@ -313,8 +316,14 @@ mod tests {
     fn scan_finds_end_and_rejects_bare_lf_and_folding() {
         assert_eq!(scan_head(b"GET / HTTP/1.1\r\n\r\nxx", 100), Ok(Some(18)));
         assert_eq!(scan_head(b"GET / HTTP/1.1\r\nA: b\r\n", 100), Ok(None));
-        assert_eq!(scan_head(b"GET / HTTP/1.1\nA: b\r\n", 100), Err(ParseError::BareLf));
-        assert_eq!(scan_head(b"GET / HTTP/1.1\r\n\tb", 100), Err(ParseError::ObsFold));
+        assert_eq!(
+            scan_head(b"GET / HTTP/1.1\nA: b\r\n", 100),
+            Err(ParseError::BareLf)
+        );
+        assert_eq!(
+            scan_head(b"GET / HTTP/1.1\r\n\tb", 100),
+            Err(ParseError::ObsFold)
+        );
         // Only the first `max_head` bytes are looked at.
         assert_eq!(scan_head(b"GET / HTTP/1.1\r\n\r\n", 17), Ok(None));
     }
@@ -323,18 +332,38 @@ mod tests {
     fn content_length_is_plain_digits() {
         assert_eq!(parse_content_length(b"0"), Ok(0));
         assert_eq!(parse_content_length(b"18446744073709551615"), Ok(u64::MAX));
-        for bad in [&b""[..], b"+1", b"-1", b"1 ", b"0x10", b"18446744073709551616", b"1.0"] {
-            assert_eq!(parse_content_length(bad), Err(ParseError::InvalidContentLength));
+        for bad in [
+            &b""[..],
+            b"+1",
+            b"-1",
+            b"1 ",
+            b"0x10",
+            b"18446744073709551616",
+            b"1.0",
+        ] {
+            assert_eq!(
+                parse_content_length(bad),
+                Err(ParseError::InvalidContentLength)
+            );
         }
     }
 
     #[test]
     fn response_lengths_may_repeat_one_value() {
         let same = [h("Content-Length", "5"), h("content-length", "5, 5")];
-        assert_eq!(body_headers(&same, 1, true).unwrap().content_length, Some(5));
+        assert_eq!(
+            body_headers(&same, 1, true).unwrap().content_length,
+            Some(5)
+        );
         let differ = [h("Content-Length", "5"), h("content-length", "6")];
-        assert_eq!(body_headers(&differ, 1, true), Err(ParseError::DuplicateContentLength));
-        assert_eq!(body_headers(&same, 1, false), Err(ParseError::DuplicateContentLength));
+        assert_eq!(
+            body_headers(&differ, 1, true),
+            Err(ParseError::DuplicateContentLength)
+        );
+        assert_eq!(
+            body_headers(&same, 1, false),
+            Err(ParseError::DuplicateContentLength)
+        );
     }
 
     #[test]

@@ -104,7 +104,10 @@ mod tests {
                 value: Bytes::from_static(b"b"),
             },
         ];
-        assert_eq!(find_header(&headers, "x-amz-date").unwrap().value_str(), Some("b"));
+        assert_eq!(
+            find_header(&headers, "x-amz-date").unwrap().value_str(),
+            Some("b")
+        );
         assert_eq!(find_header(&headers, "HOST").unwrap().name_str(), "Host");
         assert!(find_header(&headers, "range").is_none());
         assert_eq!(Limits::default().max_head_bytes, 65536);

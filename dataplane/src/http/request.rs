@@ -2,7 +2,7 @@
 
 use bytes::{Bytes, BytesMut};
 
-use super::head::{self, Span};
+use super::head::{self, is_tchar, Span};
 use super::{find_header, Header, Limits, ParseError};
 
 /// How the body of a request is delimited (RFC 9112 §6.3).
@@ -17,7 +17,7 @@ pub enum BodyFraming {
 }
 
 /// A parsed request head. Owns the frozen head bytes; every accessor slices them.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestHead {
     head: Bytes,
     method: Span,
@@ -176,6 +176,7 @@ fn parse_frozen(head: Bytes, limits: &Limits) -> Result<RequestHead, ParseError>
                 Ok(httparse::Status::Complete(n)) if n == base.len() => {}
                 Ok(_) => return Err(ParseError::Malformed),
                 Err(httparse::Error::Token) => return Err(classify_token_error(base)),
+                Err(httparse::Error::NewLine) => return Err(classify_newline_error(base)),
                 Err(e) => return Err(head::map_httparse_error(e)),
             }
             let (Some(method), Some(target), Some(version)) = (req.method, req.path, req.version)
@@ -243,14 +244,30 @@ fn parse_frozen(head: Bytes, limits: &Limits) -> Result<RequestHead, ParseError>
     })
 }
 
-/// httparse reports a bad method and a bad target both as `Token`; tell them apart.
+/// httparse reports a bad method, a bad target and a missing version all as `Token`; tell
+/// them apart for the error answer.
 fn classify_token_error(head: &[u8]) -> ParseError {
-    let method = head.split(|&b| b == b' ').next().unwrap_or(b"");
-    let after = head.get(method.len()..).unwrap_or(b"");
-    if head::is_token(method) && after.first() == Some(&b' ') {
-        ParseError::InvalidTarget
+    let line = head.split(|&b| b == b'\r').next().unwrap_or(b"");
+    let method_len = line.iter().take_while(|&&b| is_tchar(b)).count();
+    match line.get(method_len..) {
+        Some([b' ', rest @ ..]) if method_len > 0 => {
+            if rest.contains(&b' ') {
+                ParseError::InvalidTarget
+            } else {
+                ParseError::InvalidVersion
+            }
+        }
+        _ => ParseError::InvalidMethod,
+    }
+}
+
+/// httparse reports `HTTP/1.10` as a bad line ending after `HTTP/1.1`; call that a version.
+fn classify_newline_error(head: &[u8]) -> ParseError {
+    let line = head.split(|&b| b == b'\r').next().unwrap_or(b"");
+    if line.ends_with(b" HTTP/1.1") || line.ends_with(b" HTTP/1.0") {
+        ParseError::Malformed
     } else {
-        ParseError::InvalidMethod
+        ParseError::InvalidVersion
     }
 }
 

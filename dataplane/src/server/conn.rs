@@ -31,13 +31,14 @@ pub async fn serve_connection(stream: TcpStream, ctx: Rc<WorkerCtx>) {
     let _ = stream.set_nodelay(true);
     let mut conn = BufStream::new(stream);
     loop {
-        let settings = ctx.snapshot.load().server.clone();
+        let snapshot = ctx.snapshot.load_full();
+        let settings = &snapshot.server;
         let limits = Limits {
             max_head_bytes: settings.max_head_bytes,
             max_headers: settings.max_headers,
             max_uri_bytes: settings.max_uri_bytes,
         };
-        let head = match read_head(&mut conn, &limits, &settings).await {
+        let head = match read_head(&mut conn, &limits, settings).await {
             Ok(head) => head,
             Err(HeadError::Gone) => break,
             Err(HeadError::Parse(e)) => {
@@ -54,7 +55,9 @@ pub async fn serve_connection(stream: TcpStream, ctx: Rc<WorkerCtx>) {
             }
         };
         let _inflight = ctx.begin_request();
-        let keep_alive = proxy::handle(&mut conn, head, &ctx, &limits, &settings).await;
+        // The head may have waited out a reload: serve it with the newest configuration.
+        let snapshot = ctx.snapshot.load_full();
+        let keep_alive = proxy::handle(&mut conn, head, &ctx, &snapshot, &limits).await;
         if !keep_alive || ctx.draining() {
             break;
         }

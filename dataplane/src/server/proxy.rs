@@ -55,10 +55,10 @@ pub(crate) async fn handle(
     conn: &mut BufStream<TcpStream>,
     head: RequestHead,
     ctx: &WorkerCtx,
+    snapshot: &Snapshot,
     limits: &Limits,
-    settings: &ServerSettings,
 ) -> bool {
-    let snapshot = ctx.snapshot.load_full();
+    let settings = &snapshot.server;
     let mut ex = Exchange {
         ctx,
         settings,
@@ -87,7 +87,7 @@ pub(crate) async fn handle(
     let bucket = r.bucket.as_deref().unwrap_or("");
     let (origin, origin_bucket) = snapshot.route_bucket(bucket);
     let origin = origin.clone();
-    let req = match build_origin_request(&head, &snapshot, &origin, origin_bucket, r.bucket.is_some(), r.key.as_deref()) {
+    let req = match build_origin_request(&head, snapshot, &origin, origin_bucket, r.bucket.is_some(), r.key.as_deref()) {
         Ok(req) => req,
         Err(err) => return ex.fail(conn, &err, !has_body).await,
     };

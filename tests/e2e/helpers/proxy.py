@@ -127,10 +127,15 @@ class RangeCache:
         exe = binary()
         if not exe.exists():
             raise RuntimeError(f"{exe} not found: run `cargo build --release -p rangecache` first")
-        env = dict(os.environ)
+        # The test decides the configuration: nothing from the caller's RANGECACHE_*/MONOIO_* leaks in.
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("RANGECACHE_", "MONOIO_"))}
         env.setdefault("RUST_BACKTRACE", "1")
         env.setdefault("RUST_LOG", "info")
-        env.update(self.extra_env)
+        for k, v in self.extra_env.items():
+            if v is None:
+                env.pop(k, None)
+            else:
+                env[k] = v
         out = open(self.stdout_path, "wb")
         err = open(self.stderr_path, "wb")
         self.proc = subprocess.Popen([str(exe), "--config", str(self.config_path)], stdout=out, stderr=err,

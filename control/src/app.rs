@@ -1,0 +1,236 @@
+//! Startup, the control loop (signals and address refresh) and shutdown.
+//!
+//! The data plane gets the cores; the control plane runs on a one-thread Tokio runtime (plus
+//! its blocking pool for file reads and the final drain).
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rangecache_dataplane::{DataPlane, DataPlaneConfig, Metrics, StartError};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::time::Instant;
+use tracing::{error, info, warn};
+
+use crate::admin::{self, AdminState};
+use crate::cli::Cli;
+use crate::config::{self, tls::io_text, Settings, Sources};
+use crate::error::{Phase, StartupError};
+use crate::resolve;
+use crate::signals::{Signal, Signals};
+use crate::snapshot_build::Publisher;
+
+/// Listen backlog of each worker's listener.
+const BACKLOG: i32 = 1024;
+
+/// Time the admin server gets to stop before the drain starts regardless.
+const ADMIN_STOP_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Run rangecache until SIGTERM/SIGINT (or until `--check` has printed the configuration).
+pub fn run(cli: Cli) -> Result<(), StartupError> {
+    let sources = cli.sources();
+    let settings = config::load(&sources, &config::process_env())?;
+    for w in &settings.warnings {
+        warn!("{w}");
+    }
+    if cli.check {
+        print!("{}", config::effective_toml(&settings));
+        return Ok(());
+    }
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .max_blocking_threads(4)
+        .thread_name("rangecache-control")
+        .enable_all()
+        .build()
+        .map_err(|e| runtime_error("cannot build the Tokio runtime", e))?;
+    let signals = {
+        let _entered = runtime.enter();
+        Signals::install().map_err(|e| runtime_error("cannot install signal handlers", e))?
+    };
+    let addrs = runtime.block_on(resolve::resolve_all(&settings))?;
+    let admin_listener = runtime.block_on(admin::bind(settings.server.admin_listen))?;
+    let admin_addr = admin_listener
+        .local_addr()
+        .map_err(|e| StartupError::new(Phase::BindAdmin, io_text(&e)).with_cause(e))?;
+
+    let workers = settings.server.worker_count();
+    let dp_config = DataPlaneConfig {
+        listen: settings.server.listen,
+        workers,
+        driver: settings.server.io_driver,
+        pin_cores: settings.server.pin_cores,
+        backlog: BACKLOG,
+    };
+    let publisher = Publisher::new(settings, addrs);
+    let metrics = Arc::new(Metrics::new(workers));
+    let dataplane = DataPlane::start(dp_config.clone(), publisher.shared(), metrics.clone())
+        .map_err(|e| start_error(&dp_config, e))?;
+    let drivers = dataplane.drivers();
+    info!(
+        "rangecache listening on {} ({workers} workers: drivers [{}])",
+        dataplane.local_addr(),
+        drivers.join(", ")
+    );
+    info!("admin endpoint on http://{admin_addr}");
+
+    let state = Arc::new(AdminState {
+        snapshot: publisher.shared(),
+        settings: publisher.settings_handle(),
+        metrics,
+        drivers,
+        serving: AtomicBool::new(true),
+        reloads_ok: AtomicU64::new(0),
+        reloads_failed: AtomicU64::new(0),
+    });
+    let control = Control {
+        sources,
+        publisher,
+        state,
+        signals,
+    };
+    runtime.block_on(control.run(admin_listener, dataplane));
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    Ok(())
+}
+
+fn runtime_error(what: &str, e: std::io::Error) -> StartupError {
+    StartupError::new(Phase::Runtime, format!("{what}: {}", io_text(&e))).with_cause(e)
+}
+
+/// A data-plane start failure in the `[phase] ...` form: the listen address for a bind
+/// failure (what the operator has to change), the worker otherwise.
+fn start_error(config: &DataPlaneConfig, e: StartError) -> StartupError {
+    let cause = io_text(&e.cause);
+    let detail = if e.phase == "bind_listener" {
+        format!("{}: {cause}", config.listen)
+    } else {
+        format!("worker {}: {cause}", e.worker)
+    };
+    StartupError::new(Phase::DataPlane(e.phase), detail).with_cause(e)
+}
+
+/// The running control plane.
+struct Control {
+    sources: Sources,
+    publisher: Publisher,
+    state: Arc<AdminState>,
+    signals: Signals,
+}
+
+impl Control {
+    async fn run(mut self, admin_listener: TcpListener, dataplane: DataPlane) {
+        let (stop_admin, stop_rx) = watch::channel(false);
+        let admin = tokio::spawn(admin::serve(admin_listener, self.state.clone(), stop_rx));
+        let mut next_refresh = self.next_refresh();
+        loop {
+            tokio::select! {
+                signal = self.signals.recv() => match signal {
+                    Signal::Hangup => {
+                        self.reload().await;
+                        next_refresh = self.next_refresh();
+                    }
+                    Signal::Terminate | Signal::Interrupt => {
+                        info!("{signal} received: shutting down");
+                        break;
+                    }
+                },
+                _ = sleep_until(next_refresh) => {
+                    self.refresh_addresses().await;
+                    next_refresh = self.next_refresh();
+                }
+            }
+        }
+
+        self.state.serving.store(false, Relaxed);
+        let _ = stop_admin.send(true);
+        if tokio::time::timeout(ADMIN_STOP_TIMEOUT, admin)
+            .await
+            .is_err()
+        {
+            warn!("admin server did not stop in time");
+        }
+        let drain = self.publisher.settings().server.drain_timeout;
+        info!("draining in-flight requests for up to {drain:?}");
+        let mut drained = tokio::task::spawn_blocking(move || dataplane.shutdown(drain));
+        tokio::select! {
+            result = &mut drained => match result {
+                Ok(()) => info!("data plane stopped"),
+                Err(e) => error!("data plane shutdown failed: {e}"),
+            },
+            signal = self.signals.recv() => warn!("{signal} received while draining: exiting now"),
+        }
+    }
+
+    /// When to re-resolve origin addresses next; `None` when refreshing is off.
+    fn next_refresh(&self) -> Option<Instant> {
+        let every = self.publisher.settings().resolve_interval;
+        (!every.is_zero()).then(|| Instant::now() + every)
+    }
+
+    /// SIGHUP: load, validate and resolve again; publish on success, keep the old otherwise.
+    async fn reload(&mut self) {
+        let from = match &self.publisher.settings().source {
+            Some(path) => path.display().to_string(),
+            None => "defaults, environment and flags".to_owned(),
+        };
+        info!("SIGHUP received: reloading configuration from {from}");
+        let sources = self.sources.clone();
+        let loaded =
+            tokio::task::spawn_blocking(move || config::load(&sources, &config::process_env()))
+                .await;
+        let result = match loaded {
+            Ok(Ok(settings)) => self.publish(settings).await,
+            Ok(Err(e)) => Err(e),
+            Err(e) => Err(StartupError::new(
+                Phase::LoadConfig,
+                format!("reload task failed: {e}"),
+            )),
+        };
+        match result {
+            Ok(generation) => {
+                self.state.reloads_ok.fetch_add(1, Relaxed);
+                info!("configuration reloaded: generation {generation}");
+            }
+            Err(e) => {
+                self.state.reloads_failed.fetch_add(1, Relaxed);
+                error!(
+                    "configuration reload failed, keeping generation {}: {e}",
+                    self.publisher.generation()
+                );
+            }
+        }
+    }
+
+    async fn publish(&mut self, mut settings: Settings) -> Result<u64, StartupError> {
+        let running = self.publisher.settings();
+        for w in &settings.warnings {
+            warn!("{w}");
+        }
+        for key in settings.keep_restart_only(&running) {
+            warn!("{key} changed: it takes effect only after a restart; ignored");
+        }
+        let addrs = resolve::resolve_all(&settings).await?;
+        Ok(self.publisher.replace(settings, addrs))
+    }
+
+    async fn refresh_addresses(&mut self) {
+        let settings = self.publisher.settings();
+        let (addrs, failures) = resolve::refresh(&settings, self.publisher.addrs()).await;
+        for f in failures {
+            warn!("{f}");
+        }
+        if let Some(generation) = self.publisher.update_addrs(addrs) {
+            info!("origin addresses changed: published generation {generation}");
+        }
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}

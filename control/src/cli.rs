@@ -1,0 +1,95 @@
+//! Command-line flags: the highest-precedence configuration tier, plus `--check`.
+
+use std::path::PathBuf;
+
+use clap::Parser;
+
+use crate::config::{Overrides, Sources};
+
+/// rangecache: an S3 caching proxy for analytics.
+///
+/// Configuration precedence: built-in defaults < --config FILE < RANGECACHE_<SECTION>__<FIELD>
+/// environment variables < these flags. Logging: RANGECACHE_LOG (default "info").
+#[derive(Debug, Parser)]
+#[command(name = "rangecache", version, about, long_about)]
+pub struct Cli {
+    /// TOML configuration file (see config/default.toml); without it, built-in defaults.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Client-facing S3 listen address (server.listen).
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// Admin listen address for /healthz, /readyz, /metrics, /config (server.admin_listen).
+    #[arg(long, value_name = "ADDR")]
+    pub admin_listen: Option<String>,
+    /// Base domain for virtual-hosted-style requests (server.domain).
+    #[arg(long, value_name = "DOMAIN")]
+    pub domain: Option<String>,
+    /// Worker threads, 0 = one per core (server.workers).
+    #[arg(long, value_name = "N")]
+    pub workers: Option<usize>,
+    /// Origin endpoint, http(s)://host[:port] (origin.endpoint).
+    #[arg(long, value_name = "URL")]
+    pub origin: Option<String>,
+    /// Validate the configuration, print it with secrets redacted, and exit.
+    #[arg(long)]
+    pub check: bool,
+}
+
+impl Cli {
+    /// Where the configuration comes from.
+    pub fn sources(&self) -> Sources {
+        Sources {
+            file: self.config.clone(),
+            overrides: Overrides {
+                listen: self.listen.clone(),
+                admin_listen: self.admin_listen.clone(),
+                domain: self.domain.clone(),
+                workers: self.workers,
+                origin: self.origin.clone(),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_become_overrides() {
+        let cli = Cli::try_parse_from([
+            "rangecache",
+            "--config",
+            "/etc/rc.toml",
+            "--listen",
+            "0.0.0.0:80",
+            "--admin-listen",
+            "0.0.0.0:81",
+            "--domain",
+            "s3.local",
+            "--workers",
+            "4",
+            "--origin",
+            "http://minio:9000",
+            "--check",
+        ])
+        .unwrap();
+        assert!(cli.check);
+        let s = cli.sources();
+        assert_eq!(
+            s.file.as_deref(),
+            Some(std::path::Path::new("/etc/rc.toml"))
+        );
+        assert_eq!(s.overrides.listen.as_deref(), Some("0.0.0.0:80"));
+        assert_eq!(s.overrides.admin_listen.as_deref(), Some("0.0.0.0:81"));
+        assert_eq!(s.overrides.domain.as_deref(), Some("s3.local"));
+        assert_eq!(s.overrides.workers, Some(4));
+        assert_eq!(s.overrides.origin.as_deref(), Some("http://minio:9000"));
+    }
+
+    #[test]
+    fn workers_must_be_a_number() {
+        assert!(Cli::try_parse_from(["rangecache", "--workers", "many"]).is_err());
+    }
+}

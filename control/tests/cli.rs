@@ -1,0 +1,305 @@
+//! End-to-end tests of the `rangecache` binary: startup errors (one `[phase]` line, exit 1),
+//! `--check`, and a short run with the admin endpoint, SIGHUP and SIGTERM.
+//!
+//! Every address is `127.0.0.1:0` or a port the test holds; the origin is an address literal,
+//! so no test needs DNS or the network.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// The binary with a clean environment (no stray RANGECACHE_* or AWS_* variables).
+fn rangecache() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_rangecache"));
+    cmd.env_clear().env("RANGECACHE_LOG", "warn");
+    cmd
+}
+
+/// A config file in the temp directory, removed on drop.
+struct TempConfig(PathBuf);
+
+impl TempConfig {
+    fn new(name: &str, text: &str) -> Self {
+        let path =
+            std::env::temp_dir().join(format!("rangecache-cli-{}-{name}.toml", std::process::id()));
+        std::fs::write(&path, text).unwrap();
+        Self(path)
+    }
+}
+
+impl Drop for TempConfig {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Run to completion and return (exit code, last stderr line).
+fn fails(cmd: &mut Command) -> (i32, String) {
+    let out: Output = cmd.output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let last = stderr.lines().last().unwrap_or_default().to_owned();
+    (out.status.code().unwrap_or(-1), last)
+}
+
+#[test]
+fn missing_config_file_is_a_load_error() {
+    let (code, line) = fails(rangecache().args(["--config", "/nonexistent/rc.toml"]));
+    assert_eq!(code, 1);
+    assert_eq!(
+        line,
+        "rangecache: [load_config] /nonexistent/rc.toml: No such file or directory"
+    );
+}
+
+#[test]
+fn unknown_key_is_a_parse_error_with_its_line() {
+    let cfg = TempConfig::new("unknown", "[server]\n\nlisen = \"127.0.0.1:1\"\n");
+    let (code, line) = fails(rangecache().arg("--config").arg(&cfg.0));
+    assert_eq!(code, 1);
+    assert!(
+        line.starts_with("rangecache: [parse_config] line 3: unknown field 'lisen'"),
+        "{line}"
+    );
+}
+
+#[test]
+fn bad_flag_value_is_a_validation_error() {
+    let (code, line) = fails(rangecache().args(["--origin", "ftp://x"]));
+    assert_eq!(code, 1);
+    assert_eq!(
+        line,
+        "rangecache: [validate_config] origin.endpoint: scheme must be http or https"
+    );
+}
+
+#[test]
+fn bad_environment_value_names_the_variable() {
+    let (code, line) = fails(rangecache().env("RANGECACHE_SERVER__WORKERS", "four"));
+    assert_eq!(code, 1);
+    assert_eq!(
+        line,
+        "rangecache: [parse_config] RANGECACHE_SERVER__WORKERS: expected an integer, got 'four'"
+    );
+}
+
+#[test]
+fn busy_admin_port_is_a_bind_admin_error() {
+    let held = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = held.local_addr().unwrap();
+    let (code, line) = fails(rangecache().args([
+        "--origin",
+        "http://127.0.0.1:1",
+        "--listen",
+        "127.0.0.1:0",
+        "--admin-listen",
+        &addr.to_string(),
+    ]));
+    assert_eq!(code, 1);
+    assert_eq!(
+        line,
+        format!("rangecache: [bind_admin] {addr}: Address already in use")
+    );
+}
+
+#[test]
+fn busy_listen_port_is_a_bind_listener_error() {
+    // Held without SO_REUSEPORT, so the workers' reuse-port bind must fail.
+    let held = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = held.local_addr().unwrap();
+    let (code, line) = fails(rangecache().args([
+        "--origin",
+        "http://127.0.0.1:1",
+        "--workers",
+        "1",
+        "--admin-listen",
+        "127.0.0.1:0",
+        "--listen",
+        &addr.to_string(),
+    ]));
+    assert_eq!(code, 1);
+    assert_eq!(
+        line,
+        format!("rangecache: [bind_listener] {addr}: Address already in use")
+    );
+}
+
+#[test]
+fn check_prints_the_effective_config_redacted() {
+    let cfg = TempConfig::new(
+        "check",
+        "[server]\nworkers = 3\n[origin]\naccess_key_id = \"AKFILE\"\n\
+         secret_access_key = \"SECRETFILE\"\n[[bucket]]\nname = \"b\"\n",
+    );
+    let out = rangecache()
+        .arg("--config")
+        .arg(&cfg.0)
+        .args(["--check", "--listen", "127.0.0.1:7070"])
+        .env("RANGECACHE_SERVER__DOMAIN", "s3.test")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(!text.contains("SECRETFILE"), "{text}");
+    let v: toml::Value = toml::from_str(&text).unwrap();
+    assert_eq!(v["server"]["listen"].as_str(), Some("127.0.0.1:7070"));
+    assert_eq!(v["server"]["workers"].as_integer(), Some(3));
+    assert_eq!(v["server"]["domain"].as_str(), Some("s3.test"));
+    assert_eq!(v["origin"]["access_key_id"].as_str(), Some("AKFILE"));
+    assert_eq!(
+        v["origin"]["secret_access_key"].as_str(),
+        Some("<redacted>")
+    );
+    assert_eq!(v["bucket"][0]["origin_bucket"].as_str(), Some("b"));
+}
+
+/// A running rangecache, killed on drop if the test did not stop it.
+struct Running {
+    child: Child,
+    admin: SocketAddr,
+    stderr: mpsc::Receiver<String>,
+}
+
+impl Running {
+    fn start(config: &TempConfig) -> Self {
+        let mut child = rangecache()
+            .env("RANGECACHE_LOG", "info")
+            .arg("--config")
+            .arg(&config.0)
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let (tx, stderr) = mpsc::channel();
+        let pipe = BufReader::new(child.stderr.take().unwrap());
+        std::thread::spawn(move || {
+            for line in pipe.lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut running = Self {
+            child,
+            admin: "0.0.0.0:0".parse().unwrap(),
+            stderr,
+        };
+        let line = running.wait_for_log("admin endpoint on http://");
+        let addr = line.rsplit("http://").next().unwrap().trim();
+        running.admin = addr.parse().unwrap();
+        running
+    }
+
+    /// The first stderr line containing `needle` (panics after 10 s).
+    fn wait_for_log(&self, needle: &str) -> String {
+        loop {
+            match self.stderr.recv_timeout(Duration::from_secs(10)) {
+                Ok(line) if line.contains(needle) => return line,
+                Ok(_) => {}
+                Err(e) => panic!("no log line containing {needle:?}: {e}"),
+            }
+        }
+    }
+
+    fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .args([format!("-{name}"), self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// `GET path` on the admin endpoint: (status, content type, body).
+    fn get(&self, path: &str) -> (u16, String, String) {
+        let mut s = TcpStream::connect(self.admin).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        write!(
+            s,
+            "GET {path} HTTP/1.1\r\nHost: admin\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut reply = String::new();
+        s.read_to_string(&mut reply).unwrap();
+        let (head, body) = reply.split_once("\r\n\r\n").unwrap();
+        let status = head[9..12].parse().unwrap();
+        let content_type = head
+            .lines()
+            .find_map(|l| {
+                l.to_ascii_lowercase()
+                    .strip_prefix("content-type: ")
+                    .map(str::to_owned)
+            })
+            .unwrap_or_default();
+        (status, content_type, body.to_owned())
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn serves_admin_reloads_on_sighup_and_drains_on_sigterm() {
+    let base = "[server]\nlisten = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\nworkers = 1\n\
+                pin_cores = false\ndrain_timeout = \"1s\"\n\
+                [origin]\nendpoint = \"http://127.0.0.1:1\"\n";
+    let cfg = TempConfig::new("run", base);
+    let mut rc = Running::start(&cfg);
+
+    assert_eq!(
+        rc.get("/healthz"),
+        (200, "text/plain; charset=utf-8".into(), "ok\n".into())
+    );
+    assert_eq!(rc.get("/readyz").0, 200);
+    let (status, content_type, metrics) = rc.get("/metrics");
+    assert_eq!(status, 200);
+    assert!(
+        content_type.starts_with("text/plain; version=0.0.4"),
+        "{content_type}"
+    );
+    assert!(
+        metrics.contains("rangecache_config_generation 1\n"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("rangecache_workers 1\n"), "{metrics}");
+    assert!(
+        metrics.contains("rangecache_worker_info{worker=\"0\",driver=\""),
+        "{metrics}"
+    );
+    let (status, content_type, _) = rc.get("/nope");
+    assert_eq!(
+        (status, content_type.as_str()),
+        (404, "application/problem+json")
+    );
+
+    // A good reload publishes generation 2 ...
+    std::fs::write(&cfg.0, format!("{base}region = \"eu-west-1\"\n")).unwrap();
+    rc.signal("HUP");
+    rc.wait_for_log("configuration reloaded: generation 2");
+    let (_, _, config) = rc.get("/config");
+    assert!(config.contains("\"region\": \"eu-west-1\""), "{config}");
+
+    // ... a bad one is rejected and the old snapshot stays.
+    std::fs::write(&cfg.0, format!("{base}bogus = 1\n")).unwrap();
+    rc.signal("HUP");
+    let line = rc.wait_for_log("configuration reload failed");
+    assert!(line.contains("keeping generation 2"), "{line}");
+    assert!(line.contains("[parse_config]"), "{line}");
+    assert!(rc
+        .get("/metrics")
+        .2
+        .contains("rangecache_config_generation 2\n"));
+
+    rc.signal("TERM");
+    let status = rc.child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+}
