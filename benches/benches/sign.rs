@@ -2,6 +2,9 @@
 //!
 //! Run: `cargo bench -p rangecache-benches --bench sign`
 
+// criterion's macros generate undocumented items.
+#![allow(missing_docs)]
+
 use std::time::{Duration, SystemTime};
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion};

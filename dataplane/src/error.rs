@@ -101,7 +101,11 @@ impl fmt::Debug for Error {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:?} error ({:?} side): {}", self.kind, self.side, self.context)?;
+        write!(
+            f,
+            "{:?} error ({:?} side): {}",
+            self.kind, self.side, self.context
+        )?;
         if let Some(cause) = &self.cause {
             write!(f, ": {cause}")?;
         }

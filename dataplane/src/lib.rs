@@ -16,5 +16,7 @@ pub mod worker;
 
 pub use error::{Error, ErrorKind, Result, Side};
 pub use metrics::{Metrics, WorkerMetrics};
-pub use snapshot::{BucketRoute, Credentials, Origin, Scheme, ServerSettings, SharedSnapshot, Snapshot};
+pub use snapshot::{
+    BucketRoute, Credentials, Origin, Scheme, ServerSettings, SharedSnapshot, Snapshot,
+};
 pub use worker::{DataPlane, DataPlaneConfig, IoDriver, StartError};

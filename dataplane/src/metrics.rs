@@ -67,6 +67,9 @@ impl WorkerMetrics {
     }
 }
 
+/// A per-worker metric as rendered: name, help text, and how to read it from a block.
+type Counter = (&'static str, &'static str, fn(&WorkerMetrics) -> u64);
+
 /// The registry: one block per worker, created before the workers start.
 #[derive(Debug)]
 pub struct Metrics {
@@ -114,18 +117,54 @@ impl Metrics {
                 }
             }
         }
-        let counters: [(&str, &str, fn(&WorkerMetrics) -> u64); 8] = [
-            ("rangecache_bytes_in_total", "Request body bytes received from clients.", |m| m.bytes_in.load(Relaxed)),
-            ("rangecache_bytes_out_total", "Response bytes written to clients.", |m| m.bytes_out.load(Relaxed)),
-            ("rangecache_origin_requests_total", "Requests sent to an origin.", |m| m.origin_requests.load(Relaxed)),
-            ("rangecache_origin_errors_total", "Origin requests that failed.", |m| m.origin_errors.load(Relaxed)),
-            ("rangecache_origin_retries_total", "Origin requests retried after a stale pooled connection failed.", |m| m.origin_retries.load(Relaxed)),
-            ("rangecache_connections_accepted_total", "Client connections accepted.", |m| m.connections_accepted.load(Relaxed)),
-            ("rangecache_bad_requests_total", "Requests rejected for malformed framing or head.", |m| m.bad_requests.load(Relaxed)),
-            ("rangecache_connections_open", "Client connections open now.", |m| m.connections_open.load(Relaxed).max(0) as u64),
+        let counters: [Counter; 8] = [
+            (
+                "rangecache_bytes_in_total",
+                "Request body bytes received from clients.",
+                |m| m.bytes_in.load(Relaxed),
+            ),
+            (
+                "rangecache_bytes_out_total",
+                "Response bytes written to clients.",
+                |m| m.bytes_out.load(Relaxed),
+            ),
+            (
+                "rangecache_origin_requests_total",
+                "Requests sent to an origin.",
+                |m| m.origin_requests.load(Relaxed),
+            ),
+            (
+                "rangecache_origin_errors_total",
+                "Origin requests that failed.",
+                |m| m.origin_errors.load(Relaxed),
+            ),
+            (
+                "rangecache_origin_retries_total",
+                "Origin requests retried after a stale pooled connection failed.",
+                |m| m.origin_retries.load(Relaxed),
+            ),
+            (
+                "rangecache_connections_accepted_total",
+                "Client connections accepted.",
+                |m| m.connections_accepted.load(Relaxed),
+            ),
+            (
+                "rangecache_bad_requests_total",
+                "Requests rejected for malformed framing or head.",
+                |m| m.bad_requests.load(Relaxed),
+            ),
+            (
+                "rangecache_connections_open",
+                "Client connections open now.",
+                |m| m.connections_open.load(Relaxed).max(0) as u64,
+            ),
         ];
         for (name, help, get) in counters {
-            let kind = if name.ends_with("_total") { "counter" } else { "gauge" };
+            let kind = if name.ends_with("_total") {
+                "counter"
+            } else {
+                "gauge"
+            };
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
             for (w, m) in self.workers.iter().enumerate() {
                 let _ = writeln!(out, "{name}{{worker=\"{w}\"}} {}", get(m));
@@ -146,8 +185,10 @@ mod tests {
         WorkerMetrics::add(&m.worker(0).bytes_out, 42);
         let mut out = String::new();
         m.render_prometheus(&mut out);
-        assert!(out.contains("rangecache_requests_total{worker=\"1\",op=\"GetObject\",status=\"2xx\"} 1"));
-        assert!(out.contains("rangecache_requests_total{worker=\"1\",op=\"GetObject\",status=\"4xx\"} 1"));
+        assert!(out
+            .contains("rangecache_requests_total{worker=\"1\",op=\"GetObject\",status=\"2xx\"} 1"));
+        assert!(out
+            .contains("rangecache_requests_total{worker=\"1\",op=\"GetObject\",status=\"4xx\"} 1"));
         assert!(out.contains("rangecache_bytes_out_total{worker=\"0\"} 42"));
     }
 }

@@ -88,9 +88,20 @@ impl DataPlane {
     /// Start `config.workers` worker threads; returns once every worker listens (or the first
     /// failure, after stopping the workers already started). Workers read `snapshot` per
     /// request and write into `metrics.worker(i)`, so `metrics` must have a block per worker.
-    pub fn start(config: DataPlaneConfig, snapshot: SharedSnapshot, metrics: Arc<Metrics>) -> Result<DataPlane, StartError> {
-        assert!(metrics.len() >= config.workers, "one metrics block per worker");
-        let cpus = if config.pin_cores { affinity::allowed_cpus() } else { Vec::new() };
+    pub fn start(
+        config: DataPlaneConfig,
+        snapshot: SharedSnapshot,
+        metrics: Arc<Metrics>,
+    ) -> Result<DataPlane, StartError> {
+        assert!(
+            metrics.len() >= config.workers,
+            "one metrics block per worker"
+        );
+        let cpus = if config.pin_cores {
+            affinity::allowed_cpus()
+        } else {
+            Vec::new()
+        };
         let mut plane = DataPlane {
             workers: Vec::with_capacity(config.workers),
             addr: config.listen,
@@ -111,7 +122,11 @@ impl DataPlane {
             let thread = std::thread::Builder::new()
                 .name(format!("rangecache-w{i}"))
                 .spawn(move || run_worker(spec, ready_tx, stop_rx))
-                .map_err(|cause| StartError { phase: "start_worker", worker: i, cause })?;
+                .map_err(|cause| StartError {
+                    phase: "start_worker",
+                    worker: i,
+                    cause,
+                })?;
             let ready = ready_rx.recv().unwrap_or_else(|_| {
                 Err(StartError {
                     phase: "start_worker",
@@ -122,7 +137,11 @@ impl DataPlane {
             match ready {
                 Ok((addr, driver)) => {
                     plane.addr = addr;
-                    plane.workers.push(Worker { thread, stop: stop_tx, driver });
+                    plane.workers.push(Worker {
+                        thread,
+                        stop: stop_tx,
+                        driver,
+                    });
                 }
                 Err(e) => {
                     let _ = thread.join();
@@ -177,17 +196,33 @@ fn run_worker(spec: WorkerSpec, ready: mpsc::Sender<Ready>, stop: oneshot::Recei
         }
     }
     let runtime_error = |cause: std::io::Error| {
-        let _ = ready.send(Err(StartError { phase: "start_runtime", worker: id, cause }));
+        let _ = ready.send(Err(StartError {
+            phase: "start_runtime",
+            worker: id,
+            cause,
+        }));
     };
     // monoio rings are sized in entries; 1024 leaves room for many connections per worker.
     const ENTRIES: u32 = 1024;
     match spec.driver {
-        IoDriver::Auto => match RuntimeBuilder::<monoio::FusionDriver>::new().with_entries(ENTRIES).enable_timer().build() {
-            Ok(FusionRuntime::Uring(mut rt)) => rt.block_on(worker_main(spec, "io_uring", ready.clone(), stop)),
-            Ok(FusionRuntime::Legacy(mut rt)) => rt.block_on(worker_main(spec, "epoll", ready.clone(), stop)),
+        IoDriver::Auto => match RuntimeBuilder::<monoio::FusionDriver>::new()
+            .with_entries(ENTRIES)
+            .enable_timer()
+            .build()
+        {
+            Ok(FusionRuntime::Uring(mut rt)) => {
+                rt.block_on(worker_main(spec, "io_uring", ready.clone(), stop))
+            }
+            Ok(FusionRuntime::Legacy(mut rt)) => {
+                rt.block_on(worker_main(spec, "epoll", ready.clone(), stop))
+            }
             Err(e) => runtime_error(e),
         },
-        IoDriver::IoUring => match RuntimeBuilder::<IoUringDriver>::new().with_entries(ENTRIES).enable_timer().build() {
+        IoDriver::IoUring => match RuntimeBuilder::<IoUringDriver>::new()
+            .with_entries(ENTRIES)
+            .enable_timer()
+            .build()
+        {
             Ok(mut rt) => rt.block_on(worker_main(spec, "io_uring", ready.clone(), stop)),
             Err(e) => runtime_error(e),
         },
@@ -198,12 +233,24 @@ fn run_worker(spec: WorkerSpec, ready: mpsc::Sender<Ready>, stop: oneshot::Recei
     }
 }
 
-async fn worker_main(spec: WorkerSpec, driver: &'static str, ready: mpsc::Sender<Ready>, mut stop: oneshot::Receiver<Duration>) {
-    let opts = ListenerOpts::new().reuse_port(true).reuse_addr(true).backlog(spec.backlog);
+async fn worker_main(
+    spec: WorkerSpec,
+    driver: &'static str,
+    ready: mpsc::Sender<Ready>,
+    mut stop: oneshot::Receiver<Duration>,
+) {
+    let opts = ListenerOpts::new()
+        .reuse_port(true)
+        .reuse_addr(true)
+        .backlog(spec.backlog);
     let listener = match TcpListener::bind_with_config(spec.addr, &opts) {
         Ok(l) => l,
         Err(cause) => {
-            let _ = ready.send(Err(StartError { phase: "bind_listener", worker: spec.id, cause }));
+            let _ = ready.send(Err(StartError {
+                phase: "bind_listener",
+                worker: spec.id,
+                cause,
+            }));
             return;
         }
     };
@@ -232,5 +279,9 @@ async fn worker_main(spec: WorkerSpec, driver: &'static str, ready: mpsc::Sender
     while ctx.inflight() > 0 && Instant::now() < deadline {
         monoio::time::sleep(Duration::from_millis(10)).await;
     }
-    tracing::info!(worker = spec.id, unfinished = ctx.inflight(), "worker stopped");
+    tracing::info!(
+        worker = spec.id,
+        unfinished = ctx.inflight(),
+        "worker stopped"
+    );
 }

@@ -87,15 +87,29 @@ impl OriginClient {
 
     /// Sign `req` for `origin` and write its head on a pooled (unless `fresh`) or new
     /// connection. The caller then writes the body (if any) and reads the response.
-    pub async fn start(&self, origin: &Origin, req: &OriginRequest, fresh: bool) -> Result<OriginExchange, Error> {
+    pub async fn start(
+        &self,
+        origin: &Origin,
+        req: &OriginRequest,
+        fresh: bool,
+    ) -> Result<OriginExchange, Error> {
         let mut ex = self.connect(origin, req, fresh).await?;
         ex.write_head(origin, req).await?;
         Ok(ex)
     }
 
-    async fn connect(&self, origin: &Origin, req: &OriginRequest, fresh: bool) -> Result<OriginExchange, Error> {
+    async fn connect(
+        &self,
+        origin: &Origin,
+        req: &OriginRequest,
+        fresh: bool,
+    ) -> Result<OriginExchange, Error> {
         let key = pool_key(origin);
-        let pooled = if fresh { None } else { self.pool.take(&key, origin.pool_idle_timeout) };
+        let pooled = if fresh {
+            None
+        } else {
+            self.pool.take(&key, origin.pool_idle_timeout)
+        };
         let reused = pooled.is_some();
         let conn = match pooled {
             Some(conn) => conn,
@@ -177,7 +191,9 @@ fn build_head(origin: &Origin, req: &OriginRequest) -> Result<Bytes, Error> {
             &origin.region,
             SystemTime::now(),
         )
-        .map_err(|e| Error::new(ErrorKind::Signing, Side::Internal, "sign origin request").with_cause(e))?;
+        .map_err(|e| {
+            Error::new(ErrorKind::Signing, Side::Internal, "sign origin request").with_cause(e)
+        })?;
     }
     if req.body == RequestBody::Chunked {
         headers.push(("transfer-encoding".to_owned(), "chunked".to_owned()));
@@ -240,7 +256,11 @@ impl OriginExchange {
 
     /// Read the response head (skipping any 1xx interim responses) within the origin's response
     /// timeout, and prepare the body reader.
-    pub async fn read_response_head(&mut self, limits: &Limits, is_head: bool) -> Result<ResponseHead, Error> {
+    pub async fn read_response_head(
+        &mut self,
+        limits: &Limits,
+        is_head: bool,
+    ) -> Result<ResponseHead, Error> {
         let deadline = self.response_timeout;
         let read = async {
             loop {
@@ -249,11 +269,22 @@ impl OriginExchange {
                     Ok(Some(head)) => return Ok(head),
                     Ok(None) => {}
                     Err(e) => {
-                        return Err(Error::new(ErrorKind::Protocol, Side::Origin, "malformed origin response head").with_cause(e))
+                        return Err(Error::new(
+                            ErrorKind::Protocol,
+                            Side::Origin,
+                            "malformed origin response head",
+                        )
+                        .with_cause(e))
                     }
                 }
                 match self.conn.fill().await {
-                    Ok(0) => return Err(Error::new(ErrorKind::Closed, Side::Origin, "origin closed the connection before responding")),
+                    Ok(0) => {
+                        return Err(Error::new(
+                            ErrorKind::Closed,
+                            Side::Origin,
+                            "origin closed the connection before responding",
+                        ))
+                    }
                     Ok(_) => {}
                     Err(e) => return Err(Error::io(Side::Origin, "read origin response", e)),
                 }
@@ -261,7 +292,13 @@ impl OriginExchange {
         };
         let head = match monoio::time::timeout(deadline, read).await {
             Ok(res) => res?,
-            Err(_) => return Err(Error::new(ErrorKind::Timeout, Side::Origin, "origin response timed out")),
+            Err(_) => {
+                return Err(Error::new(
+                    ErrorKind::Timeout,
+                    Side::Origin,
+                    "origin response timed out",
+                ))
+            }
         };
         self.body = Some(match head.framing() {
             ResponseFraming::None => BodyReader::empty(),
@@ -269,7 +306,8 @@ impl OriginExchange {
             ResponseFraming::Chunked => BodyReader::chunked(limits),
             ResponseFraming::UntilClose => BodyReader::until_close(),
         });
-        self.keep_alive = head.keep_alive() && !matches!(head.framing(), ResponseFraming::UntilClose);
+        self.keep_alive =
+            head.keep_alive() && !matches!(head.framing(), ResponseFraming::UntilClose);
         Ok(head)
     }
 

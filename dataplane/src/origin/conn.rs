@@ -26,36 +26,66 @@ impl OriginStream {
     /// Connect to the first of `origin.addrs` that answers within the connect timeout, then
     /// handshake TLS for `https` origins (SNI and certificate check against `origin.host`).
     pub async fn connect(origin: &Origin) -> Result<Self, Error> {
-        let mut last = Error::new(ErrorKind::Config, Side::Internal, "origin has no resolved address");
+        let mut last = Error::new(
+            ErrorKind::Config,
+            Side::Internal,
+            "origin has no resolved address",
+        );
         for addr in &origin.addrs {
-            let tcp = match monoio::time::timeout(origin.connect_timeout, TcpStream::connect_addr(*addr)).await {
-                Ok(Ok(tcp)) => tcp,
-                Ok(Err(e)) => {
-                    last = Error::new(ErrorKind::Connect, Side::Origin, "connect to origin").with_cause(e);
-                    continue;
-                }
-                Err(_) => {
-                    last = Error::new(ErrorKind::Timeout, Side::Origin, "connect to origin timed out");
-                    continue;
-                }
-            };
+            let tcp =
+                match monoio::time::timeout(origin.connect_timeout, TcpStream::connect_addr(*addr))
+                    .await
+                {
+                    Ok(Ok(tcp)) => tcp,
+                    Ok(Err(e)) => {
+                        last = Error::new(ErrorKind::Connect, Side::Origin, "connect to origin")
+                            .with_cause(e);
+                        continue;
+                    }
+                    Err(_) => {
+                        last = Error::new(
+                            ErrorKind::Timeout,
+                            Side::Origin,
+                            "connect to origin timed out",
+                        );
+                        continue;
+                    }
+                };
             let _ = tcp.set_nodelay(true);
             return match (origin.scheme, &origin.tls) {
                 (Scheme::Http, _) => Ok(OriginStream::Plain(tcp)),
                 (Scheme::Https, Some(tls)) => {
                     let fd = tcp.as_raw_fd();
                     let name = ServerName::try_from(origin.host.clone()).map_err(|e| {
-                        Error::new(ErrorKind::Config, Side::Internal, "origin host is not a valid TLS name").with_cause(e)
+                        Error::new(
+                            ErrorKind::Config,
+                            Side::Internal,
+                            "origin host is not a valid TLS name",
+                        )
+                        .with_cause(e)
                     })?;
                     let connector = TlsConnector::from(tls.clone());
                     let handshake = connector.connect(name, tcp);
                     match monoio::time::timeout(origin.connect_timeout, handshake).await {
                         Ok(Ok(stream)) => Ok(OriginStream::Tls(Box::new(stream), fd)),
-                        Ok(Err(e)) => Err(Error::new(ErrorKind::Tls, Side::Origin, "TLS handshake with origin").with_cause(e)),
-                        Err(_) => Err(Error::new(ErrorKind::Timeout, Side::Origin, "TLS handshake with origin timed out")),
+                        Ok(Err(e)) => Err(Error::new(
+                            ErrorKind::Tls,
+                            Side::Origin,
+                            "TLS handshake with origin",
+                        )
+                        .with_cause(e)),
+                        Err(_) => Err(Error::new(
+                            ErrorKind::Timeout,
+                            Side::Origin,
+                            "TLS handshake with origin timed out",
+                        )),
                     }
                 }
-                (Scheme::Https, None) => Err(Error::new(ErrorKind::Config, Side::Internal, "https origin without TLS configuration")),
+                (Scheme::Https, None) => Err(Error::new(
+                    ErrorKind::Config,
+                    Side::Internal,
+                    "https origin without TLS configuration",
+                )),
             };
         }
         Err(last)
@@ -72,7 +102,12 @@ impl OriginStream {
         // buffer for the duration of the call; MSG_PEEK leaves the socket's data untouched and
         // MSG_DONTWAIT makes the call return at once.
         let n = unsafe {
-            libc::recv(fd, (&mut byte as *mut u8).cast(), 1, libc::MSG_PEEK | libc::MSG_DONTWAIT)
+            libc::recv(
+                fd,
+                (&mut byte as *mut u8).cast(),
+                1,
+                libc::MSG_PEEK | libc::MSG_DONTWAIT,
+            )
         };
         n < 0 && io::Error::last_os_error().kind() == io::ErrorKind::WouldBlock
     }

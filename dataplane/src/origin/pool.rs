@@ -7,11 +7,14 @@ use std::time::{Duration, Instant};
 use super::OriginStream;
 use crate::net::BufStream;
 
+/// A pooled connection and when it went idle.
+type IdleConn = (Instant, BufStream<OriginStream>);
+
 /// Idle origin connections of one worker, keyed by origin endpoint. Not `Send`: each worker
 /// owns its pool, so no lock is ever taken.
 #[derive(Default)]
 pub struct Pool {
-    idle: RefCell<HashMap<String, Vec<(Instant, BufStream<OriginStream>)>>>,
+    idle: RefCell<HashMap<String, Vec<IdleConn>>>,
 }
 
 impl Pool {

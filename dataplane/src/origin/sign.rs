@@ -97,7 +97,10 @@ mod tests {
             session_token: None,
         };
         let mut headers = vec![
-            ("host".to_owned(), "examplebucket.s3.amazonaws.com".to_owned()),
+            (
+                "host".to_owned(),
+                "examplebucket.s3.amazonaws.com".to_owned(),
+            ),
             ("range".to_owned(), "bytes=0-9".to_owned()),
         ];
         // 20130524T000000Z, the date of AWS's published S3 GetObject example.

@@ -44,12 +44,21 @@ pub async fn serve_connection(stream: TcpStream, ctx: Rc<WorkerCtx>) {
             Err(HeadError::Parse(e)) => {
                 WorkerMetrics::add(&m.bad_requests, 1);
                 let err = parse_error_to_s3(e);
-                let n = respond::write_error(&mut conn, &err, "", &new_request_id(), false, true).await;
+                let n =
+                    respond::write_error(&mut conn, &err, "", &new_request_id(), false, true).await;
                 WorkerMetrics::add(&m.bytes_out, n);
                 break;
             }
             Err(HeadError::Timeout) => {
-                let n = respond::write_error(&mut conn, &S3Error::request_timeout(), "", &new_request_id(), false, true).await;
+                let n = respond::write_error(
+                    &mut conn,
+                    &S3Error::request_timeout(),
+                    "",
+                    &new_request_id(),
+                    false,
+                    true,
+                )
+                .await;
                 WorkerMetrics::add(&m.bytes_out, n);
                 break;
             }

@@ -57,13 +57,25 @@ mod tests {
 
     #[test]
     fn client_auth_never_forwarded() {
-        for h in ["Authorization", "X-Amz-Date", "x-amz-content-sha256", "X-Amz-Security-Token", "Host"] {
+        for h in [
+            "Authorization",
+            "X-Amz-Date",
+            "x-amz-content-sha256",
+            "X-Amz-Security-Token",
+            "Host",
+        ] {
             assert!(!forward_request_header(h, false), "{h}");
         }
         assert!(forward_request_header("Range", false));
         assert!(forward_request_header("x-amz-meta-a", true));
-        assert!(!forward_request_header("X-Amz-Decoded-Content-Length", true));
-        assert!(forward_request_header("X-Amz-Decoded-Content-Length", false));
+        assert!(!forward_request_header(
+            "X-Amz-Decoded-Content-Length",
+            true
+        ));
+        assert!(forward_request_header(
+            "X-Amz-Decoded-Content-Length",
+            false
+        ));
     }
 
     #[test]

@@ -9,7 +9,9 @@ use monoio::net::TcpStream;
 use super::headers::{forward_request_header, forward_response_header, strip_aws_chunked};
 use super::{respond, WorkerCtx};
 use crate::error::{Error, ErrorKind};
-use crate::http::{encode_response_head, BodyFraming, Limits, RequestHead, ResponseFraming, ResponseHead};
+use crate::http::{
+    encode_response_head, BodyFraming, Limits, RequestHead, ResponseFraming, ResponseHead,
+};
 use crate::net::{AwsChunkedBody, BodyError, BodyReader, BufStream};
 use crate::origin::{OriginExchange, OriginRequest, RequestBody};
 use crate::s3::{new_request_id, route, uri, Operation, S3Error};
@@ -22,7 +24,11 @@ enum ClientBody {
 }
 
 impl ClientBody {
-    async fn next(&mut self, conn: &mut BufStream<TcpStream>, settings: &ServerSettings) -> Result<Option<Bytes>, BodyError> {
+    async fn next(
+        &mut self,
+        conn: &mut BufStream<TcpStream>,
+        settings: &ServerSettings,
+    ) -> Result<Option<Bytes>, BodyError> {
         match self {
             ClientBody::Plain(b) => b.next(conn, settings.body_timeout).await,
             ClientBody::AwsChunked(b) => b.next(conn, settings.body_timeout).await,
@@ -87,7 +93,14 @@ pub(crate) async fn handle(
     let bucket = r.bucket.as_deref().unwrap_or("");
     let (origin, origin_bucket) = snapshot.route_bucket(bucket);
     let origin = origin.clone();
-    let req = match build_origin_request(&head, snapshot, &origin, origin_bucket, r.bucket.is_some(), r.key.as_deref()) {
+    let req = match build_origin_request(
+        &head,
+        snapshot,
+        &origin,
+        origin_bucket,
+        r.bucket.is_some(),
+        r.key.as_deref(),
+    ) {
         Ok(req) => req,
         Err(err) => return ex.fail(conn, &err, !has_body).await,
     };
@@ -95,7 +108,10 @@ pub(crate) async fn handle(
     if matches!(req.body, RequestBody::None) {
         // A declared-empty body (`Content-Length: 0`) has nothing to drain.
         let mut retried = false;
-        let res = ctx.origin.send_bodyless(&origin, &req, ex.is_head, &mut retried).await;
+        let res = ctx
+            .origin
+            .send_bodyless(&origin, &req, ex.is_head, &mut retried)
+            .await;
         if retried {
             WorkerMetrics::add(&ctx.metrics().origin_retries, 1);
         }
@@ -130,9 +146,10 @@ fn is_aws_chunked(head: &RequestHead) -> bool {
     let streaming = head
         .header_str("x-amz-content-sha256")
         .is_some_and(|v| v.starts_with("STREAMING-"));
-    let coded = head
-        .header_str("content-encoding")
-        .is_some_and(|v| v.split(',').any(|c| c.trim().eq_ignore_ascii_case("aws-chunked")));
+    let coded = head.header_str("content-encoding").is_some_and(|v| {
+        v.split(',')
+            .any(|c| c.trim().eq_ignore_ascii_case("aws-chunked"))
+    });
     streaming || coded
 }
 
@@ -152,9 +169,9 @@ fn build_origin_request(
         if !forward_request_header(name, aws_chunked) {
             continue;
         }
-        let value = h
-            .value_str()
-            .ok_or_else(|| S3Error::invalid_argument(format!("header {name} is not valid UTF-8")))?;
+        let value = h.value_str().ok_or_else(|| {
+            S3Error::invalid_argument(format!("header {name} is not valid UTF-8"))
+        })?;
         let name = name.to_ascii_lowercase();
         if aws_chunked && name == "content-encoding" {
             if let Some(rest) = strip_aws_chunked(value) {
@@ -170,11 +187,9 @@ fn build_origin_request(
     }
     let body = if aws_chunked {
         match head.header_str("x-amz-decoded-content-length") {
-            Some(v) => RequestBody::Length(
-                v.trim()
-                    .parse()
-                    .map_err(|_| S3Error::invalid_argument("x-amz-decoded-content-length is not a number"))?,
-            ),
+            Some(v) => RequestBody::Length(v.trim().parse().map_err(|_| {
+                S3Error::invalid_argument("x-amz-decoded-content-length is not a number")
+            })?),
             None => RequestBody::Chunked,
         }
     } else {
@@ -204,13 +219,22 @@ fn build_origin_request(
 
 /// Map the source bucket of `x-amz-copy-source` (`[/]bucket/key[?versionId=..]`) to its
 /// origin-side name; copies between buckets on different origins cannot be done by S3.
-fn rewrite_copy_source(value: &str, snapshot: &Snapshot, origin: &Arc<Origin>) -> Result<String, S3Error> {
+fn rewrite_copy_source(
+    value: &str,
+    snapshot: &Snapshot,
+    origin: &Arc<Origin>,
+) -> Result<String, S3Error> {
     let trimmed = value.strip_prefix('/').unwrap_or(value);
     let (bucket_raw, rest) = trimmed.split_once('/').unwrap_or((trimmed, ""));
-    let bucket = uri::decode_path(bucket_raw).map_err(|_| S3Error::invalid_argument("invalid x-amz-copy-source"))?;
+    let bucket = uri::decode_path(bucket_raw)
+        .map_err(|_| S3Error::invalid_argument("invalid x-amz-copy-source"))?;
     let (src_origin, src_bucket) = snapshot.route_bucket(&bucket);
     if !Arc::ptr_eq(src_origin, origin) && src_origin.name != origin.name {
-        return Err(S3Error::new("NotImplemented", 501, "copying between buckets served by different origins is not supported"));
+        return Err(S3Error::new(
+            "NotImplemented",
+            501,
+            "copying between buckets served by different origins is not supported",
+        ));
     }
     let mut out = String::with_capacity(value.len() + 8);
     out.push('/');
@@ -238,9 +262,22 @@ impl Exchange<'_> {
 
     /// Answer with an S3 error. `body_consumed` tells whether the connection is still in sync
     /// (no unread request body); if not, it is closed.
-    async fn fail(&self, conn: &mut BufStream<TcpStream>, err: &S3Error, body_consumed: bool) -> bool {
+    async fn fail(
+        &self,
+        conn: &mut BufStream<TcpStream>,
+        err: &S3Error,
+        body_consumed: bool,
+    ) -> bool {
         let keep = self.client_keep_alive && body_consumed;
-        let n = respond::write_error(conn, err, &self.resource, &self.request_id, self.is_head, !keep).await;
+        let n = respond::write_error(
+            conn,
+            err,
+            &self.resource,
+            &self.request_id,
+            self.is_head,
+            !keep,
+        )
+        .await;
         WorkerMetrics::add(&self.metrics().bytes_out, n);
         self.metrics().record_request(self.op, err.status());
         keep && n > 0
@@ -264,7 +301,12 @@ impl Exchange<'_> {
                 return self.fail(conn, &origin_error(&e), false).await;
             }
         };
-        if head.expects_continue() && conn.write_all(Bytes::from_static(respond::CONTINUE)).await.is_err() {
+        if head.expects_continue()
+            && conn
+                .write_all(Bytes::from_static(respond::CONTINUE))
+                .await
+                .is_err()
+        {
             return false;
         }
         let mut origin_write_failed = false;
@@ -283,7 +325,9 @@ impl Exchange<'_> {
                     // The upstream request is left incomplete, so the origin discards it.
                     tracing::debug!(error = %e, "client request body failed");
                     let err = match e {
-                        BodyError::Protocol(_) => S3Error::bad_request("malformed request body framing"),
+                        BodyError::Protocol(_) => {
+                            S3Error::bad_request("malformed request body framing")
+                        }
                         BodyError::Timeout => S3Error::request_timeout(),
                         _ => S3Error::incomplete_body(),
                     };
@@ -316,7 +360,10 @@ impl Exchange<'_> {
         request_consumed: bool,
     ) -> bool {
         let status = resp.status();
-        let chunk_to_client = matches!(resp.framing(), ResponseFraming::Chunked | ResponseFraming::UntilClose);
+        let chunk_to_client = matches!(
+            resp.framing(),
+            ResponseFraming::Chunked | ResponseFraming::UntilClose
+        );
         let mut keep = self.client_keep_alive && request_consumed;
         if chunk_to_client && self.client_minor == 0 {
             // An HTTP/1.0 client cannot take chunked: the end of the body is the connection's end.
@@ -327,7 +374,10 @@ impl Exchange<'_> {
         for h in resp.headers() {
             let name = h.name_str();
             if name.eq_ignore_ascii_case("content-length") {
-                if matches!(resp.framing(), ResponseFraming::Length(_) | ResponseFraming::None) {
+                if matches!(
+                    resp.framing(),
+                    ResponseFraming::Length(_) | ResponseFraming::None
+                ) {
                     headers.push((&h.name, &h.value));
                 }
                 continue;

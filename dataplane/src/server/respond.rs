@@ -14,7 +14,13 @@ pub(crate) const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 
 /// An S3 error response: XML body (`Code`, `Message`, `Resource`, `RequestId`), S3's status,
 /// `x-amz-request-id`. HEAD responses carry the headers only, as S3 sends them.
-pub(crate) fn error_response(err: &S3Error, resource: &str, request_id: &str, is_head: bool, close: bool) -> Vec<Bytes> {
+pub(crate) fn error_response(
+    err: &S3Error,
+    resource: &str,
+    request_id: &str,
+    is_head: bool,
+    close: bool,
+) -> Vec<Bytes> {
     let body = err.to_xml(resource, request_id);
     let date = httpdate::fmt_http_date(SystemTime::now());
     let len = body.len().to_string();
@@ -47,5 +53,8 @@ pub(crate) async fn write_error(
     close: bool,
 ) -> u64 {
     let parts = error_response(err, resource, request_id, is_head, close);
-    conn.write_vectored(parts).await.map(|n| n as u64).unwrap_or(0)
+    conn.write_vectored(parts)
+        .await
+        .map(|n| n as u64)
+        .unwrap_or(0)
 }

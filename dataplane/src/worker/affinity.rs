@@ -8,7 +8,8 @@ pub(crate) fn allowed_cpus() -> Vec<usize> {
     // SAFETY: cpu_set_t is plain data for which all-zero bytes is the empty set.
     let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
     // SAFETY: `set` is a valid cpu_set_t and the size passed is its size; pid 0 is this thread.
-    let rc = unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) };
+    let rc =
+        unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) };
     if rc != 0 {
         let n = std::thread::available_parallelism().map_or(1, |n| n.get());
         return (0..n).collect();
@@ -22,7 +23,10 @@ pub(crate) fn allowed_cpus() -> Vec<usize> {
 /// Pin the calling thread to `cpu`.
 pub(crate) fn pin_current_thread(cpu: usize) -> io::Result<()> {
     if cpu >= libc::CPU_SETSIZE as usize {
-        return Err(io::Error::new(io::ErrorKind::InvalidInput, "cpu index out of range"));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "cpu index out of range",
+        ));
     }
     // SAFETY: cpu_set_t is plain data for which all-zero bytes is the empty set.
     let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
