@@ -75,6 +75,9 @@ impl ChunkedDecoder {
     /// After `End`, every call returns `End` again and consumes nothing, so bytes that follow
     /// the body (a pipelined request) stay in `buf`. `Err`: the body's framing is broken; the
     /// connection must be closed. The error is the same however the input was split.
+    ///
+    /// Between calls the caller may only append to `buf` (it is the connection's read buffer):
+    /// the decoder remembers how much of a partial line it has already searched.
     pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Chunk>, ParseError> {
         loop {
             match self.state {

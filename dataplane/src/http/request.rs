@@ -283,8 +283,11 @@ struct TargetParts {
 /// `InvalidTarget`.
 fn split_target(method: &[u8], target: &[u8]) -> Result<TargetParts, ParseError> {
     // httparse admits `#` and bytes >= 0x80; a target that is not visible ASCII without a
-    // fragment is not one a router should see.
-    if target.is_empty() || !target.iter().all(|&b| b.is_ascii_graphic() && b != b'#') {
+    // fragment is not one a router should see. (A non-short-circuiting fold vectorises.)
+    let visible = target
+        .iter()
+        .fold(true, |ok, &b| ok & b.is_ascii_graphic() & (b != b'#'));
+    if target.is_empty() || !visible {
         return Err(ParseError::InvalidTarget);
     }
     if target == b"*" {

@@ -283,6 +283,17 @@ impl Exchange<'_> {
         keep && n > 0
     }
 
+    /// The client's body could not be read: answer with the matching error and close.
+    async fn body_failed(&self, conn: &mut BufStream<TcpStream>, e: BodyError) -> bool {
+        tracing::debug!(error = %e, "client request body failed");
+        let err = match e {
+            BodyError::Protocol(_) => S3Error::bad_request("malformed request body framing"),
+            BodyError::Timeout => S3Error::request_timeout(),
+            _ => S3Error::incomplete_body(),
+        };
+        self.fail(conn, &err, false).await
+    }
+
     /// Stream the client's body to the origin, then relay the response.
     async fn forward_with_body(
         &self,
@@ -293,14 +304,6 @@ impl Exchange<'_> {
         mut body: ClientBody,
     ) -> bool {
         let client = &self.ctx.origin;
-        WorkerMetrics::add(&self.metrics().origin_requests, 1);
-        let mut up = match client.start(origin, req, false).await {
-            Ok(up) => up,
-            Err(e) => {
-                WorkerMetrics::add(&self.metrics().origin_errors, 1);
-                return self.fail(conn, &origin_error(&e), false).await;
-            }
-        };
         if head.expects_continue()
             && conn
                 .write_all(Bytes::from_static(respond::CONTINUE))
@@ -309,31 +312,34 @@ impl Exchange<'_> {
         {
             return false;
         }
-        let mut origin_write_failed = false;
-        loop {
-            match body.next(conn, self.settings).await {
-                Ok(Some(piece)) => {
-                    WorkerMetrics::add(&self.metrics().bytes_in, piece.len() as u64);
-                    if up.write_body(piece).await.is_err() {
-                        // The origin may have answered early (an error) and closed: relay that.
-                        origin_write_failed = true;
-                        break;
-                    }
-                }
-                Ok(None) => break,
-                Err(e) => {
-                    // The upstream request is left incomplete, so the origin discards it.
-                    tracing::debug!(error = %e, "client request body failed");
-                    let err = match e {
-                        BodyError::Protocol(_) => {
-                            S3Error::bad_request("malformed request body framing")
-                        }
-                        BodyError::Timeout => S3Error::request_timeout(),
-                        _ => S3Error::incomplete_body(),
-                    };
-                    return self.fail(conn, &err, false).await;
-                }
+        // The upstream request starts only once the first payload byte (or the body's end) is
+        // here: a body that fails before that never reaches the origin, where some stores
+        // would record an empty object for a request cut before its first byte.
+        let mut piece = match body.next(conn, self.settings).await {
+            Ok(piece) => piece,
+            Err(e) => return self.body_failed(conn, e).await,
+        };
+        WorkerMetrics::add(&self.metrics().origin_requests, 1);
+        let mut up = match client.start(origin, req, false).await {
+            Ok(up) => up,
+            Err(e) => {
+                WorkerMetrics::add(&self.metrics().origin_errors, 1);
+                return self.fail(conn, &origin_error(&e), false).await;
             }
+        };
+        let mut origin_write_failed = false;
+        while let Some(p) = piece {
+            WorkerMetrics::add(&self.metrics().bytes_in, p.len() as u64);
+            if up.write_body(p).await.is_err() {
+                // The origin may have answered early (an error) and closed: relay that.
+                origin_write_failed = true;
+                break;
+            }
+            piece = match body.next(conn, self.settings).await {
+                Ok(piece) => piece,
+                // The upstream request is left incomplete, so the origin discards it.
+                Err(e) => return self.body_failed(conn, e).await,
+            };
         }
         if !origin_write_failed && up.finish_body().await.is_err() {
             origin_write_failed = true;

@@ -128,7 +128,8 @@ class RangeCache:
         if not exe.exists():
             raise RuntimeError(f"{exe} not found: run `cargo build --release -p rangecache` first")
         # The test decides the configuration: nothing from the caller's RANGECACHE_*/MONOIO_* leaks in.
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("RANGECACHE_", "MONOIO_"))}
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith(("RANGECACHE_", "MONOIO_")) or k == "RANGECACHE_LOG"}
         env.setdefault("RUST_BACKTRACE", "1")
         env.setdefault("RUST_LOG", "info")
         for k, v in self.extra_env.items():
