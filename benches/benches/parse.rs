@@ -12,7 +12,7 @@ use bytes::BytesMut;
 use criterion::{Criterion, Throughput};
 use rangecache_dataplane::http::{parse_request, Limits};
 
-/// A boto3 `get_object(Range=...)` as it reaches a path-style endpoint: 9 headers, ~750 bytes.
+/// A boto3 `get_object(Range=...)` as it reaches a path-style endpoint: 9 headers, 786 bytes.
 const SIGNED_GET: &[u8] = b"GET /analytics/warehouse/events/part-00042-5f1c.snappy.parquet HTTP/1.1\r\n\
 Host: rangecache.internal:8080\r\n\
 Accept-Encoding: identity\r\n\

@@ -55,7 +55,12 @@ fn check_invariants(head: &RequestHead) {
     if head.version_minor() == 1 {
         assert!(head.host().is_some());
     }
-    let _ = (head.query(), head.framing(), head.keep_alive(), head.expects_continue());
+    let _ = (
+        head.query(),
+        head.framing(),
+        head.keep_alive(),
+        head.expects_continue(),
+    );
 }
 
 fuzz_target!(|data: &[u8]| {

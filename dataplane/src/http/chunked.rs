@@ -154,10 +154,12 @@ impl ChunkedDecoder {
             return Err(ParseError::BareLf);
         }
         let (size, ext_start) = parse_size_line(&buf[..nl - 1])?;
-        let line = buf.split_to(nl + 1).freeze();
         let extension = match ext_start {
-            Some(start) => line.slice(start..nl - 1),
-            None => Bytes::new(),
+            Some(start) => buf.split_to(nl + 1).freeze().slice(start..nl - 1),
+            None => {
+                buf.advance(nl + 1);
+                Bytes::new()
+            }
         };
         self.state = if size == 0 {
             State::Trailers

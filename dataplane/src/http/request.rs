@@ -151,15 +151,13 @@ pub fn parse_request(
 /// Fails with `UriTooLong` if the (possibly partial) request line at the front of `buf` already
 /// holds a target longer than the limit.
 fn check_target_len(buf: &[u8], limits: &Limits) -> Result<(), ParseError> {
-    let line = match memchr::memchr(b'\n', buf) {
-        Some(nl) => &buf[..nl.saturating_sub(1)],
-        None => buf,
-    };
+    let line = &buf[..memchr::memchr(b'\n', buf).unwrap_or(buf.len())];
     let Some(sp) = memchr::memchr(b' ', line) else {
         return Ok(());
     };
     let rest = &line[sp + 1..];
-    let target_len = memchr::memchr(b' ', rest).unwrap_or(rest.len());
+    // Stop at CR too, so a partial line ending in CR measures what the complete line will.
+    let target_len = memchr::memchr2(b' ', b'\r', rest).unwrap_or(rest.len());
     if target_len > limits.max_uri_bytes {
         return Err(ParseError::UriTooLong);
     }
@@ -229,7 +227,7 @@ fn parse_frozen(head: Bytes, limits: &Limits) -> Result<RequestHead, ParseError>
             .any(|h| h.is("expect") && h.value.eq_ignore_ascii_case(b"100-continue"));
 
     Ok(RequestHead {
-        head: head.clone(),
+        head,
         method,
         target,
         path,

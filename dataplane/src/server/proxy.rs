@@ -81,7 +81,7 @@ pub(crate) async fn handle(
         head.method(),
         head.path(),
         head.query(),
-        head.header_str("host"),
+        head.host(),
         snapshot.server.domain.as_deref(),
         copy_source,
     );
