@@ -85,7 +85,7 @@ export AWS_EC2_METADATA_DISABLED=true
 unset HTTP_PROXY HTTPS_PROXY http_proxy https_proxy ALL_PROXY all_proxy || true
 rm -f target/e2e-figures.json
 # shellcheck disable=SC2086
-"$VENV/bin/python" -m pytest tests/e2e -p no:cacheprovider ${PYTEST_ARGS:-}
+"$VENV/bin/python" -m pytest tests/e2e ${PYTEST_ARGS:-}
 if [ -f target/e2e-figures.json ]; then
   banner "figures (target/e2e-figures.json)"
   cat target/e2e-figures.json

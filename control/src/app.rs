@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Duration;
 
+use rangecache_dataplane::cache::Cache;
 use rangecache_dataplane::{DataPlane, DataPlaneConfig, Metrics, StartError};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -15,6 +16,7 @@ use tracing::{error, info, warn};
 
 use crate::admin::{self, AdminState};
 use crate::cli::Cli;
+use crate::config::units::{format_duration, format_size};
 use crate::config::{self, tls::io_text, Settings, Sources};
 use crate::error::{Phase, StartupError};
 use crate::resolve;
@@ -63,6 +65,7 @@ pub fn run(cli: Cli) -> Result<(), StartupError> {
         driver: settings.server.io_driver,
         pin_cores: settings.server.pin_cores,
         backlog: BACKLOG,
+        cache: settings.cache.to_dataplane(),
     };
     let publisher = Publisher::new(settings, addrs);
     let metrics = Arc::new(Metrics::new(workers));
@@ -74,12 +77,14 @@ pub fn run(cli: Cli) -> Result<(), StartupError> {
         dataplane.local_addr(),
         drivers.join(", ")
     );
+    log_cache(dataplane.cache());
     info!("admin endpoint on http://{admin_addr}");
 
     let state = Arc::new(AdminState {
         snapshot: publisher.shared(),
         settings: publisher.settings_handle(),
         metrics,
+        cache: dataplane.cache().clone(),
         drivers,
         serving: AtomicBool::new(true),
         reloads_ok: AtomicU64::new(0),
@@ -94,6 +99,20 @@ pub fn run(cli: Cli) -> Result<(), StartupError> {
     runtime.block_on(control.run(admin_listener, dataplane));
     runtime.shutdown_timeout(Duration::from_secs(1));
     Ok(())
+}
+
+fn log_cache(cache: &Cache) {
+    let c = cache.config();
+    if cache.enabled() {
+        info!(
+            "block cache: {} in {} blocks; object metadata trusted for {}",
+            format_size(c.memory),
+            format_size(c.block_size),
+            format_duration(c.metadata_ttl)
+        );
+    } else {
+        info!("block cache off (cache.memory = 0): GET and HEAD go to the origin");
+    }
 }
 
 fn runtime_error(what: &str, e: std::io::Error) -> StartupError {

@@ -217,11 +217,17 @@ impl Running {
 
     /// `GET path` on the admin endpoint: (status, content type, body).
     fn get(&self, path: &str) -> (u16, String, String) {
+        self.request("GET", path)
+    }
+
+    /// `method target` on the admin endpoint: (status, content type, body).
+    fn request(&self, method: &str, target: &str) -> (u16, String, String) {
         let mut s = TcpStream::connect(self.admin).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
         write!(
             s,
-            "GET {path} HTTP/1.1\r\nHost: admin\r\nConnection: close\r\n\r\n"
+            "{method} {target} HTTP/1.1\r\nHost: admin\r\nContent-Length: 0\r\n\
+             Connection: close\r\n\r\n"
         )
         .unwrap();
         let mut reply = String::new();
@@ -251,6 +257,7 @@ impl Drop for Running {
 fn serves_admin_reloads_on_sighup_and_drains_on_sigterm() {
     let base = "[server]\nlisten = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\nworkers = 1\n\
                 pin_cores = false\ndrain_timeout = \"1s\"\n\
+                [cache]\nmemory = \"64MiB\"\n\
                 [origin]\nendpoint = \"http://127.0.0.1:1\"\n";
     let cfg = TempConfig::new("run", base);
     let mut rc = Running::start(&cfg);
@@ -275,18 +282,50 @@ fn serves_admin_reloads_on_sighup_and_drains_on_sigterm() {
         metrics.contains("rangecache_worker_info{worker=\"0\",driver=\""),
         "{metrics}"
     );
+    assert!(
+        metrics.contains("rangecache_cache_capacity_bytes 67108864\n"),
+        "{metrics}"
+    );
     let (status, content_type, _) = rc.get("/nope");
     assert_eq!(
         (status, content_type.as_str()),
         (404, "application/problem+json")
     );
 
-    // A good reload publishes generation 2 ...
-    std::fs::write(&cfg.0, format!("{base}region = \"eu-west-1\"\n")).unwrap();
+    // The cache endpoints.
+    let (status, content_type, stats) = rc.get("/cache/stats");
+    assert_eq!((status, content_type.as_str()), (200, "application/json"));
+    let stats: serde_json::Value = serde_json::from_str(&stats).unwrap();
+    assert_eq!(stats["enabled"], true);
+    assert_eq!(stats["capacity_bytes"], 64 << 20);
+    assert_eq!(stats["block_size"], 1 << 20);
+    let (status, _, purged) = rc.request("POST", "/cache/purge?bucket=b&prefix=x%2F");
+    assert_eq!(status, 200, "{purged}");
+    let purged: serde_json::Value = serde_json::from_str(&purged).unwrap();
+    assert_eq!(
+        purged,
+        serde_json::json!({"bucket": "b", "blocks": 0, "objects": 0})
+    );
+    let (status, content_type, _) = rc.request("POST", "/cache/purge?key=k");
+    assert_eq!(
+        (status, content_type.as_str()),
+        (400, "application/problem+json")
+    );
+    assert_eq!(rc.get("/cache/purge?bucket=b").0, 405);
+
+    // A good reload publishes generation 2; the cache keeps its size until a restart ...
+    let reloaded = base.replace("64MiB", "128MiB");
+    std::fs::write(&cfg.0, format!("{reloaded}region = \"eu-west-1\"\n")).unwrap();
     rc.signal("HUP");
+    rc.wait_for_log("cache.memory changed: it takes effect only after a restart");
     rc.wait_for_log("configuration reloaded: generation 2");
     let (_, _, config) = rc.get("/config");
     assert!(config.contains("\"region\": \"eu-west-1\""), "{config}");
+    assert!(config.contains("\"memory\": \"64MiB\""), "{config}");
+    assert!(rc
+        .get("/cache/stats")
+        .2
+        .contains("\"capacity_bytes\": 67108864"));
 
     // ... a bad one is rejected and the old snapshot stays.
     std::fs::write(&cfg.0, format!("{base}bogus = 1\n")).unwrap();

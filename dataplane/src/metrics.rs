@@ -31,6 +31,26 @@ pub struct WorkerMetrics {
     pub connections_open: AtomicI64,
     /// Requests rejected before routing because their framing or head was malformed.
     pub bad_requests: AtomicU64,
+    /// Blocks served from the cache.
+    pub cache_block_hits: AtomicU64,
+    /// Blocks not in the cache (filled by this request or joined from another's fill).
+    pub cache_block_misses: AtomicU64,
+    /// Response body bytes served from cached blocks.
+    pub cache_bytes_hit: AtomicU64,
+    /// Response body bytes served from fills in flight.
+    pub cache_bytes_miss: AtomicU64,
+    /// Origin GETs issued to fill blocks.
+    pub fill_requests: AtomicU64,
+    /// Bytes received from the origin for fills.
+    pub fill_bytes: AtomicU64,
+    /// Blocks a request waited for because another request was already filling them.
+    pub coalesced_waits: AtomicU64,
+    /// Metadata lookups answered from the metadata cache.
+    pub meta_hits: AtomicU64,
+    /// Metadata lookups that needed a HEAD to the origin.
+    pub meta_misses: AtomicU64,
+    /// Requests re-planned after a fill found the object changed (412).
+    pub replans: AtomicU64,
 }
 
 impl Default for WorkerMetrics {
@@ -45,6 +65,16 @@ impl Default for WorkerMetrics {
             connections_accepted: AtomicU64::new(0),
             connections_open: AtomicI64::new(0),
             bad_requests: AtomicU64::new(0),
+            cache_block_hits: AtomicU64::new(0),
+            cache_block_misses: AtomicU64::new(0),
+            cache_bytes_hit: AtomicU64::new(0),
+            cache_bytes_miss: AtomicU64::new(0),
+            fill_requests: AtomicU64::new(0),
+            fill_bytes: AtomicU64::new(0),
+            coalesced_waits: AtomicU64::new(0),
+            meta_hits: AtomicU64::new(0),
+            meta_misses: AtomicU64::new(0),
+            replans: AtomicU64::new(0),
         }
     }
 }
@@ -117,7 +147,7 @@ impl Metrics {
                 }
             }
         }
-        let counters: [Counter; 8] = [
+        let counters: [Counter; 18] = [
             (
                 "rangecache_bytes_in_total",
                 "Request body bytes received from clients.",
@@ -157,6 +187,56 @@ impl Metrics {
                 "rangecache_connections_open",
                 "Client connections open now.",
                 |m| m.connections_open.load(Relaxed).max(0) as u64,
+            ),
+            (
+                "rangecache_cache_block_hits_total",
+                "Blocks served from the cache.",
+                |m| m.cache_block_hits.load(Relaxed),
+            ),
+            (
+                "rangecache_cache_block_misses_total",
+                "Blocks not in the cache when requested.",
+                |m| m.cache_block_misses.load(Relaxed),
+            ),
+            (
+                "rangecache_cache_hit_bytes_total",
+                "Response bytes served from cached blocks.",
+                |m| m.cache_bytes_hit.load(Relaxed),
+            ),
+            (
+                "rangecache_cache_miss_bytes_total",
+                "Response bytes served from fills in flight.",
+                |m| m.cache_bytes_miss.load(Relaxed),
+            ),
+            (
+                "rangecache_fill_requests_total",
+                "Origin GETs issued to fill blocks.",
+                |m| m.fill_requests.load(Relaxed),
+            ),
+            (
+                "rangecache_fill_bytes_total",
+                "Bytes received from the origin for fills.",
+                |m| m.fill_bytes.load(Relaxed),
+            ),
+            (
+                "rangecache_coalesced_waits_total",
+                "Blocks waited for on another request's fill.",
+                |m| m.coalesced_waits.load(Relaxed),
+            ),
+            (
+                "rangecache_metadata_hits_total",
+                "Metadata lookups answered from the metadata cache.",
+                |m| m.meta_hits.load(Relaxed),
+            ),
+            (
+                "rangecache_metadata_misses_total",
+                "Metadata lookups that needed a HEAD to the origin.",
+                |m| m.meta_misses.load(Relaxed),
+            ),
+            (
+                "rangecache_replans_total",
+                "Requests re-planned after the object changed during a fill (412).",
+                |m| m.replans.load(Relaxed),
             ),
         ];
         for (name, help, get) in counters {

@@ -13,6 +13,7 @@ use futures_channel::oneshot;
 use monoio::net::{ListenerOpts, TcpListener};
 use monoio::{FusionRuntime, IoUringDriver, LegacyDriver, RuntimeBuilder};
 
+use crate::cache::{Cache, CacheConfig};
 use crate::server::{serve_connection, WorkerCtx};
 use crate::{Metrics, SharedSnapshot};
 
@@ -44,6 +45,8 @@ pub struct DataPlaneConfig {
     pub pin_cores: bool,
     /// Listen backlog.
     pub backlog: i32,
+    /// Block cache sizing (`memory = 0` turns it off).
+    pub cache: CacheConfig,
 }
 
 /// A data-plane startup failure, naming its phase (`bind_listener`, `start_worker`, ...).
@@ -79,6 +82,7 @@ struct Worker {
 pub struct DataPlane {
     workers: Vec<Worker>,
     addr: SocketAddr,
+    cache: Arc<Cache>,
 }
 
 /// What a worker reports once its listener is bound (or binding failed).
@@ -105,6 +109,7 @@ impl DataPlane {
         let mut plane = DataPlane {
             workers: Vec::with_capacity(config.workers),
             addr: config.listen,
+            cache: Arc::new(Cache::new(config.cache)),
         };
         for i in 0..config.workers.max(1) {
             let (ready_tx, ready_rx) = mpsc::channel::<Ready>();
@@ -118,6 +123,7 @@ impl DataPlane {
                 cpu: (!cpus.is_empty()).then(|| cpus[i % cpus.len()]),
                 snapshot: snapshot.clone(),
                 metrics: metrics.clone(),
+                cache: plane.cache.clone(),
             };
             let thread = std::thread::Builder::new()
                 .name(format!("rangecache-w{i}"))
@@ -158,6 +164,11 @@ impl DataPlane {
         self.addr
     }
 
+    /// The block cache all workers share (for purge and stats from the control plane).
+    pub fn cache(&self) -> &Arc<Cache> {
+        &self.cache
+    }
+
     /// The io driver each worker got, in worker order (`"io_uring"` or `"epoll"`).
     pub fn drivers(&self) -> Vec<&'static str> {
         self.workers.iter().map(|w| w.driver).collect()
@@ -186,6 +197,7 @@ struct WorkerSpec {
     cpu: Option<usize>,
     snapshot: SharedSnapshot,
     metrics: Arc<Metrics>,
+    cache: Arc<Cache>,
 }
 
 fn run_worker(spec: WorkerSpec, ready: mpsc::Sender<Ready>, stop: oneshot::Receiver<Duration>) {
@@ -257,7 +269,7 @@ async fn worker_main(
     let addr = listener.local_addr().unwrap_or(spec.addr);
     tracing::info!(worker = spec.id, driver, cpu = ?spec.cpu, %addr, "worker listening");
     let _ = ready.send(Ok((addr, driver)));
-    let ctx = WorkerCtx::new(spec.id, spec.snapshot, spec.metrics);
+    let ctx = WorkerCtx::new(spec.id, spec.snapshot, spec.metrics, spec.cache);
     let drain = loop {
         monoio::select! {
             accepted = listener.accept() => match accepted {

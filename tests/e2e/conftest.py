@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from helpers import procs  # noqa: E402
 from helpers.clients import s3_client  # noqa: E402
 from helpers.compare import Pair  # noqa: E402
-from helpers.proxy import REPO, ExternalEndpoint, RangeCache, base_config, to_toml  # noqa: E402
+from helpers.proxy import REPO, ExternalEndpoint, RangeCache, base_config  # noqa: E402
 from helpers.seaweed import SeaweedFS  # noqa: E402
 
 os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
@@ -200,7 +200,7 @@ _bucket_counter = itertools.count()
 
 @pytest.fixture
 def new_bucket(driver, direct_s3):
-    """Factory: a fresh bucket (created directly at the origin) named after the test and driver."""
+    """Factory: a fresh bucket (created directly at the origin) named after the driver."""
 
     def make(prefix: str = "b") -> str:
         name = f"{prefix}-{short(driver)}-{next(_bucket_counter)}-{os.getpid() % 10000}".lower()
@@ -235,5 +235,3 @@ def figures():
         old.update(data)
         FIGURES_PATH.write_text(json.dumps(old, indent=2, sort_keys=True) + "\n")
 
-
-__all__ = ["to_toml"]

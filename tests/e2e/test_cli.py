@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import random
+import time
 import subprocess
 import sys
 from pathlib import Path
@@ -79,8 +81,12 @@ def test_awscli(proxy, seaweed, module_bucket, aws_env, tmp_path):
     up = tmp_path / "syncdir"
     (up / "sub dir").mkdir(parents=True)
     files = {"a.txt": b"alpha", "sub dir/b+c.txt": b"beta" * 1000, "sub dir/ü.bin": random.Random(8).randbytes(300_000)}
+    # Backdated: S3's LastModified has one-second resolution, and `sync` re-uploads a local
+    # file whose mtime is newer than it, which a file written in the upload's second can be.
+    old = time.time() - 60
     for rel, body in files.items():
         (up / rel).write_bytes(body)
+        os.utime(up / rel, (old, old))
     via("s3", "sync", str(up), f"s3://{b}/sync/")
     args = ["s3", "ls", "--recursive", f"s3://{b}/sync/"]
     listing = via(*args).stdout.decode()

@@ -185,9 +185,10 @@ def test_expect_100_continue(proxy, seaweed, obj, direct_s3, module_bucket):
 
 
 def test_expect_100_continue_refused_without_body(proxy, obj, module_bucket):
-    """A PUT to a missing bucket may be refused before the body is sent: then no 100, a final 4xx."""
+    """A PUT the origin refuses (invalid bucket name) may be refused before the body is sent:
+    then no 100, a final 4xx; or 100, the body, then the 4xx."""
     with Conn(proxy.hostport) as c:
-        c.send(request_bytes("PUT", "/no-such-bucket-for-expect/k", proxy.hostport,
+        c.send(request_bytes("PUT", "/ab/k", proxy.hostport,
                              [("Expect", "100-continue"), ("Content-Length", "1000")], content_length=False))
         first = c.read_head()
         if first.status == 100:
@@ -286,3 +287,28 @@ def test_client_half_close_ends_connection(proxy, obj):
         c.sock.shutdown(1)
         with pytest.raises(Closed):
             c.read_response()
+
+
+def test_big_get_slow_reader(proxy, direct_s3, module_bucket):
+    """A reader slower than the proxy: the proxy's socket writes are partial; every byte must
+    still arrive once, in order."""
+    import hashlib
+    import socket as _socket
+
+    size = 24 * (1 << 20) + 5
+    data = random.Random(9).randbytes(size)
+    direct_s3.put_object(Bucket=module_bucket, Key="framing/slow.bin", Body=data)
+    with Conn(proxy.hostport, timeout=60) as c:
+        c.sock.setsockopt(_socket.SOL_SOCKET, _socket.SO_RCVBUF, 32 * 1024)
+        c.send(request_bytes("GET", f"/{module_bucket}/framing/slow.bin", proxy.hostport))
+        r = c.read_head()
+        assert r.status == 200 and int(r.header("content-length")) == size
+        got = bytearray()
+        while len(got) < size:
+            got += c._read_exact(min(256 * 1024, size - len(got)))
+            time.sleep(0.002)
+    if bytes(got) != data:
+        i = next(i for i in range(size) if got[i] != data[i])
+        src = data.find(bytes(got[i:i + 64]))
+        pytest.fail(f"body differs from byte {i} on (sha {hashlib.sha256(got).hexdigest()[:12]}); the bytes "
+                    f"received there are the object's bytes at offset {src}")

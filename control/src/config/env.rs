@@ -2,8 +2,8 @@
 //!
 //! The value is parsed as the field's type (string, integer or boolean; durations and sizes
 //! are strings until validation), and a bad value is an error naming the variable. Overrides
-//! are applied through the TOML value tree, so every `[server]` and `[origin]` field can be
-//! overridden without a hand-kept list of names.
+//! are applied through the TOML value tree, so every `[server]`, `[origin]` and `[cache]`
+//! field can be overridden without a hand-kept list of names.
 
 use std::collections::BTreeMap;
 
@@ -76,7 +76,7 @@ fn override_one(
         .and_then(toml::Value::as_table_mut)
         .ok_or_else(|| {
             fail(format!(
-                "unknown section '{section}' (expected server or origin)"
+                "unknown section '{section}' (expected server, origin or cache)"
             ))
         })?
         .get_mut(field)
@@ -129,6 +129,10 @@ mod tests {
                 ("RANGECACHE_SERVER__MAX_HEAD_SIZE", "32KiB"),
                 ("RANGECACHE_ORIGIN__ENDPOINT", "https://s3.example.com"),
                 ("RANGECACHE_ORIGIN__POOL_MAX_IDLE", "8"),
+                ("RANGECACHE_CACHE__MEMORY", "0"),
+                ("RANGECACHE_CACHE__BLOCK_SIZE", "4MiB"),
+                ("RANGECACHE_CACHE__METADATA_TTL", "5s"),
+                ("RANGECACHE_CACHE__METADATA_ENTRIES", "10"),
                 ("RANGECACHE_LOG", "debug"),
                 ("PATH", "/bin"),
             ]),
@@ -140,6 +144,10 @@ mod tests {
         assert_eq!(raw.server.max_head_size, "32KiB");
         assert_eq!(raw.origin.endpoint, "https://s3.example.com");
         assert_eq!(raw.origin.pool_max_idle, 8);
+        assert_eq!(raw.cache.memory, "0");
+        assert_eq!(raw.cache.block_size, "4MiB");
+        assert_eq!(raw.cache.metadata_ttl, "5s");
+        assert_eq!(raw.cache.metadata_entries, 10);
     }
 
     #[test]
@@ -173,7 +181,21 @@ mod tests {
         let err = apply_env(&mut raw, &env(&[("RANGECACHE_SERVER__LISEN", "x")])).unwrap_err();
         assert!(err.detail().contains("unknown field 'lisen'"), "{err}");
         let err = apply_env(&mut raw, &env(&[("RANGECACHE_CACHE__SIZE", "1")])).unwrap_err();
-        assert!(err.detail().contains("unknown section 'cache'"), "{err}");
+        assert!(
+            err.detail().contains("unknown field 'size' in [cache]"),
+            "{err}"
+        );
+        let err = apply_env(&mut raw, &env(&[("RANGECACHE_CASH__MEMORY", "1")])).unwrap_err();
+        assert!(err.detail().contains("unknown section 'cash'"), "{err}");
+        let err = apply_env(
+            &mut raw,
+            &env(&[("RANGECACHE_CACHE__METADATA_ENTRIES", "lots")]),
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.detail(),
+            "RANGECACHE_CACHE__METADATA_ENTRIES: expected an integer, got 'lots'"
+        );
         let err = apply_env(&mut raw, &env(&[("RANGECACHE_BUCKET__NAME", "x")])).unwrap_err();
         assert!(err.detail().contains("[[bucket]]"), "{err}");
     }

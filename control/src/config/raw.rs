@@ -6,7 +6,7 @@
 
 use serde::{Deserialize, Deserializer, Serialize};
 
-/// The whole file: `[server]`, `[origin]` and any number of `[[bucket]]` overrides.
+/// The whole file: `[server]`, `[origin]`, `[cache]` and any number of `[[bucket]]` overrides.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RawConfig {
@@ -14,6 +14,8 @@ pub struct RawConfig {
     pub server: RawServer,
     /// `[origin]`: the S3 origin serving every bucket without an override.
     pub origin: RawOrigin,
+    /// `[cache]`: the shared block cache and object metadata cache.
+    pub cache: RawCache,
     /// `[[bucket]]`: per-bucket overrides.
     #[serde(rename = "bucket", skip_serializing_if = "Vec::is_empty")]
     pub buckets: Vec<RawBucket>,
@@ -119,6 +121,33 @@ impl Default for RawOrigin {
     }
 }
 
+/// `[cache]` as written. Sized once at startup: a reload does not change it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawCache {
+    /// Byte budget for cached blocks, as a size; 0 turns the cache off.
+    #[serde(deserialize_with = "size_string")]
+    pub memory: String,
+    /// Block size, as a size: a power of two from 64KiB to 64MiB.
+    #[serde(deserialize_with = "size_string")]
+    pub block_size: String,
+    /// How long object metadata (size, ETag, headers) is trusted.
+    pub metadata_ttl: String,
+    /// Most objects whose metadata is kept.
+    pub metadata_entries: usize,
+}
+
+impl Default for RawCache {
+    fn default() -> Self {
+        Self {
+            memory: "1GiB".into(),
+            block_size: "1MiB".into(),
+            metadata_ttl: "60s".into(),
+            metadata_entries: 100_000,
+        }
+    }
+}
+
 /// One `[[bucket]]` override. Every field but `name` falls back to `[origin]` (or, for
 /// `origin_bucket`, to `name`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -182,6 +211,10 @@ mod tests {
             toml::from_str("[server]\nmax_head_size = 4096\nmax_uri_length = \"8KiB\"\n").unwrap();
         assert_eq!(raw.server.max_head_size, "4096");
         assert_eq!(raw.server.max_uri_length, "8KiB");
+        let raw: RawConfig =
+            toml::from_str("[cache]\nmemory = 0\nblock_size = \"4MiB\"\n").unwrap();
+        assert_eq!(raw.cache.memory, "0");
+        assert_eq!(raw.cache.block_size, "4MiB");
     }
 
     #[test]
@@ -191,8 +224,10 @@ mod tests {
         let err =
             toml::from_str::<RawConfig>("[[bucket]]\nname = \"a\"\nregoin = \"x\"\n").unwrap_err();
         assert!(err.message().contains("unknown field `regoin`"), "{err}");
-        let err = toml::from_str::<RawConfig>("[cache]\n").unwrap_err();
-        assert!(err.message().contains("unknown field `cache`"), "{err}");
+        let err = toml::from_str::<RawConfig>("[cache]\nsize = 1\n").unwrap_err();
+        assert!(err.message().contains("unknown field `size`"), "{err}");
+        let err = toml::from_str::<RawConfig>("[cash]\n").unwrap_err();
+        assert!(err.message().contains("unknown field `cash`"), "{err}");
     }
 
     #[test]

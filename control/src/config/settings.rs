@@ -5,9 +5,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use rangecache_dataplane::cache::CacheConfig;
 use rangecache_dataplane::{Credentials, IoDriver, Scheme, ServerSettings};
 
-use super::raw::{RawBucket, RawConfig, RawOrigin, RawServer};
+use super::raw::{RawBucket, RawCache, RawConfig, RawOrigin, RawServer};
 use super::units::{format_duration, format_size};
 
 /// What replaces a secret in every view of the configuration.
@@ -24,6 +25,8 @@ pub struct Settings {
     pub origin: OriginConfig,
     /// How often origin host names are re-resolved; zero = never.
     pub resolve_interval: Duration,
+    /// `[cache]`.
+    pub cache: CacheSettings,
     /// `[[bucket]]` overrides, in file order.
     pub buckets: Vec<BucketConfig>,
     /// Non-fatal findings (no credentials, ignored keys, ...) for the caller to log.
@@ -81,6 +84,42 @@ impl ServerConfig {
             header_read_timeout: self.header_read_timeout,
             idle_timeout: self.idle_timeout,
             body_timeout: self.body_timeout,
+        }
+    }
+}
+
+/// `[cache]`, typed. Fixed for the life of the process: the cache is built once at startup.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CacheSettings {
+    /// Byte budget for blocks; 0 = caching off.
+    pub memory: u64,
+    /// Block size: a power of two from 64KiB to 64MiB.
+    pub block_size: u64,
+    /// How long object metadata is trusted; zero = not kept (every GET and HEAD asks the
+    /// origin).
+    pub metadata_ttl: Duration,
+    /// Most objects whose metadata is kept (at least 1).
+    pub metadata_entries: usize,
+}
+
+impl CacheSettings {
+    /// The data plane's view of these settings.
+    pub fn to_dataplane(self) -> CacheConfig {
+        CacheConfig {
+            memory: self.memory,
+            block_size: self.block_size,
+            metadata_ttl: self.metadata_ttl,
+            metadata_entries: self.metadata_entries,
+        }
+    }
+
+    /// These settings in file form.
+    fn view(self) -> RawCache {
+        RawCache {
+            memory: format_size(self.memory),
+            block_size: format_size(self.block_size),
+            metadata_ttl: format_duration(self.metadata_ttl),
+            metadata_entries: self.metadata_entries,
         }
     }
 }
@@ -206,6 +245,7 @@ impl Settings {
         RawConfig {
             server,
             origin,
+            cache: self.cache.view(),
             buckets,
         }
     }
@@ -213,17 +253,18 @@ impl Settings {
     /// Keep the values that only take effect at startup from `running`, and name each one
     /// that this (reloaded) configuration wanted to change.
     pub fn keep_restart_only(&mut self, running: &Settings) -> Vec<&'static str> {
-        let (new, old) = (&mut self.server, &running.server);
         let mut changed = Vec::new();
         macro_rules! keep {
-            ($($field:ident),*) => {$(
-                if new.$field != old.$field {
-                    changed.push(concat!("server.", stringify!($field)));
-                    new.$field = old.$field.clone();
+            ($section:ident: $($field:ident),*) => {$(
+                if self.$section.$field != running.$section.$field {
+                    changed.push(concat!(stringify!($section), ".", stringify!($field)));
+                    self.$section.$field = running.$section.$field.clone();
                 }
             )*};
         }
-        keep!(listen, admin_listen, workers, io_driver, pin_cores);
+        keep!(server: listen, admin_listen, workers, io_driver, pin_cores);
+        // The cache and its counters live as long as the data plane.
+        keep!(cache: memory, block_size, metadata_ttl, metadata_entries);
         changed
     }
 }

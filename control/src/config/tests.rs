@@ -81,6 +81,90 @@ fn defaults_are_valid() {
     assert_eq!(s.origin.pool_max_idle, 64);
     assert_eq!(s.resolve_interval, Duration::from_secs(30));
     assert!(s.warnings.iter().any(|w| w.contains("no credentials")));
+    assert_eq!(s.cache.memory, 1 << 30);
+    assert_eq!(s.cache.block_size, 1 << 20);
+    assert_eq!(s.cache.metadata_ttl, Duration::from_secs(60));
+    assert_eq!(s.cache.metadata_entries, 100_000);
+    let dp = s.cache.to_dataplane();
+    assert_eq!((dp.memory, dp.block_size), (1 << 30, 1 << 20));
+    assert_eq!(dp.metadata_ttl, Duration::from_secs(60));
+    assert_eq!(dp.metadata_entries, 100_000);
+}
+
+#[test]
+fn cache_values_parse() {
+    let s = from_text(
+        "[cache]\nmemory = \"8GiB\"\nblock_size = \"64KiB\"\nmetadata_ttl = \"250ms\"\n\
+         metadata_entries = 1\n",
+    )
+    .unwrap();
+    assert_eq!(s.cache.memory, 8 << 30);
+    assert_eq!(s.cache.block_size, 64 << 10);
+    assert_eq!(s.cache.metadata_ttl, Duration::from_millis(250));
+    assert_eq!(s.cache.metadata_entries, 1);
+
+    // 0 turns the cache off whatever the block size; a TTL of 0 keeps no metadata.
+    let s =
+        from_text("[cache]\nmemory = 0\nblock_size = \"64MiB\"\nmetadata_ttl = \"0s\"\n").unwrap();
+    assert_eq!((s.cache.memory, s.cache.block_size), (0, 64 << 20));
+    assert_eq!(s.cache.metadata_ttl, Duration::ZERO);
+
+    // Plain integers are bytes; the smallest budget is two blocks.
+    let s = from_text("[cache]\nmemory = 131072\nblock_size = 65536\n").unwrap();
+    assert_eq!((s.cache.memory, s.cache.block_size), (128 << 10, 64 << 10));
+}
+
+#[test]
+fn cache_env_overrides() {
+    let file = TempFile::new("[cache]\nmemory = \"8GiB\"\nblock_size = \"4MiB\"\n");
+    let sources = Sources {
+        file: Some(file.0.clone()),
+        overrides: Overrides::default(),
+    };
+    let s = load(
+        &sources,
+        &env(&[
+            ("RANGECACHE_CACHE__MEMORY", "0"),
+            ("RANGECACHE_CACHE__METADATA_TTL", "5s"),
+            ("RANGECACHE_CACHE__METADATA_ENTRIES", "7"),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(s.cache.memory, 0);
+    assert_eq!(s.cache.block_size, 4 << 20, "file value survives");
+    assert_eq!(s.cache.metadata_ttl, Duration::from_secs(5));
+    assert_eq!(s.cache.metadata_entries, 7);
+
+    let s = load(
+        &sources,
+        &env(&[("RANGECACHE_CACHE__BLOCK_SIZE", "128KiB")]),
+    )
+    .unwrap();
+    assert_eq!(s.cache.block_size, 128 << 10);
+    assert_eq!(s.cache.memory, 8 << 30);
+
+    // A bad value from the environment fails validation naming the key.
+    let err = load(
+        &sources,
+        &env(&[("RANGECACHE_CACHE__BLOCK_SIZE", "100KiB")]),
+    )
+    .unwrap_err();
+    assert_eq!(err.phase(), Phase::ValidateConfig);
+    assert!(err.detail().starts_with("cache.block_size: "), "{err}");
+}
+
+#[test]
+fn cache_memory_above_physical_memory_is_a_warning() {
+    let s = from_text("[cache]\nmemory = \"16000000GiB\"\n").unwrap();
+    assert!(
+        s.warnings
+            .iter()
+            .any(|w| w.starts_with("cache.memory (16000000GiB) is more than this machine's")),
+        "{:?}",
+        s.warnings
+    );
+    let s = from_text("[cache]\nmemory = \"64MiB\"\n").unwrap();
+    assert!(!s.warnings.iter().any(|w| w.contains("cache.memory")));
 }
 
 #[test]
@@ -90,6 +174,18 @@ fn shipped_config_files_are_valid() {
     assert_eq!(parse(&default_text).unwrap(), RawConfig::default());
     let example = parse(&std::fs::read_to_string(root.join("example.toml")).unwrap()).unwrap();
     assert!(!example.buckets.is_empty());
+    assert_eq!(example.cache.memory, "8GiB");
+    // The example's bucket CA file exists only where it is deployed; every other key,
+    // [cache] included, is checked before it.
+    let settings = validate::validate(&example, &EnvVars::new(), None);
+    assert!(
+        settings
+            .as_ref()
+            .err()
+            .is_none_or(|e| e.detail().contains("ca_file")),
+        "{:?}",
+        settings.err()
+    );
 }
 
 #[test]
@@ -272,6 +368,51 @@ fn validation_errors_name_the_key() {
         (
             "[origin]\nendpoint = \"https://x\"\nca_file = \"/nonexistent.pem\"",
             "origin.ca_file: /nonexistent.pem: No such file",
+        ),
+        (
+            "[cache]\nmemory = \"lots\"",
+            "cache.memory: invalid size 'lots'",
+        ),
+        (
+            "[cache]\nmemory = \"1MiB\"",
+            "cache.memory: must be 0 (cache off) or at least 2 blocks of cache.block_size \
+             (2MiB), got '1MiB'",
+        ),
+        (
+            "[cache]\nmemory = \"1MiB\"\nblock_size = \"1MiB\"",
+            "cache.memory: must be 0 (cache off) or at least 2 blocks",
+        ),
+        (
+            "[cache]\nblock_size = \"1MB\"",
+            "cache.block_size: must be a power of two between 64KiB and 64MiB, got '1MB'",
+        ),
+        (
+            "[cache]\nblock_size = \"32KiB\"",
+            "cache.block_size: must be a power of two between 64KiB and 64MiB, got '32KiB'",
+        ),
+        (
+            "[cache]\nblock_size = \"128MiB\"",
+            "cache.block_size: must be a power of two between 64KiB and 64MiB",
+        ),
+        (
+            "[cache]\nblock_size = 0",
+            "cache.block_size: must be a power of two between 64KiB and 64MiB, got '0'",
+        ),
+        (
+            "[cache]\nblock_size = \"1 GiB\"",
+            "cache.block_size: must be a power of two",
+        ),
+        (
+            "[cache]\nblock_size = \"big\"",
+            "cache.block_size: invalid size 'big'",
+        ),
+        (
+            "[cache]\nmetadata_ttl = \"60\"",
+            "cache.metadata_ttl: invalid duration '60': missing unit",
+        ),
+        (
+            "[cache]\nmetadata_entries = 0",
+            "cache.metadata_entries: must be at least 1",
         ),
         (
             "[[bucket]]\nname = \"\"",
@@ -475,13 +616,36 @@ fn effective_config_redacts_secrets_and_parses_back() {
 }
 
 #[test]
+fn effective_config_shows_the_cache() {
+    let s = from_text("[cache]\nmemory = 0\nblock_size = 131072\nmetadata_ttl = \"1m\"\n").unwrap();
+    let back = parse(&effective_toml(&s)).unwrap();
+    assert_eq!(back.cache.memory, "0");
+    assert_eq!(back.cache.block_size, "128KiB");
+    assert_eq!(back.cache.metadata_ttl, "60s");
+    assert_eq!(back.cache.metadata_entries, 100_000);
+    let again = validate::validate(&back, &EnvVars::new(), None).unwrap();
+    assert_eq!(again.cache, s.cache);
+}
+
+#[test]
 fn reload_keeps_restart_only_values() {
     let running = from_text("[server]\nworkers = 2\n").unwrap();
-    let mut next =
-        from_text("[server]\nworkers = 4\nlisten = \"127.0.0.1:1\"\nidle_timeout = \"5s\"\n")
-            .unwrap();
+    let mut next = from_text(
+        "[server]\nworkers = 4\nlisten = \"127.0.0.1:1\"\nidle_timeout = \"5s\"\n\
+         [cache]\nmemory = \"2GiB\"\nmetadata_ttl = \"5s\"\n",
+    )
+    .unwrap();
     let changed = next.keep_restart_only(&running);
-    assert_eq!(changed, ["server.listen", "server.workers"]);
+    assert_eq!(
+        changed,
+        [
+            "server.listen",
+            "server.workers",
+            "cache.memory",
+            "cache.metadata_ttl"
+        ]
+    );
+    assert_eq!(next.cache, running.cache);
     assert_eq!(next.server.workers, 2);
     assert_eq!(next.server.listen, running.server.listen);
     assert_eq!(

@@ -10,10 +10,10 @@ use std::time::Duration;
 use rangecache_dataplane::{Credentials, IoDriver, Scheme};
 
 use super::env::EnvVars;
-use super::raw::{RawBucket, RawConfig, RawOrigin, RawServer};
-use super::settings::{BucketConfig, OriginConfig, ServerConfig, Settings};
+use super::raw::{RawBucket, RawCache, RawConfig, RawOrigin, RawServer};
+use super::settings::{BucketConfig, CacheSettings, OriginConfig, ServerConfig, Settings};
 use super::tls::TlsBuilder;
-use super::units::{parse_duration, parse_size};
+use super::units::{format_size, parse_duration, parse_size};
 use crate::error::{Phase, StartupError};
 
 /// The most workers a configuration may ask for.
@@ -21,6 +21,16 @@ pub const MAX_WORKERS: usize = 1024;
 
 /// The name of the default origin in logs, metrics and snapshots.
 pub const DEFAULT_ORIGIN: &str = "default";
+
+/// Smallest `cache.block_size`: below it, per-block overhead and origin round trips dominate.
+pub const MIN_BLOCK_SIZE: u64 = 64 << 10;
+
+/// Largest `cache.block_size`: above it, one miss fetches far more than any reader asked for.
+pub const MAX_BLOCK_SIZE: u64 = 64 << 20;
+
+/// A non-zero `cache.memory` must hold at least this many blocks: the store keeps no block
+/// larger than the hot share (90%) of its budget, so a budget of one block would cache nothing.
+pub const MIN_CACHED_BLOCKS: u64 = 2;
 
 /// Validate `raw`; `env` supplies the `AWS_*` credential fallbacks.
 pub fn validate(
@@ -33,6 +43,7 @@ pub fn validate(
     let server = server(&raw.server)?;
     let origin = default_origin(&raw.origin, env, &mut tls, &mut warnings)?;
     let resolve_interval = duration("origin.resolve_interval", &raw.origin.resolve_interval)?;
+    let cache = cache(&raw.cache, &mut warnings)?;
     let mut seen = HashSet::new();
     let mut buckets = Vec::with_capacity(raw.buckets.len());
     for (i, b) in raw.buckets.iter().enumerate() {
@@ -59,6 +70,7 @@ pub fn validate(
         server,
         origin,
         resolve_interval,
+        cache,
         buckets,
         warnings,
     })
@@ -114,6 +126,68 @@ fn server(raw: &RawServer) -> Result<ServerConfig, StartupError> {
     })
 }
 
+fn cache(raw: &RawCache, warnings: &mut Vec<String>) -> Result<CacheSettings, StartupError> {
+    let memory = byte_size("cache.memory", &raw.memory)?;
+    let block_size = byte_size("cache.block_size", &raw.block_size)?;
+    if !block_size.is_power_of_two() || !(MIN_BLOCK_SIZE..=MAX_BLOCK_SIZE).contains(&block_size) {
+        return Err(invalid(
+            "cache.block_size",
+            format_args!(
+                "must be a power of two between {} and {}, got '{}'",
+                format_size(MIN_BLOCK_SIZE),
+                format_size(MAX_BLOCK_SIZE),
+                raw.block_size.trim()
+            ),
+        ));
+    }
+    let min_memory = MIN_CACHED_BLOCKS * block_size;
+    if memory != 0 && memory < min_memory {
+        return Err(invalid(
+            "cache.memory",
+            format_args!(
+                "must be 0 (cache off) or at least {MIN_CACHED_BLOCKS} blocks of \
+                 cache.block_size ({}), got '{}'",
+                format_size(min_memory),
+                raw.memory.trim()
+            ),
+        ));
+    }
+    if let Some(total) = physical_memory().filter(|&total| memory > total) {
+        warnings.push(format!(
+            "cache.memory ({}) is more than this machine's memory ({}): the process will be \
+             killed for lack of memory before the cache is full",
+            format_size(memory),
+            format_size(total)
+        ));
+    }
+    if raw.metadata_entries == 0 {
+        return Err(invalid(
+            "cache.metadata_entries",
+            "must be at least 1 (set cache.metadata_ttl = \"0s\" to keep no metadata)",
+        ));
+    }
+    Ok(CacheSettings {
+        memory,
+        block_size,
+        metadata_ttl: duration("cache.metadata_ttl", &raw.metadata_ttl)?,
+        metadata_entries: raw.metadata_entries,
+    })
+}
+
+/// Total RAM from `/proc/meminfo`; `None` where that cannot be read.
+fn physical_memory() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemTotal:"))?;
+    let kib: u64 = line
+        .trim_start_matches("MemTotal:")
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    kib.checked_mul(1024)
+}
+
 fn socket_addr(key: &str, s: &str) -> Result<SocketAddr, StartupError> {
     s.trim().parse().map_err(|_| {
         invalid(
@@ -155,8 +229,13 @@ fn timeout(key: &str, s: &str) -> Result<Duration, StartupError> {
     Ok(d)
 }
 
+/// A byte size, zero allowed.
+fn byte_size(key: &str, s: &str) -> Result<u64, StartupError> {
+    parse_size(s).map_err(|e| invalid(key, format_args!("invalid size '{s}': {e}")))
+}
+
 fn size(key: &str, s: &str) -> Result<usize, StartupError> {
-    let n = parse_size(s).map_err(|e| invalid(key, format_args!("invalid size '{s}': {e}")))?;
+    let n = byte_size(key, s)?;
     match usize::try_from(n) {
         Ok(0) => Err(invalid(key, "must be greater than zero")),
         Ok(n) => Ok(n),

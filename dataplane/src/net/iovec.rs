@@ -25,6 +25,11 @@ impl BytesVec {
         Self { bufs, iovecs }
     }
 
+    /// Give the slices back (after the write).
+    pub fn into_inner(self) -> Vec<Bytes> {
+        self.bufs
+    }
+
     /// Total bytes described.
     pub fn len(&self) -> usize {
         self.bufs.iter().map(Bytes::len).sum()

@@ -45,7 +45,8 @@ pub async fn serve_connection(stream: TcpStream, ctx: Rc<WorkerCtx>) {
                 WorkerMetrics::add(&m.bad_requests, 1);
                 let err = parse_error_to_s3(e);
                 let n =
-                    respond::write_error(&mut conn, &err, "", &new_request_id(), false, true).await;
+                    respond::write_error(&mut conn, &err, "", &new_request_id(), false, true, &[])
+                        .await;
                 WorkerMetrics::add(&m.bytes_out, n);
                 break;
             }
@@ -57,6 +58,7 @@ pub async fn serve_connection(stream: TcpStream, ctx: Rc<WorkerCtx>) {
                     &new_request_id(),
                     false,
                     true,
+                    &[],
                 )
                 .await;
                 WorkerMetrics::add(&m.bytes_out, n);

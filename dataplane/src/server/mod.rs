@@ -1,7 +1,9 @@
 //! The client-facing side of a worker: the per-connection loop, the S3 pass-through, and
 //! response writing.
 
+mod cached;
 mod conn;
+mod fill_task;
 mod headers;
 mod proxy;
 mod respond;
@@ -12,6 +14,7 @@ use std::sync::Arc;
 
 pub use conn::serve_connection;
 
+use crate::cache::Cache;
 use crate::origin::OriginClient;
 use crate::{Metrics, SharedSnapshot, WorkerMetrics};
 
@@ -26,6 +29,8 @@ pub struct WorkerCtx {
     pub metrics: Arc<Metrics>,
     /// This worker's origin client and connection pool.
     pub origin: OriginClient,
+    /// The block cache shared by all workers.
+    pub cache: Arc<Cache>,
     /// Requests being processed now.
     inflight: Cell<usize>,
     /// Set when the worker drains: finish the current request, then close.
@@ -34,12 +39,18 @@ pub struct WorkerCtx {
 
 impl WorkerCtx {
     /// A context for worker `id`.
-    pub fn new(id: usize, snapshot: SharedSnapshot, metrics: Arc<Metrics>) -> Rc<Self> {
+    pub fn new(
+        id: usize,
+        snapshot: SharedSnapshot,
+        metrics: Arc<Metrics>,
+        cache: Arc<Cache>,
+    ) -> Rc<Self> {
         Rc::new(Self {
             id,
             snapshot,
             metrics,
             origin: OriginClient::new(),
+            cache,
             inflight: Cell::new(0),
             draining: Cell::new(false),
         })

@@ -1,11 +1,13 @@
 //! The S3 pass-through: route a request, re-sign it for its origin, stream the request body up
 //! and the response body down. Nothing is ever held whole.
 
+use std::rc::Rc;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use monoio::net::TcpStream;
 
+use super::cached::{self, CachedRequest, Served};
 use super::headers::{forward_request_header, forward_response_header, strip_aws_chunked};
 use super::{respond, WorkerCtx};
 use crate::error::{Error, ErrorKind};
@@ -60,7 +62,7 @@ struct Exchange<'a> {
 pub(crate) async fn handle(
     conn: &mut BufStream<TcpStream>,
     head: RequestHead,
-    ctx: &WorkerCtx,
+    ctx: &Rc<WorkerCtx>,
     snapshot: &Snapshot,
     limits: &Limits,
 ) -> bool {
@@ -104,8 +106,25 @@ pub(crate) async fn handle(
         Ok(req) => req,
         Err(err) => return ex.fail(conn, &err, !has_body).await,
     };
+    if let (Some(key), true) = (
+        r.key.as_deref(),
+        ctx.cache.enabled() && !has_body && cached::eligible(&head, r.op),
+    ) {
+        let cached = CachedRequest {
+            ctx,
+            head: &head,
+            origin: &origin,
+            origin_bucket,
+            key,
+            request_id: &ex.request_id,
+            keep_alive: ex.client_keep_alive,
+        };
+        if let Served::Done(keep) = cached.serve(conn).await {
+            return keep;
+        }
+    }
     let body = client_body(&head, limits);
-    if matches!(req.body, RequestBody::None) {
+    let keep = if matches!(req.body, RequestBody::None) {
         // A declared-empty body (`Content-Length: 0`) has nothing to drain.
         let mut retried = false;
         let res = ctx
@@ -116,15 +135,45 @@ pub(crate) async fn handle(
             WorkerMetrics::add(&ctx.metrics().origin_retries, 1);
         }
         WorkerMetrics::add(&ctx.metrics().origin_requests, 1 + u64::from(retried));
-        return match res {
+        match res {
             Ok((up, resp)) => ex.relay_response(conn, up, resp, true).await,
             Err(e) => {
                 WorkerMetrics::add(&ctx.metrics().origin_errors, 1);
                 ex.fail(conn, &origin_error(&e), true).await
             }
-        };
+        }
+    } else {
+        ex.forward_with_body(conn, &head, &origin, &req, body).await
+    };
+    if r.op.writes_object() && ctx.cache.enabled() {
+        invalidate_after_write(ctx, &origin, origin_bucket, r.op, r.key.as_deref());
     }
-    ex.forward_with_body(conn, &head, &origin, &req, body).await
+    keep
+}
+
+/// Forget what the cache knows of an object a write through the proxy may have changed, so
+/// the writer reads its own write. Blocks are keyed by ETag, so dropping the metadata is
+/// enough: the next read fetches the new ETag and never meets the old blocks.
+fn invalidate_after_write(
+    ctx: &WorkerCtx,
+    origin: &Origin,
+    origin_bucket: &str,
+    op: Operation,
+    key: Option<&str>,
+) {
+    let meta = &ctx.cache.meta;
+    match (op, key) {
+        // The keys are in the request body, which is streamed, not parsed: drop the bucket.
+        (Operation::DeleteObjects, _) => {
+            meta.purge(|id| id.origin() == origin.name && id.bucket() == origin_bucket);
+        }
+        (_, Some(key)) => meta.invalidate(&crate::cache::ObjectId::new(
+            &origin.name,
+            origin_bucket,
+            key,
+        )),
+        (_, None) => {}
+    }
 }
 
 /// How the client's body is framed and encoded.
@@ -276,6 +325,7 @@ impl Exchange<'_> {
             &self.request_id,
             self.is_head,
             !keep,
+            &[],
         )
         .await;
         WorkerMetrics::add(&self.metrics().bytes_out, n);

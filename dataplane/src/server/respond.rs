@@ -20,6 +20,7 @@ pub(crate) fn error_response(
     request_id: &str,
     is_head: bool,
     close: bool,
+    extra: &[(&[u8], &[u8])],
 ) -> Vec<Bytes> {
     let body = err.to_xml(resource, request_id);
     let date = httpdate::fmt_http_date(SystemTime::now());
@@ -31,6 +32,7 @@ pub(crate) fn error_response(
         (b"content-type", b"application/xml"),
         (b"content-length", len.as_bytes()),
     ];
+    headers.extend_from_slice(extra);
     if close {
         headers.push((b"connection", b"close"));
     }
@@ -51,8 +53,9 @@ pub(crate) async fn write_error(
     request_id: &str,
     is_head: bool,
     close: bool,
+    extra: &[(&[u8], &[u8])],
 ) -> u64 {
-    let parts = error_response(err, resource, request_id, is_head, close);
+    let parts = error_response(err, resource, request_id, is_head, close, extra);
     conn.write_vectored(parts)
         .await
         .map(|n| n as u64)

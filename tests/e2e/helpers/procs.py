@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import signal
 import socket
@@ -10,6 +11,25 @@ import time
 from pathlib import Path
 
 LOOPBACK = "127.0.0.1"
+
+# Every process the suite starts, so that an interrupted run still stops them (by PID).
+STARTED: list[subprocess.Popen] = []
+
+
+def track(proc: subprocess.Popen) -> subprocess.Popen:
+    STARTED.append(proc)
+    return proc
+
+
+@atexit.register
+def _stop_leftovers() -> None:
+    for proc in STARTED:
+        if proc.poll() is None:
+            try:
+                os.kill(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=10)
+            except (OSError, subprocess.TimeoutExpired):
+                pass
 
 
 def free_ports(n: int) -> list[int]:

@@ -139,8 +139,8 @@ class RangeCache:
                 env[k] = v
         out = open(self.stdout_path, "wb")
         err = open(self.stderr_path, "wb")
-        self.proc = subprocess.Popen([str(exe), "--config", str(self.config_path)], stdout=out, stderr=err,
-                                     stdin=subprocess.DEVNULL, cwd=self.workdir, env=env)
+        self.proc = procs.track(subprocess.Popen([str(exe), "--config", str(self.config_path)], stdout=out,
+                                                 stderr=err, stdin=subprocess.DEVNULL, cwd=self.workdir, env=env))
         out.close()
         err.close()
         return self

@@ -96,7 +96,8 @@ class SeaweedFS:
             "-volume.fileSizeLimitMB=1024",
         ]
         log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=self.workdir)
+        self.proc = procs.track(subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                                      cwd=self.workdir))
         log.close()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

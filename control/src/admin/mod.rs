@@ -1,5 +1,9 @@
-//! The admin HTTP endpoint (hyper 1, HTTP/1.1): `/healthz`, `/readyz`, `/metrics`, `/config`.
-//! Errors are `application/problem+json`.
+//! The admin HTTP endpoint (hyper 1, HTTP/1.1): `/healthz`, `/readyz`, `/metrics`, `/config`,
+//! and the block cache's `/cache/stats` and `/cache/purge` ([`cache`]). Errors are
+//! `application/problem+json`.
+
+mod cache;
+mod query;
 
 use std::convert::Infallible;
 use std::fmt::Write as _;
@@ -15,6 +19,7 @@ use http_body_util::Full;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
+use rangecache_dataplane::cache::Cache;
 use rangecache_dataplane::{Metrics, SharedSnapshot};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -38,6 +43,8 @@ pub struct AdminState {
     pub settings: Arc<ArcSwap<Settings>>,
     /// The data plane's counters.
     pub metrics: Arc<Metrics>,
+    /// The block cache all workers share.
+    pub cache: Arc<Cache>,
     /// The io driver of each worker.
     pub drivers: Vec<&'static str>,
     /// Set once the data plane runs; cleared when it starts draining.
@@ -79,8 +86,13 @@ pub async fn serve(listener: TcpListener, state: Arc<AdminState>, mut stop: watc
         let mut stop = stop.clone();
         conns.spawn(async move {
             let svc = service_fn(move |req: http::Request<hyper::body::Incoming>| {
-                let reply = respond(&state, req.method(), req.uri().path());
-                async move { Ok::<_, Infallible>(reply) }
+                let state = state.clone();
+                let method = req.method().clone();
+                let target = req
+                    .uri()
+                    .path_and_query()
+                    .map_or_else(|| req.uri().path().to_owned(), |pq| pq.as_str().to_owned());
+                async move { Ok::<_, Infallible>(respond_async(state, method, target).await) }
             });
             let conn = http1::Builder::new()
                 .timer(TokioTimer::new())
@@ -112,23 +124,59 @@ async fn stopped(stop: &mut watch::Receiver<bool>) {
     let _ = stop.wait_for(|s| *s).await;
 }
 
-/// The reply to `method path`.
-pub fn respond(state: &AdminState, method: &Method, path: &str) -> Reply {
-    const KNOWN: [&str; 4] = ["/healthz", "/readyz", "/metrics", "/config"];
-    if !KNOWN.contains(&path) {
+/// Every admin endpoint and the methods it answers (the `Allow` header of a 405).
+const ENDPOINTS: [(&str, &str); 6] = [
+    ("/healthz", "GET, HEAD"),
+    ("/readyz", "GET, HEAD"),
+    ("/metrics", "GET, HEAD"),
+    ("/config", "GET, HEAD"),
+    ("/cache/stats", "GET, HEAD"),
+    ("/cache/purge", "POST"),
+];
+
+/// [`respond`] off the async thread when the work is not bounded: a purge walks every cached
+/// block, and the control loop (signals, reloads) shares this runtime's one worker.
+async fn respond_async(state: Arc<AdminState>, method: Method, target: String) -> Reply {
+    if method != Method::POST {
+        return respond(&state, &method, &target);
+    }
+    tokio::task::spawn_blocking(move || respond(&state, &method, &target))
+        .await
+        .unwrap_or_else(|e| {
+            problem(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &format!("admin request failed: {e}"),
+            )
+        })
+}
+
+/// The reply to `method target`, where `target` is the path with an optional `?query`.
+pub fn respond(state: &AdminState, method: &Method, target: &str) -> Reply {
+    let (path, query) = match target.split_once('?') {
+        Some((path, query)) => (path, Some(query)),
+        None => (target, None),
+    };
+    let Some(&(_, allow)) = ENDPOINTS.iter().find(|(p, _)| *p == path) else {
+        let known: Vec<String> = ENDPOINTS
+            .iter()
+            .map(|(p, allow)| match *allow {
+                "GET, HEAD" => (*p).to_owned(),
+                other => format!("{other} {p}"),
+            })
+            .collect();
         return problem(
             StatusCode::NOT_FOUND,
-            &format!("no admin endpoint at {path}; try /healthz, /readyz, /metrics or /config"),
+            &format!("no admin endpoint at {path}; try {}", known.join(", ")),
         );
-    }
-    if method != Method::GET && method != Method::HEAD {
+    };
+    if !allow.split(", ").any(|m| m == method.as_str()) {
         let mut reply = problem(
             StatusCode::METHOD_NOT_ALLOWED,
-            &format!("{path} answers GET and HEAD only"),
+            &format!("{path} answers {allow} only"),
         );
         reply
             .headers_mut()
-            .insert(header::ALLOW, header::HeaderValue::from_static("GET, HEAD"));
+            .insert(header::ALLOW, header::HeaderValue::from_static(allow));
         return reply;
     }
     match path {
@@ -139,6 +187,8 @@ pub fn respond(state: &AdminState, method: &Method, path: &str) -> Reply {
             "text/plain; version=0.0.4; charset=utf-8",
             render_metrics(state),
         ),
+        "/cache/stats" => cache::stats(state),
+        "/cache/purge" => cache::purge(state, query),
         _ => config_json(state),
     }
 }
@@ -162,22 +212,29 @@ fn readiness(state: &AdminState) -> Reply {
 }
 
 fn config_json(state: &AdminState) -> Reply {
-    match serde_json::to_string_pretty(&state.settings.load().effective()) {
+    json(StatusCode::OK, &state.settings.load().effective())
+}
+
+/// `value` as pretty-printed JSON with a final newline.
+fn json(status: StatusCode, value: &impl serde::Serialize) -> Reply {
+    match serde_json::to_string_pretty(value) {
         Ok(mut body) => {
             body.push('\n');
-            text(StatusCode::OK, "application/json", body)
+            text(status, "application/json", body)
         }
         Err(e) => problem(
             StatusCode::INTERNAL_SERVER_ERROR,
-            &format!("cannot render the configuration: {e}"),
+            &format!("cannot render the reply: {e}"),
         ),
     }
 }
 
-/// Prometheus text: the data plane's counters, then the control plane's gauges.
+/// Prometheus text: the data plane's counters, the shared cache's gauges, then the control
+/// plane's gauges.
 pub fn render_metrics(state: &AdminState) -> String {
     let mut out = String::with_capacity(8 * 1024);
     state.metrics.render_prometheus(&mut out);
+    cache::render_metrics(&state.cache, &mut out);
     let snapshot = state.snapshot.load();
     let gauge = |out: &mut String, name: &str, help: &str, kind: &str| {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
@@ -275,13 +332,17 @@ mod tests {
     use super::*;
     use crate::resolve::AddrMap;
     use crate::snapshot_build::Publisher;
+    use rangecache_dataplane::cache::CacheConfig;
 
-    fn state(addrs: AddrMap) -> AdminState {
-        let raw = crate::config::parse(
-            "[origin]\nendpoint = \"http://minio:9000\"\naccess_key_id = \"AK\"\n\
-             secret_access_key = \"SKSECRET\"\n[[bucket]]\nname = \"a\"\nregion = \"eu-west-1\"\n",
-        )
-        .unwrap();
+    /// Bucket `a` has its own origin (named `a`); `renamed` is `prod-renamed` at the default
+    /// origin; any other bucket is itself at the default origin.
+    const CONFIG: &str = "[origin]\nendpoint = \"http://minio:9000\"\naccess_key_id = \"AK\"\n\
+        secret_access_key = \"SKSECRET\"\n[[bucket]]\nname = \"a\"\nregion = \"eu-west-1\"\n\
+        [[bucket]]\nname = \"renamed\"\norigin_bucket = \"prod-renamed\"\n";
+
+    /// Admin state over [`CONFIG`] with `cache` as the shared cache.
+    pub(in crate::admin) fn state_with_cache(addrs: AddrMap, cache: Cache) -> AdminState {
+        let raw = crate::config::parse(CONFIG).unwrap();
         let settings = crate::config::validate::validate(&raw, &Default::default(), None).unwrap();
         let publisher = Publisher::new(settings, addrs);
         let metrics = Arc::new(Metrics::new(2));
@@ -290,6 +351,7 @@ mod tests {
             snapshot: publisher.shared(),
             settings: publisher.settings_handle(),
             metrics,
+            cache: Arc::new(cache),
             drivers: vec!["io_uring", "epoll"],
             serving: AtomicBool::new(true),
             reloads_ok: AtomicU64::new(1),
@@ -297,14 +359,18 @@ mod tests {
         }
     }
 
-    fn resolved() -> AddrMap {
+    fn state(addrs: AddrMap) -> AdminState {
+        state_with_cache(addrs, Cache::new(CacheConfig::default()))
+    }
+
+    pub(in crate::admin) fn resolved() -> AddrMap {
         AddrMap::from([(
             ("minio".to_owned(), 9000),
             vec!["10.0.0.1:9000".parse().unwrap()],
         )])
     }
 
-    fn body(reply: &Reply) -> String {
+    pub(in crate::admin) fn body(reply: &Reply) -> String {
         use http_body_util::BodyExt;
         let bytes = futures_now(reply.body().clone().collect())
             .unwrap()
@@ -320,7 +386,7 @@ mod tests {
             .block_on(f)
     }
 
-    fn content_type(reply: &Reply) -> &str {
+    pub(in crate::admin) fn content_type(reply: &Reply) -> &str {
         reply.headers()[header::CONTENT_TYPE].to_str().unwrap()
     }
 
@@ -377,6 +443,10 @@ mod tests {
         assert_eq!(v["origin"]["access_key_id"], "AK");
         assert_eq!(v["origin"]["secret_access_key"], crate::config::REDACTED);
         assert_eq!(v["bucket"][0]["name"], "a");
+        assert_eq!(v["cache"]["memory"], "1GiB");
+        assert_eq!(v["cache"]["block_size"], "1MiB");
+        assert_eq!(v["cache"]["metadata_ttl"], "60s");
+        assert_eq!(v["cache"]["metadata_entries"], 100_000);
         assert!(!text.contains("SKSECRET"));
     }
 
@@ -390,11 +460,37 @@ mod tests {
         assert_eq!(v["type"], "about:blank");
         assert_eq!(v["title"], "Not Found");
         assert_eq!(v["status"], 404);
-        assert!(v["detail"].as_str().unwrap().contains("/nope"));
+        let detail = v["detail"].as_str().unwrap();
+        assert!(detail.contains("/nope"), "{detail}");
+        assert!(
+            detail.contains("/cache/stats, POST /cache/purge"),
+            "{detail}"
+        );
 
-        let r = respond(&s, &Method::POST, "/metrics");
-        assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
-        assert_eq!(r.headers()[header::ALLOW], "GET, HEAD");
+        for (method, path, allow) in [
+            (Method::POST, "/metrics", "GET, HEAD"),
+            (Method::DELETE, "/cache/stats", "GET, HEAD"),
+            (Method::GET, "/cache/purge?bucket=b", "POST"),
+            (Method::PUT, "/cache/purge", "POST"),
+        ] {
+            let r = respond(&s, &method, path);
+            assert_eq!(
+                r.status(),
+                StatusCode::METHOD_NOT_ALLOWED,
+                "{method} {path}"
+            );
+            assert_eq!(r.headers()[header::ALLOW], allow, "{method} {path}");
+            assert_eq!(content_type(&r), "application/problem+json");
+        }
+    }
+
+    #[test]
+    fn queries_do_not_change_the_route() {
+        let s = state(resolved());
+        let r = respond(&s, &Method::GET, "/healthz?verbose=1");
+        assert_eq!((r.status(), body(&r).as_str()), (StatusCode::OK, "ok\n"));
+        let r = respond(&s, &Method::GET, "/healthz/?x");
+        assert_eq!(r.status(), StatusCode::NOT_FOUND);
     }
 
     #[test]

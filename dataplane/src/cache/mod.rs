@@ -1,0 +1,149 @@
+//! The byte-range block cache: aligned blocks shared by all workers, object metadata with a
+//! TTL, and in-flight fills that coalesce concurrent misses and stream to every waiter.
+
+pub mod conditional;
+pub mod fill;
+pub mod meta;
+pub mod range;
+pub mod store;
+
+use std::time::Duration;
+
+pub use fill::{BlockFill, Claim, FillError, Inflight};
+pub use meta::{MetaCache, ObjectMeta};
+pub use store::{BlockKey, BlockStore, ObjectId};
+
+/// Cache sizing, fixed for the life of the process.
+#[derive(Debug, Clone, Copy)]
+pub struct CacheConfig {
+    /// Byte budget for blocks; 0 turns caching off (GET and HEAD pass through).
+    pub memory: u64,
+    /// Block size, a power of two.
+    pub block_size: u64,
+    /// How long object metadata is trusted.
+    pub metadata_ttl: Duration,
+    /// Most objects whose metadata is kept.
+    pub metadata_entries: usize,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        Self {
+            memory: 0,
+            block_size: 1 << 20,
+            metadata_ttl: Duration::from_secs(60),
+            metadata_entries: 100_000,
+        }
+    }
+}
+
+/// The shared cache: blocks, metadata and fills in flight.
+pub struct Cache {
+    /// Block bytes.
+    pub store: BlockStore,
+    /// Object metadata.
+    pub meta: MetaCache,
+    /// Fills in flight.
+    pub inflight: Inflight,
+    config: CacheConfig,
+}
+
+/// What a purge removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Purged {
+    /// Blocks dropped.
+    pub blocks: u64,
+    /// Objects whose metadata was dropped.
+    pub objects: u64,
+}
+
+/// A snapshot of the cache's counters.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CacheStats {
+    /// Byte budget.
+    pub capacity: u64,
+    /// Bytes held (weight in use).
+    pub bytes: u64,
+    /// Blocks held.
+    pub blocks: u64,
+    /// Objects with metadata held.
+    pub objects: u64,
+    /// Block lookups that hit.
+    pub hits: u64,
+    /// Block lookups that missed.
+    pub misses: u64,
+    /// Blocks evicted to make room.
+    pub evictions: u64,
+    /// Blocks inserted.
+    pub insertions: u64,
+    /// Fills in flight now.
+    pub inflight: u64,
+}
+
+impl CacheStats {
+    /// hits / (hits + misses), 0 when nothing was looked up.
+    pub fn hit_ratio(&self) -> f64 {
+        let total = self.hits + self.misses;
+        if total == 0 {
+            0.0
+        } else {
+            self.hits as f64 / total as f64
+        }
+    }
+}
+
+impl Cache {
+    /// A cache sized by `config`.
+    pub fn new(config: CacheConfig) -> Self {
+        Self {
+            store: BlockStore::new(config.memory, config.block_size),
+            meta: MetaCache::new(config.metadata_entries, config.metadata_ttl),
+            inflight: Inflight::new(),
+            config,
+        }
+    }
+
+    /// False when `cache.memory = 0`.
+    pub fn enabled(&self) -> bool {
+        self.config.memory > 0
+    }
+
+    /// The configured sizing.
+    pub fn config(&self) -> &CacheConfig {
+        &self.config
+    }
+
+    /// Drop what is held for objects of `origin`/`bucket`: all of them, those whose key starts
+    /// with `prefix`, or (with `exact`) the one object whose key equals `prefix`.
+    pub fn purge(&self, origin: &str, bucket: &str, prefix: &str, exact: bool) -> Purged {
+        let matches = |id: &ObjectId| {
+            id.origin() == origin
+                && id.bucket() == bucket
+                && if exact {
+                    id.key() == prefix
+                } else {
+                    id.key().starts_with(prefix)
+                }
+        };
+        Purged {
+            objects: self.meta.purge(matches),
+            blocks: self.store.purge(matches),
+        }
+    }
+
+    /// The cache's counters now.
+    pub fn stats(&self) -> CacheStats {
+        let s = self.store.stats();
+        CacheStats {
+            capacity: s.capacity,
+            bytes: s.bytes,
+            blocks: s.blocks,
+            objects: self.meta.len() as u64,
+            hits: s.hits,
+            misses: s.misses,
+            evictions: s.evictions,
+            insertions: s.insertions,
+            inflight: self.inflight.len() as u64,
+        }
+    }
+}

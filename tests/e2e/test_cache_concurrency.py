@@ -1,0 +1,274 @@
+"""The block cache under concurrency: concurrent cold readers of the same blocks cost the origin one
+GET per block (counted by a relay between rangecache and SeaweedFS), and readers racing with
+writers (through the proxy and straight to the origin) always get a body from one version."""
+
+from __future__ import annotations
+
+import http.client
+import random
+import threading
+import time
+from collections import Counter
+
+import pytest
+
+from helpers.cache_obs import MiB, counters
+from helpers.counting_relay import CountingRelay, block_span_of
+from helpers.rawhttp import Closed, Conn, exchange, request_bytes
+
+pytestmark = pytest.mark.needs_binary
+
+
+# ============================================================================================
+# 2. 64 concurrent identical cold range requests: one origin GET per block
+# ============================================================================================
+READERS = 64
+RANGE = (1_000_000, 3_500_000)
+
+
+def test_concurrent_cold_readers_coalesce_to_one_get_per_block(driver, proxy_factory, seaweed, direct_s3,
+                                                               new_bucket, figures):
+    bucket = new_bucket("coalesce")
+    size = 8 * MiB
+    data = random.Random(2).randbytes(size)
+    etag = direct_s3.put_object(Bucket=bucket, Key="cold.bin", Body=data)["ETag"]
+    path = f"/{bucket}/cold.bin"
+    first, last = RANGE
+    want = data[first: last + 1]
+    bs = MiB
+    blocks = set(range(first // bs, last // bs + 1))  # {0, 1, 2, 3}
+
+    with CountingRelay(seaweed.hostport) as relay:
+        p = proxy_factory.start(relay.endpoint, cache={"memory": "64MiB", "block_size": "1MiB",
+                                                       "metadata_ttl": "60s"})
+        host, port = p.hostport.rsplit(":", 1)
+        relay.reset()
+        c0 = counters(p)
+        barrier = threading.Barrier(READERS)
+        results: list = [None] * READERS
+
+        def reader(i: int) -> None:
+            conn = http.client.HTTPConnection(host, int(port), timeout=60)
+            try:
+                conn.connect()
+                barrier.wait(timeout=30)
+                conn.request("GET", path, headers={"Range": f"bytes={first}-{last}"})
+                r = conn.getresponse()
+                results[i] = (r.status, r.getheader("Content-Range"), r.read())
+            except Exception as e:  # noqa: BLE001 - reported below
+                results[i] = ("error", repr(e), b"")
+            finally:
+                conn.close()
+
+        threads = [threading.Thread(target=reader, args=(i,)) for i in range(READERS)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=120)
+        c1 = counters(p)
+        gets = relay.requests("GET", path)
+        heads = relay.requests("HEAD", path)
+        seen = relay.summary()
+
+    bad = [(i, r[0], r[1], len(r[2])) for i, r in enumerate(results)
+           if r is None or r[0] != 206 or r[1] != f"bytes {first}-{last}/{size}" or r[2] != want]
+    assert not bad, f"{len(bad)} of {READERS} responses wrong (index, status, content-range, length): {bad[:10]}"
+
+    per_block: Counter = Counter()
+    for g in gets:
+        span = block_span_of(g.range, size, bs)
+        assert g.range and g.range.startswith(f"bytes={span[0] * bs}-"), f"fill not block-aligned: {g.range}"
+        assert g.headers.get("if-match") == etag, f"fill without If-Match {etag}: {g.headers}"
+        per_block.update(range(span[0], span[1] + 1))
+    fig = {
+        "readers": READERS,
+        "blocks_covered": len(blocks),
+        "origin_gets": len(gets),
+        "origin_heads": len(heads),
+        "origin_gets_per_block": round(len(gets) / len(blocks), 3),
+        "fill_requests": c1["fill_requests"] - c0["fill_requests"],
+        "coalesced_waits": c1["coalesced_waits"] - c0["coalesced_waits"],
+    }
+    figures[f"cache_coalescing_{driver}"] = fig
+    print(f"\ncoalescing ({driver}): {fig}\norigin saw:\n{seen}")
+    assert set(per_block) == blocks and all(n == 1 for n in per_block.values()), (
+        f"the origin should see each of blocks {sorted(blocks)} fetched exactly once; per block: "
+        f"{dict(per_block)}\norigin saw:\n{seen}")
+    assert len(heads) <= 1, f"{len(heads)} HEADs for one cold object (want at most 1)\norigin saw:\n{seen}"
+
+
+# ============================================================================================
+# 3. One version per response while the object is overwritten (through the proxy and directly)
+# ============================================================================================
+VSIZE = 4 * MiB + 777
+BASE = random.Random(3).randbytes(VSIZE)
+
+
+def version_bytes(k: int) -> bytes:
+    """Version k (1..255) of the object: BASE xor k, so every byte says which version it is from."""
+    return BASE.translate(bytes(b ^ k for b in range(256)))
+
+
+VERSIONS = {k: version_bytes(k) for k in range(1, 7)}
+
+
+def which_version(body: bytes, start: int) -> int | None:
+    """The version `body` (read at offset `start`) entirely comes from, or None for a mix."""
+    if not body:
+        return 0
+    k = body[0] ^ BASE[start]
+    v = VERSIONS.get(k)
+    return k if v is not None and v[start: start + len(body)] == body else None
+
+
+def put_via_proxy(hostport: str, path: str, body: bytes) -> int:
+    r = exchange(hostport, request_bytes("PUT", path, hostport, [], body=body), timeout=60)
+    assert r is not None, f"PUT {path}: the proxy closed without answering"
+    return r.status
+
+
+def get_range(hostport: str, path: str, start: int, end: int):
+    return exchange(hostport, request_bytes("GET", path, hostport, [("Range", f"bytes={start}-{end}")]), timeout=60)
+
+
+class Reader(threading.Thread):
+    def __init__(self, hostport: str, path: str, seed: int, stop: threading.Event):
+        super().__init__(daemon=True)
+        self.hostport, self.path, self.stop_ev = hostport, path, stop
+        self.rng = random.Random(seed)
+        self.tally: Counter = Counter()
+        self.failures: list[str] = []
+
+    def pick(self) -> tuple[int, int]:
+        n = self.rng.choice((1, 700, 64 * 1024, 300_000, 1_500_000, 3 * MiB))
+        start = self.rng.randrange(0, VSIZE)
+        return start, min(VSIZE - 1, start + n - 1)
+
+    def run(self) -> None:
+        conn = None
+        while not self.stop_ev.is_set():
+            start, end = self.pick()
+            try:
+                if conn is None:
+                    conn = Conn(self.hostport, timeout=60)
+                conn.send(request_bytes("GET", self.path, self.hostport, [("Range", f"bytes={start}-{end}")]))
+                r = conn.read_response()
+            except (Closed, OSError) as e:
+                self.tally["closed_before_head"] += 1
+                if conn is not None:
+                    conn.close()
+                conn = None
+                if isinstance(e, OSError) and not isinstance(e, (ConnectionError, TimeoutError)):
+                    self.failures.append(f"bytes={start}-{end}: {e!r}")
+                continue
+            if r.status >= 500:
+                self.tally[f"status_{r.status}"] += 1
+            elif r.status != 206:
+                self.tally[f"status_{r.status}"] += 1
+                self.failures.append(f"bytes={start}-{end}: unexpected {r.status} {r.body[:200]!r}")
+            else:
+                want_len = end - start + 1
+                cr = r.header("content-range")
+                if cr != f"bytes {start}-{end}/{VSIZE}":
+                    self.failures.append(f"bytes={start}-{end}: Content-Range {cr}")
+                k = which_version(r.body, start)
+                if k is None:
+                    self.failures.append(f"bytes={start}-{end}: body mixes versions "
+                                         f"(complete={r.complete}, {len(r.body)} bytes, "
+                                         f"versions seen: {sorted(set(b ^ BASE[start + i] for i, b in enumerate(r.body)))})")
+                elif r.complete:
+                    if len(r.body) != want_len:
+                        self.failures.append(f"bytes={start}-{end}: complete response of {len(r.body)} bytes")
+                    self.tally[f"v{k}"] += 1
+                else:
+                    # a cut: acceptable, as long as it is short and what came is one version
+                    assert len(r.body) < want_len
+                    self.tally["cut"] += 1
+            if not r.complete or (r.header("connection") or "").lower() == "close":
+                conn.close()
+                conn = None
+        if conn is not None:
+            conn.close()
+
+
+def test_read_your_writes_through_the_proxy(driver, proxy_factory, seaweed, direct_s3, new_bucket):
+    """Sequential: a PUT through the proxy is visible to the next GET through it (same connection
+    and a new one), even after the object was changed behind the proxy's back."""
+    bucket = new_bucket("ryw")
+    path = f"/{bucket}/obj.bin"
+    direct_s3.put_object(Bucket=bucket, Key="obj.bin", Body=VERSIONS[1])
+    p = proxy_factory.start(seaweed.endpoint, cache={"memory": "64MiB", "block_size": "1MiB", "metadata_ttl": "1h"})
+    rng = random.Random(5)
+    assert which_version(get_range(p.hostport, path, 0, VSIZE - 1).body, 0) == 1  # warm v1, whole object
+    for i, k in enumerate([2, 3, 4, 2, 5, 6, 1, 3]):
+        if i % 3 == 2:
+            # behind the proxy's back first: the cache may keep serving the old version (within the
+            # metadata TTL), but the proxy write that follows must win
+            direct_s3.put_object(Bucket=bucket, Key="obj.bin", Body=VERSIONS[(k % 6) + 1])
+        assert put_via_proxy(p.hostport, path, VERSIONS[k]) == 200
+        for _ in range(3):
+            start = rng.randrange(0, VSIZE)
+            end = min(VSIZE - 1, start + rng.choice((10, 2 * MiB)))
+            r = get_range(p.hostport, path, start, end)
+            assert r is not None and r.status == 206 and r.complete, (r and r.status)
+            got = which_version(r.body, start)
+            assert got == k, f"write {i}: PUT v{k} through the proxy, then GET bytes={start}-{end} returned v{got}"
+        with Conn(p.hostport) as c:  # same connection: PUT then GET
+            k2 = (k % 6) + 1
+            c.send(request_bytes("PUT", path, p.hostport, [], body=VERSIONS[k2]))
+            assert c.read_response().status == 200
+            c.send(request_bytes("GET", path, p.hostport, [("Range", f"bytes=0-{VSIZE - 1}")]))
+            r = c.read_response()
+            assert r.status == 206 and which_version(r.body, 0) == k2, f"same connection: wanted v{k2}"
+    assert p.alive()
+
+
+def test_one_version_per_response_under_overwrites(driver, proxy_factory, seaweed, direct_s3, new_bucket, figures):
+    bucket = new_bucket("versions")
+    path = f"/{bucket}/obj.bin"
+    direct_s3.put_object(Bucket=bucket, Key="obj.bin", Body=VERSIONS[1])
+    # A short metadata TTL so that writes straight to the origin are noticed while readers run
+    # (through If-Match 412s on fills and through expiry).
+    p = proxy_factory.start(seaweed.endpoint, cache={"memory": "64MiB", "block_size": "1MiB", "metadata_ttl": "1s"})
+    stop = threading.Event()
+    readers = [Reader(p.hostport, path, seed, stop) for seed in range(8)]
+    for r in readers:
+        r.start()
+    ryw_failures = []
+    writes = Counter()
+    try:
+        time.sleep(0.5)
+        rng = random.Random(7)
+        for i in range(10):
+            k = 2 + i % 5
+            if i % 2 == 0:
+                status = put_via_proxy(p.hostport, path, VERSIONS[k])
+                assert status == 200, f"PUT through the proxy: {status}"
+                writes["proxy"] += 1
+                # read-your-writes while readers keep the cache busy
+                start = rng.randrange(0, VSIZE - 10)
+                r = get_range(p.hostport, path, start, start + 9)
+                got = which_version(r.body, start) if r is not None and r.status == 206 else None
+                if got != k:
+                    ryw_failures.append(f"write {i}: PUT v{k} via proxy, then GET bytes={start}-{start + 9} -> "
+                                        f"{r and r.status} v{got}")
+            else:
+                direct_s3.put_object(Bucket=bucket, Key="obj.bin", Body=VERSIONS[k])
+                writes["direct"] += 1
+            time.sleep(0.4)
+    finally:
+        stop.set()
+        for r in readers:
+            r.join(timeout=120)
+    tally = sum((r.tally for r in readers), Counter())
+    failures = [f for r in readers for f in r.failures]
+    c = counters(p)
+    figures[f"cache_versions_{driver}"] = {"tally": dict(tally), "writes": dict(writes),
+                                          "replans": c["replans"], "fill_requests": c["fill_requests"]}
+    print(f"\nresponses ({driver}): {dict(tally)}; writes {dict(writes)}; replans {c['replans']}")
+    assert not failures, f"{len(failures)} bad responses, e.g.:\n" + "\n".join(failures[:10])
+    ok = sum(n for k, n in tally.items() if k.startswith("v"))
+    assert ok > 50, f"too few good responses to mean anything: {dict(tally)}"
+    assert len([k for k in tally if k.startswith("v")]) >= 2, f"readers never saw a new version: {dict(tally)}"
+    assert not ryw_failures, "read-your-writes broken under concurrent readers:\n" + "\n".join(ryw_failures)
+    assert p.alive()
