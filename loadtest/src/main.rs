@@ -1,11 +1,325 @@
-//! rangecache-loadtest: the whole-system load harness (S3 origin simulator, analytics
-//! workloads, side-by-side reports). The simulator and workloads arrive with the load-test
-//! issue; until then this binary only says so.
+//! rangecache-loadtest: `cargo run --release -p rangecache-loadtest` runs the main job (the
+//! parquet workload direct vs rangecache cold and warm on the simulator); `run`, `full` and
+//! `origin` do more. See `cli.rs` or `--help`.
 
-fn main() -> anyhow::Result<()> {
-    eprintln!(
-        "rangecache-loadtest: the origin simulator and workloads are not built yet; \
-         use scripts/run-local.sh to run rangecache in front of a local SeaweedFS"
+mod cli;
+
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use anyhow::{Context, Result};
+use clap::Parser;
+
+use cli::{
+    Cli, Command, FullArgs, OriginArgs, OutputArgs, RunArgs, SimArgs, WorkloadArgs, WorkloadName,
+};
+use rangecache_loadtest::bench::progress::Progress;
+use rangecache_loadtest::bench::suite::{
+    EndpointSpec, Env, EnvSpec, NginxSettings, RangecacheSettings, RunSpec, WorkloadSpec,
+};
+use rangecache_loadtest::bench::TargetKind;
+use rangecache_loadtest::report::{self, Machine, Report};
+use rangecache_loadtest::sim::{Credentials, Model, SimConfig, Simulator};
+use rangecache_loadtest::workload::{HerdSpec, ParquetSpec, ScanSpec, ZipfSpec};
+
+const SHARED_CORES_NOTE: &str =
+    "the load generator shares the machine's cores with the server under test (and with the origin simulator)";
+
+fn sim_config(s: &SimArgs, allow_anonymous: bool, seed: u64) -> SimConfig {
+    SimConfig {
+        model: Model {
+            ttfb: s.ttfb,
+            ttfb_jitter: s.ttfb_jitter,
+            stream_bandwidth: s.stream_bandwidth,
+            error_rate: s.error_rate,
+            reset_rate: s.reset_rate,
+        },
+        credentials: Credentials {
+            access_key: s.access_key.clone(),
+            secret_key: s.secret_key.clone(),
+            region: s.region.clone(),
+        },
+        allow_anonymous,
+        seed,
+    }
+}
+
+fn workload_spec(name: WorkloadName, a: &WorkloadArgs) -> WorkloadSpec {
+    match name {
+        WorkloadName::Parquet => {
+            let d = ParquetSpec::default();
+            WorkloadSpec::Parquet(ParquetSpec {
+                files: a.files.unwrap_or(d.files),
+                row_groups: a.row_groups.unwrap_or(d.row_groups),
+                columns: a.columns.unwrap_or(d.columns),
+                chunk_min: a.chunk_min.unwrap_or(d.chunk_min),
+                chunk_max: a.chunk_max.unwrap_or(d.chunk_max),
+                footer_min: a.footer_min.unwrap_or(d.footer_min),
+                footer_max: a.footer_max.unwrap_or(d.footer_max),
+                query_columns_min: a.query_columns_min.unwrap_or(d.query_columns_min),
+                query_columns_max: a.query_columns_max.unwrap_or(d.query_columns_max),
+            })
+        }
+        WorkloadName::Zipf => {
+            let d = ZipfSpec::default();
+            WorkloadSpec::Zipf(ZipfSpec {
+                objects: a.objects.unwrap_or(d.objects),
+                object_size: a.object_size.unwrap_or(d.object_size),
+                range_size: a.range_size.unwrap_or(d.range_size),
+                s: a.zipf_s.unwrap_or(d.s),
+            })
+        }
+        WorkloadName::Scan => {
+            let d = ScanSpec::default();
+            WorkloadSpec::Scan(ScanSpec {
+                files: a.files.unwrap_or(d.files),
+                file_size: a.object_size.unwrap_or(d.file_size),
+                range_size: a.range_size.unwrap_or(d.range_size),
+            })
+        }
+        WorkloadName::Herd => {
+            let d = HerdSpec::default();
+            WorkloadSpec::Herd(HerdSpec {
+                waves: a.waves.unwrap_or(d.waves),
+                object_size: a.object_size.unwrap_or(d.object_size),
+                range_size: a.range_size.unwrap_or(d.range_size),
+            })
+        }
+    }
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
+}
+
+/// `target/` beside this executable (reports go to `target/loadtest/`).
+fn default_out_dir() -> PathBuf {
+    std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent()?.parent().map(Path::to_path_buf))
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join("loadtest")
+}
+
+fn write_outputs(r: &Report, out: &OutputArgs) -> Result<()> {
+    let dir = default_out_dir();
+    let json = out.json.clone().unwrap_or_else(|| dir.join("report.json"));
+    let svg = out.svg.clone().unwrap_or_else(|| dir.join("report.svg"));
+    for p in [&json, &svg] {
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("create {}", parent.display()))?;
+        }
+    }
+    std::fs::write(&json, serde_json::to_vec_pretty(r)?)
+        .with_context(|| format!("write {}", json.display()))?;
+    std::fs::write(&svg, report::svg::render(r))
+        .with_context(|| format!("write {}", svg.display()))?;
+    println!("\nreport: {}\npicture: {}", json.display(), svg.display());
+    Ok(())
+}
+
+fn now_iso() -> String {
+    let secs = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    rangecache_loadtest::units::iso8601_secs(secs)
+}
+
+fn finish(report: Report, out: &OutputArgs) -> Result<()> {
+    println!("\n{}", report::table::render(&report));
+    write_outputs(&report, out)?;
+    let failures: u64 = report
+        .workloads
+        .iter()
+        .flat_map(|w| &w.targets)
+        .map(|t| t.verify_failures)
+        .sum();
+    if failures > 0 {
+        anyhow::bail!("{failures} responses failed verification");
+    }
+    Ok(())
+}
+
+fn run(args: RunArgs) -> Result<()> {
+    let targets = TargetKind::parse_list(&args.targets)?;
+    let workload = workload_spec(args.workload, &args.workload_args);
+    let concurrency = args
+        .concurrency
+        .unwrap_or(if args.workload == WorkloadName::Herd {
+            16
+        } else {
+            8
+        })
+        .max(1);
+    let env_spec = EnvSpec {
+        sim: sim_config(&args.sim, false, args.seed),
+        endpoint: args.endpoint.endpoint.clone().map(|url| EndpointSpec {
+            url,
+            bucket: args.endpoint.bucket.clone(),
+            upload: args.endpoint.upload,
+        }),
+        rangecache: rangecache_settings(&args.rangecache),
+        nginx: NginxSettings {
+            bin: args.nginx.nginx.clone(),
+            workers: args.nginx.nginx_workers.unwrap_or_else(cores),
+        },
+        need_rangecache: targets.iter().any(|t| t.is_rangecache()),
+        need_nginx: targets.iter().any(|t| t.is_nginx()),
+    };
+    let spec = RunSpec {
+        workload,
+        targets,
+        rounds: args.rounds.max(1),
+        duration: Some(args.duration),
+        requests: args.requests,
+        concurrency,
+        seed: args.seed,
+        verify: !args.no_verify,
+    };
+    let report = with_runtime(|| async {
+        let env = Env::start(&env_spec)?;
+        let w = env.run_workload(&spec, &Progress::new()).await?;
+        Ok(Report {
+            date: String::new(),
+            command: String::new(),
+            machine: Machine::detect(),
+            origin: env.origin_desc.clone(),
+            notes: vec![SHARED_CORES_NOTE.into()],
+            workloads: vec![w],
+        })
+    })?;
+    finish(report, &args.output)
+}
+
+fn rangecache_settings(a: &cli::RangecacheArgs) -> RangecacheSettings {
+    RangecacheSettings {
+        bin: a.rangecache_bin.clone(),
+        build: !a.no_build,
+        memory: a.rangecache_memory.clone(),
+        block_size: a.block_size.clone(),
+        workers: a.rangecache_workers,
+    }
+}
+
+fn full(args: FullArgs) -> Result<()> {
+    let env_spec = EnvSpec {
+        sim: sim_config(&args.sim, true, args.seed),
+        endpoint: None,
+        rangecache: rangecache_settings(&args.rangecache),
+        nginx: NginxSettings {
+            bin: args.nginx.nginx.clone(),
+            workers: args.nginx.nginx_workers.unwrap_or_else(cores),
+        },
+        need_rangecache: true,
+        need_nginx: true,
+    };
+    let parquet = RunSpec {
+        workload: WorkloadSpec::Parquet(ParquetSpec::default()),
+        targets: TargetKind::parse_list("direct,rangecache,nginx")?,
+        rounds: args.rounds.max(1),
+        duration: Some(args.duration),
+        requests: None,
+        concurrency: args.concurrency.max(1),
+        seed: args.seed,
+        verify: true,
+    };
+    let hit_path = RunSpec {
+        workload: WorkloadSpec::Zipf(ZipfSpec {
+            objects: 16,
+            object_size: 16 << 20,
+            range_size: 64 << 10,
+            s: 0.0,
+        }),
+        targets: TargetKind::parse_list("rangecache-warm,nginx-warm")?,
+        concurrency: args.hit_concurrency.max(1),
+        ..parquet.clone()
+    };
+    let report = with_runtime(|| async {
+        let env = Env::start(&env_spec)?;
+        let progress = Progress::new();
+        eprintln!("parquet workload: direct, rangecache, nginx");
+        let a = env.run_workload(&parquet, &progress).await?;
+        eprintln!(
+            "hit path: 64 KiB random ranges, all cached, {} connections",
+            hit_path.concurrency
+        );
+        let mut b = env.run_workload(&hit_path, &progress).await?;
+        b.workload = "hit-path".into();
+        Ok(Report {
+            date: String::new(),
+            command: String::new(),
+            machine: Machine::detect(),
+            origin: env.origin_desc.clone(),
+            notes: vec![SHARED_CORES_NOTE.into()],
+            workloads: vec![a, b],
+        })
+    })?;
+    finish(report, &args.output)
+}
+
+/// Run `f` on a current-thread runtime (the load generator takes one thread) and stamp the
+/// report with the date and command line.
+fn with_runtime<F, Fut>(f: F) -> Result<Report>
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = Result<Report>>,
+{
+    let date = now_iso();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let mut report = rt.block_on(f())?;
+    report.date = date;
+    report.command = std::env::args().collect::<Vec<_>>().join(" ");
+    Ok(report)
+}
+
+fn origin(args: OriginArgs) -> Result<()> {
+    let sim = Simulator::start(
+        sim_config(&args.sim, args.allow_anonymous, args.seed),
+        args.listen,
+    )
+    .with_context(|| format!("listen on {}", args.listen))?;
+    println!(
+        "origin simulator on http://{} (access key {:?}, region {}, anonymous reads {}); objects: /<bucket>/<name>-size-<bytes>; counters: GET /__stats; Ctrl-C stops",
+        sim.addr(),
+        args.sim.access_key,
+        args.sim.region,
+        if args.allow_anonymous { "allowed" } else { "refused" }
     );
-    std::process::exit(2)
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r?,
+            _ = term.recv() => {}
+        }
+        anyhow::Ok(())
+    })?;
+    let stats = sim.stats();
+    sim.stop();
+    println!("{}", serde_json::to_string_pretty(&stats)?);
+    Ok(())
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        None => match Cli::try_parse_from(["rangecache-loadtest", "run"]) {
+            Ok(Cli {
+                command: Some(Command::Run(args)),
+            }) => run(*args),
+            _ => unreachable!("`run` parses with its defaults"),
+        },
+        Some(Command::Run(args)) => run(*args),
+        Some(Command::Full(args)) => full(*args),
+        Some(Command::Origin(args)) => origin(args),
+    };
+    if let Err(e) = result {
+        eprintln!("rangecache-loadtest: {e:#}");
+        std::process::exit(1);
+    }
 }

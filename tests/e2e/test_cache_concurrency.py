@@ -101,15 +101,17 @@ def test_concurrent_cold_readers_coalesce_to_one_get_per_block(driver, proxy_fac
 # 3. One version per response while the object is overwritten (through the proxy and directly)
 # ============================================================================================
 VSIZE = 4 * MiB + 777
-BASE = random.Random(3).randbytes(VSIZE)
+BIG = 12 * MiB + 777
+BASE = random.Random(3).randbytes(BIG)
+XOR = [bytes(b ^ k for b in range(256)) for k in range(256)]
 
 
-def version_bytes(k: int) -> bytes:
-    """Version k (1..255) of the object: BASE xor k, so every byte says which version it is from."""
-    return BASE.translate(bytes(b ^ k for b in range(256)))
+def version_bytes(k: int, start: int = 0, end: int = VSIZE) -> bytes:
+    """Bytes [start, end) of version k (1..255): BASE xor k, so every byte tells its version."""
+    return BASE[start:end].translate(XOR[k])
 
 
-VERSIONS = {k: version_bytes(k) for k in range(1, 7)}
+VERSIONS = {k: version_bytes(k) for k in range(1, 7)}  # the 4 MiB object's versions
 
 
 def which_version(body: bytes, start: int) -> int | None:
@@ -117,8 +119,13 @@ def which_version(body: bytes, start: int) -> int | None:
     if not body:
         return 0
     k = body[0] ^ BASE[start]
-    v = VERSIONS.get(k)
-    return k if v is not None and v[start: start + len(body)] == body else None
+    if k == 0 or version_bytes(k, start, start + len(body)) != body:
+        return None
+    return k
+
+
+def versions_in(body: bytes, start: int) -> list[int]:
+    return sorted({b ^ BASE[start + i] for i, b in enumerate(body)})
 
 
 def put_via_proxy(hostport: str, path: str, body: bytes) -> int:
@@ -132,17 +139,21 @@ def get_range(hostport: str, path: str, start: int, end: int):
 
 
 class Reader(threading.Thread):
-    def __init__(self, hostport: str, path: str, seed: int, stop: threading.Event):
+    """Reads random ranges of an object of `size` bytes in a loop; every 206 must be one version."""
+
+    SIZES = (1, 700, 20_000, 64 * 1024, 200_000)
+
+    def __init__(self, hostport: str, path: str, size: int, seed: int, stop: threading.Event):
         super().__init__(daemon=True)
-        self.hostport, self.path, self.stop_ev = hostport, path, stop
+        self.hostport, self.path, self.size, self.stop_ev = hostport, path, size, stop
         self.rng = random.Random(seed)
         self.tally: Counter = Counter()
         self.failures: list[str] = []
 
     def pick(self) -> tuple[int, int]:
-        n = self.rng.choice((1, 700, 64 * 1024, 300_000, 1_500_000, 3 * MiB))
-        start = self.rng.randrange(0, VSIZE)
-        return start, min(VSIZE - 1, start + n - 1)
+        n = self.rng.choice(self.SIZES)
+        start = self.rng.randrange(0, self.size)
+        return start, min(self.size - 1, start + n - 1)
 
     def run(self) -> None:
         conn = None
@@ -169,13 +180,13 @@ class Reader(threading.Thread):
             else:
                 want_len = end - start + 1
                 cr = r.header("content-range")
-                if cr != f"bytes {start}-{end}/{VSIZE}":
+                if cr != f"bytes {start}-{end}/{self.size}":
                     self.failures.append(f"bytes={start}-{end}: Content-Range {cr}")
                 k = which_version(r.body, start)
                 if k is None:
                     self.failures.append(f"bytes={start}-{end}: body mixes versions "
                                          f"(complete={r.complete}, {len(r.body)} bytes, "
-                                         f"versions seen: {sorted(set(b ^ BASE[start + i] for i, b in enumerate(r.body)))})")
+                                         f"versions seen: {versions_in(r.body, start)})")
                 elif r.complete:
                     if len(r.body) != want_len:
                         self.failures.append(f"bytes={start}-{end}: complete response of {len(r.body)} bytes")
@@ -220,42 +231,55 @@ def test_read_your_writes_through_the_proxy(driver, proxy_factory, seaweed, dire
             c.send(request_bytes("GET", path, p.hostport, [("Range", f"bytes=0-{VSIZE - 1}")]))
             r = c.read_response()
             assert r.status == 206 and which_version(r.body, 0) == k2, f"same connection: wanted v{k2}"
+    # a tight loop: PUT on one connection, GET on a fresh one (often served by the other worker)
+    stale = []
+    for i in range(60):
+        k = 1 + i % 6
+        assert put_via_proxy(p.hostport, path, VERSIONS[k]) == 200
+        start = rng.randrange(0, VSIZE - 10)
+        r = get_range(p.hostport, path, start, start + 9)
+        got = which_version(r.body, start) if r is not None and r.status == 206 else None
+        if got != k:
+            stale.append(f"#{i}: PUT v{k} (200), then GET bytes={start}-{start + 9} on a new connection -> "
+                         f"{r and r.status} v{got}, ETag {r and r.header('etag')}")
+    assert not stale, f"{len(stale)} of 60 GETs right after a PUT through the proxy did not see it:\n" + "\n".join(stale)
     assert p.alive()
 
 
 def test_one_version_per_response_under_overwrites(driver, proxy_factory, seaweed, direct_s3, new_bucket, figures):
     bucket = new_bucket("versions")
-    path = f"/{bucket}/obj.bin"
-    direct_s3.put_object(Bucket=bucket, Key="obj.bin", Body=VERSIONS[1])
-    # A short metadata TTL so that writes straight to the origin are noticed while readers run
-    # (through If-Match 412s on fills and through expiry).
-    p = proxy_factory.start(seaweed.endpoint, cache={"memory": "64MiB", "block_size": "1MiB", "metadata_ttl": "1s"})
+    path = f"/{bucket}/big.bin"
+    direct_s3.put_object(Bucket=bucket, Key="big.bin", Body=version_bytes(1, 0, BIG))
+    # A short metadata TTL so that writes straight to the origin are noticed while readers run,
+    # and small blocks so that many are still uncached when the object changes: fills then meet
+    # If-Match 412s (re-plans, cut responses) as well as expiry. Every write is a new version.
+    p = proxy_factory.start(seaweed.endpoint, cache={"memory": "64MiB", "block_size": "64KiB", "metadata_ttl": "1s"})
     stop = threading.Event()
-    readers = [Reader(p.hostport, path, seed, stop) for seed in range(8)]
+    readers = [Reader(p.hostport, path, BIG, seed, stop) for seed in range(8)]
     for r in readers:
         r.start()
     ryw_failures = []
     writes = Counter()
+    rng = random.Random(7)
     try:
         time.sleep(0.5)
-        rng = random.Random(7)
-        for i in range(10):
-            k = 2 + i % 5
+        for i in range(12):
+            k = 2 + i
             if i % 2 == 0:
-                status = put_via_proxy(p.hostport, path, VERSIONS[k])
+                status = put_via_proxy(p.hostport, path, version_bytes(k, 0, BIG))
                 assert status == 200, f"PUT through the proxy: {status}"
                 writes["proxy"] += 1
                 # read-your-writes while readers keep the cache busy
-                start = rng.randrange(0, VSIZE - 10)
+                start = rng.randrange(0, BIG - 10)
                 r = get_range(p.hostport, path, start, start + 9)
                 got = which_version(r.body, start) if r is not None and r.status == 206 else None
                 if got != k:
                     ryw_failures.append(f"write {i}: PUT v{k} via proxy, then GET bytes={start}-{start + 9} -> "
                                         f"{r and r.status} v{got}")
             else:
-                direct_s3.put_object(Bucket=bucket, Key="obj.bin", Body=VERSIONS[k])
+                direct_s3.put_object(Bucket=bucket, Key="big.bin", Body=version_bytes(k, 0, BIG))
                 writes["direct"] += 1
-            time.sleep(0.4)
+            time.sleep(rng.uniform(0.2, 0.6))
     finally:
         stop.set()
         for r in readers:
@@ -263,12 +287,49 @@ def test_one_version_per_response_under_overwrites(driver, proxy_factory, seawee
     tally = sum((r.tally for r in readers), Counter())
     failures = [f for r in readers for f in r.failures]
     c = counters(p)
-    figures[f"cache_versions_{driver}"] = {"tally": dict(tally), "writes": dict(writes),
-                                          "replans": c["replans"], "fill_requests": c["fill_requests"]}
-    print(f"\nresponses ({driver}): {dict(tally)}; writes {dict(writes)}; replans {c['replans']}")
+    fig = {"tally": dict(sorted(tally.items())), "writes": dict(writes), "replans": c["replans"],
+           "fill_requests": c["fill_requests"]}
+    figures[f"cache_versions_{driver}"] = fig
+    print(f"\nresponses under overwrites ({driver}): {fig}")
     assert not failures, f"{len(failures)} bad responses, e.g.:\n" + "\n".join(failures[:10])
     ok = sum(n for k, n in tally.items() if k.startswith("v"))
     assert ok > 50, f"too few good responses to mean anything: {dict(tally)}"
-    assert len([k for k in tally if k.startswith("v")]) >= 2, f"readers never saw a new version: {dict(tally)}"
+    assert len([k for k in tally if k.startswith("v")]) >= 4, f"readers saw few versions: {dict(tally)}"
     assert not ryw_failures, "read-your-writes broken under concurrent readers:\n" + "\n".join(ryw_failures)
+    assert p.alive()
+
+
+def test_change_behind_the_cache_is_detected_by_if_match(driver, proxy_factory, seaweed, direct_s3, new_bucket):
+    """The object changes at the origin while the proxy still trusts its metadata (TTL 1h): the next
+    fill's If-Match gets a 412, and the response is re-planned on the new version (or, when headers
+    were already out, cut short); never a mix."""
+    bucket = new_bucket("ifmatch")
+    path = f"/{bucket}/obj.bin"
+    direct_s3.put_object(Bucket=bucket, Key="obj.bin", Body=VERSIONS[1])
+    p = proxy_factory.start(seaweed.endpoint, cache={"memory": "64MiB", "block_size": "1MiB", "metadata_ttl": "1h"})
+    r = get_range(p.hostport, path, 0, 9)
+    assert r.status == 206 and which_version(r.body, 0) == 1  # metadata v1 and block 0 of v1 cached
+
+    direct_s3.put_object(Bucket=bucket, Key="obj.bin", Body=VERSIONS[2])
+    c0 = counters(p)
+    r = get_range(p.hostport, path, 2 * MiB, 2 * MiB + 99)  # block 2: not cached -> fill -> 412 -> re-plan
+    c1 = counters(p)
+    assert r is not None and r.status == 206 and r.complete, (r and r.status, r and r.body[:300])
+    assert which_version(r.body, 2 * MiB) == 2, "after the 412 the response must come from the new version"
+    assert c1["replans"] - c0["replans"] == 1, {k: c1[k] - c0[k] for k in c1}
+    r = get_range(p.hostport, path, 0, 9)  # the metadata was refreshed: block 0 comes from v2 now
+    assert r.status == 206 and which_version(r.body, 0) == 2
+
+    # a range over a cached block (0, v2) and an uncached one (1): after the object changes, the
+    # response either is one version or is cut short; the next one is v3
+    direct_s3.put_object(Bucket=bucket, Key="obj.bin", Body=VERSIONS[3])
+    r = get_range(p.hostport, path, 0, MiB + MiB // 2)
+    if r is not None and r.status == 206:
+        k = which_version(r.body, 0)
+        assert k in (2, 3), f"body mixes versions ({len(r.body)} bytes, complete={r.complete})"
+        assert r.complete == (len(r.body) == MiB + MiB // 2 + 1)
+    else:
+        assert r is None or r.status >= 500, (r.status, r.body[:300])
+    r = get_range(p.hostport, path, 0, MiB + MiB // 2)
+    assert r.status == 206 and r.complete and which_version(r.body, 0) == 3
     assert p.alive()

@@ -220,7 +220,9 @@ mod tests {
                 headers: Vec::new(),
                 fetched: Instant::now(),
             };
-            cache.meta.insert(id.clone(), Arc::new(meta));
+            cache
+                .meta
+                .insert(id.clone(), Arc::new(meta), cache.meta.epoch());
             for index in 0..2 {
                 let block_key = BlockKey::new(id.clone(), Arc::from("\"etag\""), index);
                 cache.store.insert(block_key, Bytes::from_static(b"x"));

@@ -5,14 +5,13 @@
 //! wakes; readers poll from their own offset. Locks are `std` mutexes held only to append or to
 //! clone a piece: never across an await or a syscall.
 
-use std::collections::HashMap;
 use std::future::poll_fn;
-use std::hash::BuildHasher;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Poll, Waker};
 
 use bytes::{Bytes, BytesMut};
 
+use super::registry::{Registry, Role};
 use super::store::{BlockKey, BlockStore};
 
 /// Why a fill did not complete. Cheap to clone: every waiter gets the same failure.
@@ -180,74 +179,47 @@ pub enum Claim {
     Fill(Arc<BlockFill>),
 }
 
-const SHARDS: usize = 64;
-
-/// One shard of the registry: the fills in flight whose keys hash to it.
-type Shard = HashMap<BlockKey, Arc<BlockFill>>;
-
-/// The fills in flight, shared by all workers.
+/// The block fills in flight, shared by all workers.
+#[derive(Default)]
 pub struct Inflight {
-    shards: Box<[Mutex<Shard>]>,
-    hasher: std::collections::hash_map::RandomState,
-}
-
-impl Default for Inflight {
-    fn default() -> Self {
-        Self::new()
-    }
+    fills: Registry<BlockKey, BlockFill>,
 }
 
 impl Inflight {
     /// An empty registry.
     pub fn new() -> Self {
-        Self {
-            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
-            hasher: std::collections::hash_map::RandomState::new(),
-        }
-    }
-
-    fn shard(&self, key: &BlockKey) -> MutexGuard<'_, Shard> {
-        let i = (self.hasher.hash_one(key) as usize) % SHARDS;
-        self.shards[i].lock().unwrap_or_else(|p| p.into_inner())
+        Self::default()
     }
 
     /// Decide how `key` is served: from the store, by joining a fill in flight, or by a new
-    /// fill this caller must run. The store is checked again under the registry lock, and a
-    /// filler inserts into the store before it leaves the registry, so a block is never fetched
-    /// twice by requests that overlap in time.
+    /// fill this caller must run. A filler inserts into the store before it leaves the
+    /// registry (see [`Registry::claim`]), so a block is never fetched twice by requests that
+    /// overlap in time.
     pub fn claim(&self, key: &BlockKey, expected: usize, store: &BlockStore) -> Claim {
-        let mut shard = self.shard(key);
-        if let Some(fill) = shard.get(key) {
-            return Claim::Wait(fill.clone());
+        match self
+            .fills
+            .claim(key, || store.get(key), || BlockFill::new(expected))
+        {
+            Role::Ready(block) => Claim::Hit(block),
+            Role::Follow(fill) => Claim::Wait(fill),
+            Role::Lead(fill) => Claim::Fill(fill),
         }
-        if let Some(block) = store.get(key) {
-            return Claim::Hit(block);
-        }
-        let fill = Arc::new(BlockFill::new(expected));
-        shard.insert(key.clone(), fill.clone());
-        Claim::Fill(fill)
     }
 
     /// Remove `key`'s fill (only if it is still `fill`): called by the filler once the block is
     /// in the store, or after it failed.
     pub fn release(&self, key: &BlockKey, fill: &Arc<BlockFill>) {
-        let mut shard = self.shard(key);
-        if shard.get(key).is_some_and(|f| Arc::ptr_eq(f, fill)) {
-            shard.remove(key);
-        }
+        self.fills.release(key, fill);
     }
 
     /// Fills in flight now.
     pub fn len(&self) -> usize {
-        self.shards
-            .iter()
-            .map(|s| s.lock().unwrap_or_else(|p| p.into_inner()).len())
-            .sum()
+        self.fills.len()
     }
 
     /// True when no fill is in flight.
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.fills.is_empty()
     }
 }
 

@@ -6,6 +6,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 
+use super::flight::Flight;
+use super::registry::{Registry, Role};
 use super::store::ObjectId;
 use crate::http::ResponseHead;
 
@@ -78,9 +80,30 @@ impl ObjectMeta {
     }
 }
 
-/// Metadata of recently used objects, bounded by entry count, shared by all workers.
+/// Why metadata could not be had from the origin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LookupError {
+    /// The origin did not answer within its deadline.
+    Timeout,
+    /// The origin could not be reached or answered unusably.
+    Unreachable,
+    /// The lookup's leader went away without an answer (worker shutdown).
+    Abandoned,
+}
+
+/// The outcome of one metadata lookup: the metadata, or `None` when the origin's answer was
+/// not a plain 200 (the request is then passed through for the origin's real answer).
+pub type Lookup = Result<Option<Arc<ObjectMeta>>, LookupError>;
+
+/// Metadata of recently used objects, bounded by entry count, shared by all workers, with the
+/// origin lookups in flight so that concurrent misses of one object send one HEAD.
 pub struct MetaCache {
     entries: quick_cache::sync::Cache<ObjectId, Arc<ObjectMeta>>,
+    lookups: Registry<ObjectId, Flight<Lookup>>,
+    /// Bumped by every invalidation. A lookup that overlapped one (its HEAD may have been
+    /// answered before the write committed) is not cached. The lock makes "check the epoch,
+    /// insert" and "bump, remove" exclusive; both are short and never span an await.
+    epoch: std::sync::Mutex<u64>,
     ttl: Duration,
 }
 
@@ -89,6 +112,8 @@ impl MetaCache {
     pub fn new(max_entries: usize, ttl: Duration) -> Self {
         Self {
             entries: quick_cache::sync::Cache::new(max_entries.max(1)),
+            lookups: Registry::new(),
+            epoch: std::sync::Mutex::new(0),
             ttl,
         }
     }
@@ -103,23 +128,55 @@ impl MetaCache {
         Some(meta)
     }
 
-    /// Remember `meta` for `id`, replacing what was there.
-    pub fn insert(&self, id: ObjectId, meta: Arc<ObjectMeta>) {
-        if !self.ttl.is_zero() {
+    /// The caller's role in finding `id`'s metadata: it is cached now (`Ready`), another
+    /// request is asking the origin (`Follow`: wait for its answer), or this caller must ask
+    /// (`Lead`: insert what it learns, publish the outcome, then [`MetaCache::release`]).
+    pub fn claim(&self, id: &ObjectId) -> Role<Flight<Lookup>, Arc<ObjectMeta>> {
+        self.lookups.claim(id, || self.get(id), Flight::new)
+    }
+
+    /// End a lookup this caller led.
+    pub fn release(&self, id: &ObjectId, flight: &Arc<Flight<Lookup>>) {
+        self.lookups.release(id, flight);
+    }
+
+    fn epoch_lock(&self) -> std::sync::MutexGuard<'_, u64> {
+        self.epoch.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The current invalidation epoch; take it before asking the origin.
+    pub fn epoch(&self) -> u64 {
+        *self.epoch_lock()
+    }
+
+    /// Remember `meta` for `id` unless an invalidation happened since `epoch` was taken.
+    pub fn insert(&self, id: ObjectId, meta: Arc<ObjectMeta>, epoch: u64) {
+        if self.ttl.is_zero() {
+            return;
+        }
+        let current = self.epoch_lock();
+        if *current == epoch {
             self.entries.insert(id, meta);
         }
     }
 
-    /// Forget `id` (a write through the proxy, or a 412 during a fill).
+    /// Forget `id` (a write through the proxy, or a 412 during a fill); lookups in flight
+    /// will not cache what they learn.
     pub fn invalidate(&self, id: &ObjectId) {
+        let mut current = self.epoch_lock();
+        *current += 1;
         self.entries.remove(id);
     }
 
     /// Forget every object matching `pred`; returns how many were dropped.
     pub fn purge(&self, pred: impl Fn(&ObjectId) -> bool) -> u64 {
+        let mut current = self.epoch_lock();
+        *current += 1;
         let before = self.entries.len();
         self.entries.retain(|id, _| !pred(id));
-        before.saturating_sub(self.entries.len()) as u64
+        let purged = before.saturating_sub(self.entries.len()) as u64;
+        drop(current);
+        purged
     }
 
     /// Objects whose metadata is held (expired entries included until touched).

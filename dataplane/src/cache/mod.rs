@@ -3,14 +3,16 @@
 
 pub mod conditional;
 pub mod fill;
+pub mod flight;
 pub mod meta;
 pub mod range;
+pub mod registry;
 pub mod store;
 
 use std::time::Duration;
 
 pub use fill::{BlockFill, Claim, FillError, Inflight};
-pub use meta::{MetaCache, ObjectMeta};
+pub use meta::{Lookup, LookupError, MetaCache, ObjectMeta};
 pub use store::{BlockKey, BlockStore, ObjectId};
 
 /// Cache sizing, fixed for the life of the process.

@@ -12,11 +12,13 @@ use monoio::net::TcpStream;
 use super::fill_task::{spawn_fill, FillRun};
 use super::{respond, WorkerCtx};
 use crate::cache::conditional::{evaluate, Condition, Preconditions};
+use crate::cache::flight::Flight;
 use crate::cache::range::{
     block_bytes, block_span, content_range, parse_range, resolve, runs, slice_in_block,
     unsatisfied_range, ByteRange, ParsedRange, Resolved,
 };
-use crate::cache::{BlockKey, Claim, FillError, ObjectId, ObjectMeta};
+use crate::cache::registry::Role;
+use crate::cache::{BlockKey, Claim, FillError, Lookup, LookupError, ObjectId, ObjectMeta};
 use crate::error::ErrorKind;
 use crate::http::{encode_response_head, RequestHead};
 use crate::net::BufStream;
@@ -140,15 +142,41 @@ impl CachedRequest<'_> {
         }
     }
 
-    /// Cached metadata, or a HEAD to the origin. `Ok(None)`: the origin did not answer a plain
-    /// 200 (missing object, no permission, ...): pass the request through for its real answer.
+    /// Cached metadata, or a HEAD to the origin (one for all concurrent misses of the object,
+    /// on any worker). `Ok(None)`: the origin did not answer a plain 200 (missing object, no
+    /// permission, ...): pass the request through for its real answer.
     async fn metadata(&self, object: &ObjectId) -> Result<Option<Arc<ObjectMeta>>, S3Error> {
         let cache = &self.ctx.cache;
-        if let Some(meta) = cache.meta.get(object) {
+        let lookup = match cache.meta.get(object) {
+            Some(meta) => Ok(Some(meta)),
+            None => match cache.meta.claim(object) {
+                Role::Ready(meta) => Ok(Some(meta)),
+                Role::Follow(flight) => {
+                    WorkerMetrics::add(&self.metrics().meta_misses, 1);
+                    flight.wait().await
+                }
+                Role::Lead(flight) => {
+                    WorkerMetrics::add(&self.metrics().meta_misses, 1);
+                    let lead = LeadGuard {
+                        ctx: self.ctx,
+                        object,
+                        flight: &flight,
+                    };
+                    let lookup = self.head_origin(object).await;
+                    lead.flight.publish(lookup.clone());
+                    drop(lead);
+                    return lookup.map_err(lookup_error);
+                }
+            },
+        };
+        if matches!(lookup, Ok(Some(_))) {
             WorkerMetrics::add(&self.metrics().meta_hits, 1);
-            return Ok(Some(meta));
         }
-        WorkerMetrics::add(&self.metrics().meta_misses, 1);
+        lookup.map_err(lookup_error)
+    }
+
+    /// Ask the origin for the object's metadata and cache a usable answer.
+    async fn head_origin(&self, object: &ObjectId) -> Lookup {
         let req = OriginRequest {
             method: "HEAD".to_owned(),
             path_and_query: uri::origin_path(self.origin_bucket, Some(self.key)),
@@ -157,6 +185,7 @@ impl CachedRequest<'_> {
             body: RequestBody::None,
         };
         WorkerMetrics::add(&self.metrics().origin_requests, 1);
+        let epoch = self.ctx.cache.meta.epoch();
         let mut retried = false;
         let (mut up, resp) = match self
             .ctx
@@ -168,9 +197,9 @@ impl CachedRequest<'_> {
             Err(e) => {
                 WorkerMetrics::add(&self.metrics().origin_errors, 1);
                 return Err(if e.kind() == ErrorKind::Timeout {
-                    S3Error::gateway_timeout()
+                    LookupError::Timeout
                 } else {
-                    S3Error::bad_gateway("the origin could not be reached or failed to respond")
+                    LookupError::Unreachable
                 });
             }
         };
@@ -182,7 +211,8 @@ impl CachedRequest<'_> {
         up.finish(&self.ctx.origin);
         Ok(meta.map(|m| {
             let m = Arc::new(m);
-            cache.meta.insert(object.clone(), m.clone());
+            // Cached before the lookup is published and released: see `Registry::claim`.
+            self.ctx.cache.meta.insert(object.clone(), m.clone(), epoch);
             m
         }))
     }
@@ -476,6 +506,32 @@ enum Streamed {
     Done(bool),
     Changed,
     Failed(FillError),
+}
+
+/// Publishes a fallback outcome (if the leader published none) and ends the lookup, so
+/// followers never wait forever on a leader that went away.
+struct LeadGuard<'a> {
+    ctx: &'a WorkerCtx,
+    object: &'a ObjectId,
+    flight: &'a Arc<Flight<Lookup>>,
+}
+
+impl Drop for LeadGuard<'_> {
+    fn drop(&mut self) {
+        self.flight.publish(Err(LookupError::Abandoned));
+        self.ctx.cache.meta.release(self.object, self.flight);
+    }
+}
+
+/// The S3 error for a failed metadata lookup.
+fn lookup_error(e: LookupError) -> S3Error {
+    match e {
+        LookupError::Timeout => S3Error::gateway_timeout(),
+        LookupError::Unreachable => {
+            S3Error::bad_gateway("the origin could not be reached or failed to respond")
+        }
+        LookupError::Abandoned => S3Error::slow_down(),
+    }
 }
 
 /// True for `x-amz-checksum-*` response headers.

@@ -55,6 +55,16 @@ struct Exchange<'a> {
     op: Operation,
     client_minor: u8,
     client_keep_alive: bool,
+    /// For writes: the object whose cached metadata a 2xx answer invalidates.
+    writes: Option<Written>,
+}
+
+/// What a write through the proxy may have changed.
+struct Written {
+    origin: Arc<Origin>,
+    origin_bucket: String,
+    op: Operation,
+    key: Option<String>,
 }
 
 /// Handle one request whose head has been read. Returns whether the connection may carry
@@ -76,6 +86,7 @@ pub(crate) async fn handle(
         op: Operation::OtherObject,
         client_minor: head.version_minor(),
         client_keep_alive: head.keep_alive() && !ctx.draining(),
+        writes: None,
     };
     let has_body = !matches!(head.framing(), BodyFraming::None | BodyFraming::Length(0));
     let copy_source = head.header("x-amz-copy-source").is_some();
@@ -95,6 +106,14 @@ pub(crate) async fn handle(
     let bucket = r.bucket.as_deref().unwrap_or("");
     let (origin, origin_bucket) = snapshot.route_bucket(bucket);
     let origin = origin.clone();
+    if r.op.writes_object() && ctx.cache.enabled() {
+        ex.writes = Some(Written {
+            origin: origin.clone(),
+            origin_bucket: origin_bucket.to_owned(),
+            op: r.op,
+            key: r.key.clone(),
+        });
+    }
     let req = match build_origin_request(
         &head,
         snapshot,
@@ -145,24 +164,16 @@ pub(crate) async fn handle(
     } else {
         ex.forward_with_body(conn, &head, &origin, &req, body).await
     };
-    if r.op.writes_object() && ctx.cache.enabled() {
-        invalidate_after_write(ctx, &origin, origin_bucket, r.op, r.key.as_deref());
-    }
     keep
 }
 
 /// Forget what the cache knows of an object a write through the proxy may have changed, so
 /// the writer reads its own write. Blocks are keyed by ETag, so dropping the metadata is
 /// enough: the next read fetches the new ETag and never meets the old blocks.
-fn invalidate_after_write(
-    ctx: &WorkerCtx,
-    origin: &Origin,
-    origin_bucket: &str,
-    op: Operation,
-    key: Option<&str>,
-) {
+fn invalidate_after_write(ctx: &WorkerCtx, w: &Written) {
+    let (origin, origin_bucket) = (&w.origin, w.origin_bucket.as_str());
     let meta = &ctx.cache.meta;
-    match (op, key) {
+    match (w.op, w.key.as_deref()) {
         // The keys are in the request body, which is streamed, not parsed: drop the bucket.
         (Operation::DeleteObjects, _) => {
             meta.purge(|id| id.origin() == origin.name && id.bucket() == origin_bucket);
@@ -416,6 +427,10 @@ impl Exchange<'_> {
         request_consumed: bool,
     ) -> bool {
         let status = resp.status();
+        if let (Some(w), 200..=299) = (&self.writes, status) {
+            // Before the client hears of the write: its next read, on any worker, must see it.
+            invalidate_after_write(self.ctx, w);
+        }
         let chunk_to_client = matches!(
             resp.framing(),
             ResponseFraming::Chunked | ResponseFraming::UntilClose

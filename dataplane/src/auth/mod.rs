@@ -1,0 +1,121 @@
+//! Client authentication: AWS Signature Version 4 verified locally, for requests signed in the
+//! `Authorization` header, presigned URLs and `aws-chunked` streaming uploads.
+//!
+//! Pure and I/O-free. The caller gives the parts of a received request ([`RequestParts`]),
+//! a way to find an access key's secret and a shared [`KeyCache`]; [`verify`] recomputes the
+//! signature and compares it in constant time. What a body must still satisfy (a signed
+//! SHA-256, a chain of chunk signatures, a trailing checksum) comes back in [`Verified`] for the
+//! caller to check while it streams the body ([`PayloadVerifier`], [`ChunkVerifier`],
+//! [`TrailerChecksum`]).
+//!
+//! ```text
+//! let cred = credential(&parts)?;                 // Header | Presigned | Anonymous
+//! let ok = verify(&parts, &cred, lookup, &keys, SystemTime::now())?;
+//! authorize(ok.principal, route)?;                // grants: the caller's business
+//! ```
+//!
+//! Canonicalization follows S3, which differs from other AWS services in two ways: the path
+//! is not normalized (no `.`/`..` or `//` folding) and is encoded once, not twice. Clients send
+//! paths already encoded the way they signed them, so the path as received is tried first; if
+//! that fails and the path holds characters a SigV4 signer would have encoded (AWS's own
+//! `PUT /test$file.text` example), the once-encoded form of the decoded path is tried next.
+//! Both denote the same key, so accepting either widens nothing.
+
+mod canonical;
+mod checksum;
+mod chunk;
+mod error;
+mod key_cache;
+mod parse;
+mod verify;
+
+#[cfg(test)]
+mod tests;
+
+pub use checksum::{ChecksumAlgorithm, PayloadVerifier, TrailerChecksum};
+pub use chunk::ChunkVerifier;
+pub use error::{AuthError, AuthErrorKind};
+pub use key_cache::{derive_signing_key, KeyCache, DEFAULT_KEY_CACHE_ENTRIES};
+pub use parse::{
+    parse_authorization, parse_presigned, AmzDate, CredentialScope, ParsedAuthHeader,
+    ParsedPresign, MAX_PRESIGN_EXPIRES,
+};
+pub use verify::{verify, PayloadHash, StreamingKind, Verified, MAX_CLOCK_SKEW};
+
+use crate::http::Header;
+
+/// The parts of a received request that a SigV4 signature covers. Borrowed: nothing is copied.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestParts<'a> {
+    /// The method token as sent, e.g. `GET`.
+    pub method: &'a str,
+    /// The path exactly as received, still percent-encoded, without the query
+    /// ([`RequestHead::path`](crate::http::RequestHead::path)). An empty path counts as `/`.
+    pub raw_path: &'a str,
+    /// The query exactly as received, after the `?`, still encoded; `""` if none.
+    pub raw_query: &'a str,
+    /// All header fields in the order received, values trimmed of surrounding whitespace, as
+    /// the HTTP parser hands them out. A repeated header's values are joined with `,`.
+    pub headers: &'a [Header],
+}
+
+impl<'a> RequestParts<'a> {
+    /// The value of the only header called `name`; `Err(())` if it is repeated or not UTF-8.
+    pub(crate) fn single_header(&self, name: &str) -> Result<Option<&'a str>, ()> {
+        let mut found = None;
+        for header in self.headers.iter().filter(|h| h.is(name)) {
+            if found.is_some() {
+                return Err(());
+            }
+            found = Some(header.value_str().ok_or(())?);
+        }
+        Ok(found)
+    }
+}
+
+/// What a request claims about its signature.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credential<'a> {
+    /// Signed in the `Authorization` header.
+    Header(ParsedAuthHeader<'a>),
+    /// A presigned URL: signed in the query.
+    Presigned(ParsedPresign<'a>),
+    /// No signature at all: allowed only where anonymous grants say so.
+    Anonymous,
+}
+
+/// Finds out how `parts` claims to be signed.
+///
+/// Errors: more than one `Authorization` header, or one that is not text, is
+/// `AuthorizationHeaderMalformed`; an `Authorization` header together with presign parameters
+/// is `InvalidArgument` ("Only one auth mechanism allowed"), as S3 answers; a Signature
+/// Version 2 presigned URL (`AWSAccessKeyId=`) is `InvalidArgument`, since rangecache verifies
+/// SigV4 only; otherwise the errors of [`parse_authorization`] and [`parse_presigned`].
+pub fn credential<'a>(parts: &RequestParts<'a>) -> Result<Credential<'a>, AuthError> {
+    let authorization = parts.single_header("authorization").map_err(|()| {
+        AuthError::header_malformed(
+            "The authorization header is malformed; it must be sent once, as text.",
+        )
+    })?;
+    let presigned = parse_presigned(parts.raw_query)?;
+    match (authorization, presigned) {
+        (Some(_), Some(_)) => Err(AuthError::invalid_argument(
+            "Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, \
+             Signature query string parameter or the Authorization header should be specified",
+        )),
+        (Some(value), None) => parse_authorization(value).map(Credential::Header),
+        (None, Some(presign)) => Ok(Credential::Presigned(presign)),
+        (None, None) => {
+            if parts
+                .raw_query
+                .split('&')
+                .any(|segment| segment.starts_with("AWSAccessKeyId="))
+            {
+                return Err(AuthError::invalid_argument(
+                    "Signature Version 2 is not supported; sign requests with AWS4-HMAC-SHA256.",
+                ));
+            }
+            Ok(Credential::Anonymous)
+        }
+    }
+}

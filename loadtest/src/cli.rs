@@ -1,0 +1,283 @@
+//! The command line.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use rangecache_loadtest::units::{parse_duration, parse_fraction, parse_rate, parse_size};
+
+/// rangecache's load harness: an S3 origin simulator, analytics workloads, and side-by-side
+/// reports of direct S3 vs rangecache (cold and warm) vs nginx.
+///
+/// Without a subcommand it runs the main job: the simulator (20 ms first byte) in-process,
+/// rangecache in front of it, the parquet workload direct, cold and warm, and the table.
+#[derive(Debug, Parser)]
+#[command(name = "rangecache-loadtest", version)]
+pub struct Cli {
+    /// What to do (default: `run` with its defaults).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the S3 origin simulator in the foreground until Ctrl-C; prints its counters on exit.
+    Origin(OriginArgs),
+    /// Run one workload against several targets, interleaved, and report.
+    Run(Box<RunArgs>),
+    /// The full comparison: parquet against direct, rangecache and nginx, then the hit path
+    /// (64 KiB random ranges, all cached, 64 connections) against rangecache and nginx.
+    Full(Box<FullArgs>),
+}
+
+/// The simulator's model and credentials.
+#[derive(Debug, Clone, Args)]
+pub struct SimArgs {
+    /// Least time to first byte.
+    #[arg(long, default_value = "20ms", value_parser = parse_duration)]
+    pub ttfb: Duration,
+    /// Mean of the exponential tail added to --ttfb.
+    #[arg(long, default_value = "5ms", value_parser = parse_duration)]
+    pub ttfb_jitter: Duration,
+    /// Bandwidth per response stream ("80MB/s"; "unlimited").
+    #[arg(long, default_value = "80MB/s", value_parser = parse_rate)]
+    pub stream_bandwidth: u64,
+    /// Fraction of requests answered 503 SlowDown ("0.01" or "1%").
+    #[arg(long, default_value = "0", value_parser = parse_fraction)]
+    pub error_rate: f64,
+    /// Fraction of GETs whose connection is reset mid-body.
+    #[arg(long, default_value = "0", value_parser = parse_fraction)]
+    pub reset_rate: f64,
+    /// Access key the origin accepts (and direct requests / rangecache sign with).
+    #[arg(long, default_value = "test")]
+    pub access_key: String,
+    /// Secret key of --access-key.
+    #[arg(long, default_value = "test")]
+    pub secret_key: String,
+    /// SigV4 region.
+    #[arg(long, default_value = "us-east-1")]
+    pub region: String,
+}
+
+/// `origin` arguments.
+#[derive(Debug, Clone, Args)]
+pub struct OriginArgs {
+    /// Address to listen on (port 0 picks one and prints it).
+    #[arg(long, default_value = "127.0.0.1:9000")]
+    pub listen: SocketAddr,
+    /// Serve unsigned requests too (signed ones are still verified).
+    #[arg(long)]
+    pub allow_anonymous: bool,
+    /// Seed of latency draws and injected failures.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Model and credentials.
+    #[command(flatten)]
+    pub sim: SimArgs,
+}
+
+/// Which workload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum WorkloadName {
+    /// Footer suffix read + column chunks, repeated over a working set.
+    Parquet,
+    /// Fixed-size ranges over N objects with Zipf popularity.
+    Zipf,
+    /// Large sequential ranges, each file once.
+    Scan,
+    /// All clients read the same cold range at the same moment.
+    Herd,
+}
+
+/// Workload parameters (each has a per-workload default).
+#[derive(Debug, Clone, Default, Args)]
+pub struct WorkloadArgs {
+    /// parquet/scan: number of files.
+    #[arg(long)]
+    pub files: Option<usize>,
+    /// parquet: row groups per file.
+    #[arg(long)]
+    pub row_groups: Option<usize>,
+    /// parquet: columns per row group.
+    #[arg(long)]
+    pub columns: Option<usize>,
+    /// parquet: smallest column chunk ("200KiB").
+    #[arg(long, value_parser = parse_size)]
+    pub chunk_min: Option<u64>,
+    /// parquet: largest column chunk ("8MiB").
+    #[arg(long, value_parser = parse_size)]
+    pub chunk_max: Option<u64>,
+    /// parquet: smallest footer read.
+    #[arg(long, value_parser = parse_size)]
+    pub footer_min: Option<u64>,
+    /// parquet: largest footer read.
+    #[arg(long, value_parser = parse_size)]
+    pub footer_max: Option<u64>,
+    /// parquet: fewest columns per query.
+    #[arg(long)]
+    pub query_columns_min: Option<usize>,
+    /// parquet: most columns per query.
+    #[arg(long)]
+    pub query_columns_max: Option<usize>,
+    /// zipf: number of objects.
+    #[arg(long)]
+    pub objects: Option<usize>,
+    /// zipf/scan/herd: object size.
+    #[arg(long, value_parser = parse_size)]
+    pub object_size: Option<u64>,
+    /// zipf/scan/herd: range size.
+    #[arg(long, value_parser = parse_size)]
+    pub range_size: Option<u64>,
+    /// zipf: exponent (0 = uniform).
+    #[arg(long)]
+    pub zipf_s: Option<f64>,
+    /// herd: most waves.
+    #[arg(long)]
+    pub waves: Option<usize>,
+}
+
+/// rangecache process settings.
+#[derive(Debug, Clone, Args)]
+pub struct RangecacheArgs {
+    /// The rangecache binary (default: target/release/rangecache, built first when run
+    /// through cargo).
+    #[arg(long)]
+    pub rangecache_bin: Option<PathBuf>,
+    /// Do not run `cargo build --release -p rangecache` first.
+    #[arg(long)]
+    pub no_build: bool,
+    /// rangecache `cache.memory`.
+    #[arg(long, default_value = "2GiB")]
+    pub rangecache_memory: String,
+    /// rangecache `cache.block_size`.
+    #[arg(long, default_value = "1MiB")]
+    pub block_size: String,
+    /// rangecache `server.workers` (0 = one per core).
+    #[arg(long, default_value_t = 0)]
+    pub rangecache_workers: usize,
+}
+
+/// nginx process settings.
+#[derive(Debug, Clone, Args)]
+pub struct NginxArgs {
+    /// The nginx binary (default: nginx on PATH or /usr/sbin/nginx).
+    #[arg(long)]
+    pub nginx: Option<PathBuf>,
+    /// nginx `worker_processes` (default: the number of cores, like rangecache's workers).
+    #[arg(long)]
+    pub nginx_workers: Option<usize>,
+}
+
+/// A real endpoint instead of the simulator.
+#[derive(Debug, Clone, Args)]
+pub struct EndpointArgs {
+    /// S3 or S3-compatible endpoint (`http://host:port`) to use instead of the simulator;
+    /// credentials from --access-key/--secret-key/--region.
+    #[arg(long)]
+    pub endpoint: Option<String>,
+    /// Bucket at --endpoint.
+    #[arg(long, default_value = "rangecache-loadtest")]
+    pub bucket: String,
+    /// PUT the workload's synthetic objects into --bucket where missing (so every byte can
+    /// be verified).
+    #[arg(long)]
+    pub upload: bool,
+}
+
+/// Where reports go.
+#[derive(Debug, Clone, Args)]
+pub struct OutputArgs {
+    /// Write the report as JSON here (default: target/loadtest/report.json).
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Write the SVG picture here (default: target/loadtest/report.svg).
+    #[arg(long)]
+    pub svg: Option<PathBuf>,
+}
+
+/// `run` arguments.
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// The workload.
+    #[arg(long, value_enum, default_value = "parquet")]
+    pub workload: WorkloadName,
+    /// Comma-separated targets: direct, rangecache (= rangecache-cold + rangecache-warm),
+    /// nginx (= nginx-cold + nginx-warm), or the explicit cold/warm names.
+    #[arg(
+        long = "targets",
+        alias = "target",
+        default_value = "direct,rangecache"
+    )]
+    pub targets: String,
+    /// Rounds; each runs every target once, in order.
+    #[arg(long, default_value_t = 2)]
+    pub rounds: usize,
+    /// Per target per round.
+    #[arg(long, default_value = "8s", value_parser = parse_duration)]
+    pub duration: Duration,
+    /// Per target per round, instead of --duration.
+    #[arg(long)]
+    pub requests: Option<u64>,
+    /// Concurrent connections (default: 8; herd 16).
+    #[arg(long, short = 'c')]
+    pub concurrency: Option<usize>,
+    /// Seed of layouts, reads and latency draws.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Check only statuses and lengths, not every byte.
+    #[arg(long)]
+    pub no_verify: bool,
+    /// Workload parameters.
+    #[command(flatten)]
+    pub workload_args: WorkloadArgs,
+    /// Simulator.
+    #[command(flatten)]
+    pub sim: SimArgs,
+    /// rangecache.
+    #[command(flatten)]
+    pub rangecache: RangecacheArgs,
+    /// nginx.
+    #[command(flatten)]
+    pub nginx: NginxArgs,
+    /// Endpoint.
+    #[command(flatten)]
+    pub endpoint: EndpointArgs,
+    /// Output.
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// `full` arguments.
+#[derive(Debug, Clone, Args)]
+pub struct FullArgs {
+    /// Rounds of each workload.
+    #[arg(long, default_value_t = 2)]
+    pub rounds: usize,
+    /// Per target per round.
+    #[arg(long, default_value = "8s", value_parser = parse_duration)]
+    pub duration: Duration,
+    /// Connections of the parquet workload.
+    #[arg(long, default_value_t = 8)]
+    pub concurrency: usize,
+    /// Connections of the hit-path benchmark.
+    #[arg(long, default_value_t = 64)]
+    pub hit_concurrency: usize,
+    /// Seed.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Simulator.
+    #[command(flatten)]
+    pub sim: SimArgs,
+    /// rangecache.
+    #[command(flatten)]
+    pub rangecache: RangecacheArgs,
+    /// nginx.
+    #[command(flatten)]
+    pub nginx: NginxArgs,
+    /// Output.
+    #[command(flatten)]
+    pub output: OutputArgs,
+}

@@ -1,0 +1,21 @@
+//! rangecache-loadtest: the whole-system load harness of rangecache.
+//!
+//! - [`sim`]: an S3 origin simulator with S3's timing, SigV4 verification and synthetic,
+//!   verifiable content ([`content`], [`object`]).
+//! - [`workload`]: analytics access patterns (parquet, zipf, scan, herd).
+//! - [`client`]: a lean HTTP/1.1 load generator that checks every byte it receives.
+//! - [`bench`]: targets (direct, rangecache, nginx), interleaved rounds, the suite.
+//! - [`report`]: tables, JSON and an SVG of the results.
+
+pub mod bench;
+pub mod client;
+pub mod content;
+pub mod http1;
+pub mod object;
+pub mod range;
+pub mod report;
+pub mod rng;
+pub mod sim;
+pub mod units;
+pub mod workload;
+pub mod zipf;

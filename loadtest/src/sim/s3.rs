@@ -1,0 +1,616 @@
+//! The S3 subset the simulator answers: GetObject (with Range and If-Match /
+//! If-None-Match), HeadObject, PutObject, DeleteObject, ListObjectsV2, HeadBucket; plus
+//! `GET /__stats` (its counters as JSON). Errors are S3's XML documents.
+
+use std::io;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::{Duration, SystemTime};
+
+use httparse::Status;
+
+use super::auth::{sha256_hex, Auth, SignedParts};
+use super::model::Pacer;
+use super::store::Stored;
+use super::State;
+use crate::content;
+use crate::http1::{header, BufConn};
+use crate::object::synthetic_size;
+use crate::range::ByteRange;
+use crate::rng::Rng;
+use crate::units::iso8601;
+
+/// Largest request body accepted (PutObject keeps it in memory).
+const MAX_BODY: u64 = 1 << 30;
+
+/// A received request head, owned.
+#[derive(Debug)]
+pub(crate) struct Request {
+    method: String,
+    path: String,
+    query: String,
+    headers: Vec<(String, String)>,
+}
+
+impl Request {
+    fn header(&self, name: &str) -> Option<&str> {
+        header(&self.headers, name)
+    }
+}
+
+/// Read the next request head; `None` at a clean end of stream.
+pub(crate) async fn read_request(conn: &mut BufConn) -> io::Result<Option<Request>> {
+    loop {
+        if !conn.buffered().is_empty() {
+            let parsed = {
+                let mut hs = [httparse::EMPTY_HEADER; 96];
+                let mut r = httparse::Request::new(&mut hs);
+                match r.parse(conn.buffered()) {
+                    Ok(Status::Complete(n)) => {
+                        let target = r.path.unwrap_or("/");
+                        let (path, query) = target.split_once('?').unwrap_or((target, ""));
+                        let headers = r
+                            .headers
+                            .iter()
+                            .map(|h| {
+                                (
+                                    h.name.to_ascii_lowercase(),
+                                    String::from_utf8_lossy(h.value).into_owned(),
+                                )
+                            })
+                            .collect();
+                        Some((
+                            Request {
+                                method: r.method.unwrap_or("GET").to_owned(),
+                                path: path.to_owned(),
+                                query: query.to_owned(),
+                                headers,
+                            },
+                            n,
+                        ))
+                    }
+                    Ok(Status::Partial) => None,
+                    Err(_) => {
+                        return Err(io::Error::new(
+                            io::ErrorKind::InvalidData,
+                            "bad request head",
+                        ))
+                    }
+                }
+            };
+            if let Some((req, n)) = parsed {
+                conn.consume(n);
+                return Ok(Some(req));
+            }
+        }
+        if conn.fill().await? == 0 {
+            return if conn.buffered().is_empty() {
+                Ok(None)
+            } else {
+                Err(io::ErrorKind::UnexpectedEof.into())
+            };
+        }
+    }
+}
+
+/// Per-connection scratch: the content buffer and the random stream.
+pub(crate) struct ConnScratch {
+    pub(crate) buf: Vec<u8>,
+    pub(crate) rng: Rng,
+}
+
+fn query_param(query: &str, name: &str) -> Option<String> {
+    query.split('&').find_map(|p| {
+        let (k, v) = p.split_once('=').unwrap_or((p, ""));
+        (k == name).then(|| {
+            percent_encoding::percent_decode_str(v)
+                .decode_utf8_lossy()
+                .into_owned()
+        })
+    })
+}
+
+fn xml_escape(s: &str) -> String {
+    let mut o = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => o.push_str("&amp;"),
+            '<' => o.push_str("&lt;"),
+            '>' => o.push_str("&gt;"),
+            '"' => o.push_str("&quot;"),
+            '\'' => o.push_str("&apos;"),
+            c => o.push(c),
+        }
+    }
+    o
+}
+
+/// A response under construction: status, headers, body length.
+struct Head {
+    buf: Vec<u8>,
+}
+
+impl Head {
+    fn new(state: &State, status: u16) -> Self {
+        let reason = match status {
+            200 => "OK",
+            204 => "No Content",
+            206 => "Partial Content",
+            304 => "Not Modified",
+            400 => "Bad Request",
+            403 => "Forbidden",
+            404 => "Not Found",
+            412 => "Precondition Failed",
+            416 => "Range Not Satisfiable",
+            501 => "Not Implemented",
+            503 => "Service Unavailable",
+            _ => "Unknown",
+        };
+        state.stats.status(status);
+        let id = state.next_request_id.fetch_add(1, Relaxed);
+        let mut h = Head {
+            buf: Vec::with_capacity(512),
+        };
+        h.line(&format!("HTTP/1.1 {status} {reason}"));
+        h.line(&format!("x-amz-request-id: {id:016X}"));
+        h.line(&format!(
+            "Date: {}",
+            httpdate::fmt_http_date(SystemTime::now())
+        ));
+        h.line("Server: rangecache-loadtest-origin");
+        h
+    }
+
+    fn line(&mut self, l: &str) {
+        self.buf.extend_from_slice(l.as_bytes());
+        self.buf.extend_from_slice(b"\r\n");
+    }
+
+    fn finish(mut self, content_length: u64) -> Vec<u8> {
+        self.line(&format!("Content-Length: {content_length}"));
+        self.buf.extend_from_slice(b"\r\n");
+        self.buf
+    }
+}
+
+async fn send_error(
+    conn: &mut BufConn,
+    state: &State,
+    (status, code, message): (u16, &str, &str),
+    resource: &str,
+    extra: &[String],
+    head_only: bool,
+) -> io::Result<()> {
+    let body = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code><Message>{}</Message><Resource>{}</Resource><RequestId>sim</RequestId></Error>",
+        xml_escape(message),
+        xml_escape(resource)
+    );
+    let mut h = Head::new(state, status);
+    h.line("Content-Type: application/xml");
+    for l in extra {
+        h.line(l);
+    }
+    let mut out = h.finish(body.len() as u64);
+    if !head_only {
+        out.extend_from_slice(body.as_bytes());
+        state.stats.body_bytes.fetch_add(body.len() as u64, Relaxed);
+    }
+    conn.write_all(&out).await
+}
+
+/// What a GET or HEAD serves: synthetic content or uploaded bytes.
+enum Source {
+    Synthetic { seed: u64 },
+    Stored(Stored),
+}
+
+/// Handle one request; returns whether the connection stays open.
+pub(crate) async fn handle(
+    state: &State,
+    conn: &mut BufConn,
+    req: Request,
+    scratch: &mut ConnScratch,
+) -> io::Result<bool> {
+    let stats = &state.stats;
+    stats.requests.fetch_add(1, Relaxed);
+    let close = req
+        .header("connection")
+        .is_some_and(|v| v.eq_ignore_ascii_case("close"));
+    let head_only = req.method == "HEAD";
+
+    // The body, read in full before answering so framing stays right (PUT keeps it).
+    let mut body = Vec::new();
+    if req
+        .header("expect")
+        .is_some_and(|v| v.eq_ignore_ascii_case("100-continue"))
+    {
+        conn.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").await?;
+    }
+    if req
+        .header("transfer-encoding")
+        .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"))
+    {
+        conn.read_chunked(|d| body.extend_from_slice(d)).await?;
+    } else if let Some(len) = req.header("content-length") {
+        let len: u64 = len
+            .trim()
+            .parse()
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "content-length"))?;
+        if len > MAX_BODY {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, "body too large"));
+        }
+        conn.read_body(len, |d| body.extend_from_slice(d)).await?;
+    }
+    stats.bytes_received.fetch_add(body.len() as u64, Relaxed);
+
+    if req.path == "/__stats" {
+        let json = serde_json::to_vec(&stats.snapshot()).unwrap_or_default();
+        let mut h = Head::new(state, 200);
+        h.line("Content-Type: application/json");
+        let mut out = h.finish(json.len() as u64);
+        out.extend_from_slice(&json);
+        conn.write_all(&out).await?;
+        return Ok(!close);
+    }
+
+    let decoded = percent_encoding::percent_decode_str(&req.path).decode_utf8_lossy();
+    let trimmed = decoded.trim_start_matches('/');
+    let (bucket, key) = trimmed.split_once('/').unwrap_or((trimmed, ""));
+    let (bucket, key) = (bucket.to_owned(), key.to_owned());
+    let resource = format!("/{bucket}/{key}");
+
+    match state.verifier.check(&SignedParts {
+        method: &req.method,
+        path: &req.path,
+        query: &req.query,
+        headers: &req.headers,
+    }) {
+        Ok(Auth::Signed { payload_hash }) => {
+            stats.signed.fetch_add(1, Relaxed);
+            let is_hash =
+                payload_hash.len() == 64 && payload_hash.bytes().all(|b| b.is_ascii_hexdigit());
+            if is_hash && sha256_hex(&body) != payload_hash.to_ascii_lowercase() {
+                send_error(
+                    conn,
+                    state,
+                    (
+                        400,
+                        "XAmzContentSHA256Mismatch",
+                        "body does not match x-amz-content-sha256",
+                    ),
+                    &resource,
+                    &[],
+                    head_only,
+                )
+                .await?;
+                return Ok(!close);
+            }
+        }
+        Ok(Auth::Anonymous) if state.config.allow_anonymous => {
+            stats.anonymous.fetch_add(1, Relaxed);
+        }
+        Ok(Auth::Anonymous) => {
+            stats.anonymous.fetch_add(1, Relaxed);
+            stats.auth_failures.fetch_add(1, Relaxed);
+            send_error(
+                conn,
+                state,
+                (403, "AccessDenied", "anonymous access is not allowed"),
+                &resource,
+                &[],
+                head_only,
+            )
+            .await?;
+            return Ok(!close);
+        }
+        Err(e) => {
+            stats.auth_failures.fetch_add(1, Relaxed);
+            send_error(
+                conn,
+                state,
+                (403, e.code, &e.message),
+                &resource,
+                &[],
+                head_only,
+            )
+            .await?;
+            return Ok(!close);
+        }
+    }
+
+    // S3's first-byte latency applies to every object operation.
+    let delay = state.config.model.first_byte_delay(&mut scratch.rng);
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+    if state.config.model.error_rate > 0.0 && scratch.rng.f64() < state.config.model.error_rate {
+        stats.injected_errors.fetch_add(1, Relaxed);
+        send_error(
+            conn,
+            state,
+            (503, "SlowDown", "Please reduce your request rate."),
+            &resource,
+            &[],
+            head_only,
+        )
+        .await?;
+        return Ok(!close);
+    }
+
+    let method = req.method.as_str();
+    match (method, key.is_empty()) {
+        ("GET" | "HEAD", false) => {
+            if head_only {
+                stats.head.fetch_add(1, Relaxed);
+            } else {
+                stats.get.fetch_add(1, Relaxed);
+            }
+            get_object(state, conn, &req, &bucket, &key, &resource, scratch)
+                .await
+                .map(|k| k && !close)
+        }
+        ("PUT", false) => {
+            stats.put.fetch_add(1, Relaxed);
+            if req.query.contains("uploadId") || req.header("x-amz-copy-source").is_some() {
+                send_error(
+                    conn,
+                    state,
+                    (
+                        501,
+                        "NotImplemented",
+                        "multipart and copy are not simulated",
+                    ),
+                    &resource,
+                    &[],
+                    false,
+                )
+                .await?;
+                return Ok(!close);
+            }
+            let etag = format!("\"{}\"", &sha256_hex(&body)[..32]);
+            let mut h = Head::new(state, 200);
+            h.line(&format!("ETag: {etag}"));
+            state.store.put(
+                &bucket,
+                &key,
+                Stored {
+                    data: std::sync::Arc::new(body),
+                    etag,
+                    last_modified: SystemTime::now(),
+                },
+            );
+            conn.write_all(&h.finish(0)).await?;
+            Ok(!close)
+        }
+        ("DELETE", false) => {
+            stats.other.fetch_add(1, Relaxed);
+            state.store.delete(&bucket, &key);
+            conn.write_all(&Head::new(state, 204).finish(0)).await?;
+            Ok(!close)
+        }
+        ("GET", true) if !bucket.is_empty() => {
+            stats.list.fetch_add(1, Relaxed);
+            list_objects(state, conn, &req, &bucket).await?;
+            Ok(!close)
+        }
+        ("HEAD", true) if !bucket.is_empty() => {
+            stats.head.fetch_add(1, Relaxed);
+            conn.write_all(&Head::new(state, 200).finish(0)).await?;
+            Ok(!close)
+        }
+        _ => {
+            stats.other.fetch_add(1, Relaxed);
+            send_error(
+                conn,
+                state,
+                (501, "NotImplemented", "operation not simulated"),
+                &resource,
+                &[],
+                head_only,
+            )
+            .await?;
+            Ok(!close)
+        }
+    }
+}
+
+fn etag_matches(list: &str, etag: &str) -> bool {
+    list.split(',').any(|t| {
+        let t = t.trim();
+        t == "*" || t == etag || t.trim_start_matches("W/") == etag
+    })
+}
+
+async fn get_object(
+    state: &State,
+    conn: &mut BufConn,
+    req: &Request,
+    bucket: &str,
+    key: &str,
+    resource: &str,
+    scratch: &mut ConnScratch,
+) -> io::Result<bool> {
+    let head_only = req.method == "HEAD";
+    let (source, size, etag, modified) = if let Some(o) = state.store.get(bucket, key) {
+        let (size, etag, t) = (o.data.len() as u64, o.etag.clone(), o.last_modified);
+        (Source::Stored(o), size, etag, t)
+    } else if let Some(size) = synthetic_size(key) {
+        let seed = content::object_seed(bucket, key, 0);
+        (
+            Source::Synthetic { seed },
+            size,
+            content::etag(seed, size),
+            state.started,
+        )
+    } else {
+        send_error(
+            conn,
+            state,
+            (404, "NoSuchKey", "The specified key does not exist."),
+            resource,
+            &[],
+            head_only,
+        )
+        .await?;
+        return Ok(true);
+    };
+
+    if let Some(m) = req.header("if-match") {
+        if !etag_matches(m, &etag) {
+            send_error(
+                conn,
+                state,
+                (
+                    412,
+                    "PreconditionFailed",
+                    "At least one of the pre-conditions you specified did not hold",
+                ),
+                resource,
+                &[],
+                head_only,
+            )
+            .await?;
+            return Ok(true);
+        }
+    }
+    if let Some(m) = req.header("if-none-match") {
+        if etag_matches(m, &etag) {
+            let mut h = Head::new(state, 304);
+            h.line(&format!("ETag: {etag}"));
+            conn.write_all(&h.finish(0)).await?;
+            return Ok(true);
+        }
+    }
+
+    let range = req.header("range").and_then(ByteRange::parse);
+    let (status, start, end) = match range {
+        None => (200, 0, size),
+        Some(r) => match r.resolve(size) {
+            Some((s, e)) => (206, s, e),
+            None => {
+                let extra = [format!("Content-Range: bytes */{size}")];
+                send_error(
+                    conn,
+                    state,
+                    (
+                        416,
+                        "InvalidRange",
+                        "The requested range is not satisfiable",
+                    ),
+                    resource,
+                    &extra,
+                    head_only,
+                )
+                .await?;
+                return Ok(true);
+            }
+        },
+    };
+
+    let mut h = Head::new(state, status);
+    h.line("Accept-Ranges: bytes");
+    h.line("Content-Type: application/octet-stream");
+    h.line(&format!("ETag: {etag}"));
+    h.line(&format!(
+        "Last-Modified: {}",
+        httpdate::fmt_http_date(modified)
+    ));
+    if status == 206 {
+        h.line(&format!("Content-Range: bytes {start}-{}/{size}", end - 1));
+    }
+    conn.write_all(&h.finish(end - start)).await?;
+    if head_only || start == end {
+        return Ok(true);
+    }
+
+    let model = &state.config.model;
+    let cut = (model.reset_rate > 0.0 && scratch.rng.f64() < model.reset_rate)
+        .then(|| start + scratch.rng.below(end - start));
+    let mut pacer = Pacer::new(model.stream_bandwidth);
+    let mut pos = start;
+    while pos < end {
+        let mut n = (end - pos).min(scratch.buf.len() as u64);
+        if let Some(c) = cut {
+            n = n.min(c - pos);
+            if n == 0 {
+                state.stats.injected_resets.fetch_add(1, Relaxed);
+                socket2::SockRef::from(&conn.stream).set_linger(Some(Duration::ZERO))?;
+                return Ok(false);
+            }
+        }
+        let n = n as usize;
+        pacer.before_send(n).await;
+        match &source {
+            Source::Synthetic { seed } => {
+                content::fill(*seed, pos, &mut scratch.buf[..n]);
+                conn.write_all(&scratch.buf[..n]).await?;
+            }
+            Source::Stored(o) => {
+                conn.write_all(&o.data[pos as usize..pos as usize + n])
+                    .await?
+            }
+        }
+        state.stats.body_bytes.fetch_add(n as u64, Relaxed);
+        pos += n as u64;
+    }
+    Ok(true)
+}
+
+async fn list_objects(
+    state: &State,
+    conn: &mut BufConn,
+    req: &Request,
+    bucket: &str,
+) -> io::Result<()> {
+    let prefix = query_param(&req.query, "prefix").unwrap_or_default();
+    let max = query_param(&req.query, "max-keys")
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(1000)
+        .min(1000);
+    let after = query_param(&req.query, "continuation-token")
+        .or_else(|| query_param(&req.query, "start-after"))
+        .unwrap_or_default();
+    let (items, more) = state.store.list(bucket, &prefix, &after, max);
+    let mut x = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ListBucketResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">");
+    x.push_str(&format!(
+        "<Name>{}</Name><Prefix>{}</Prefix><KeyCount>{}</KeyCount><MaxKeys>{max}</MaxKeys><IsTruncated>{more}</IsTruncated>",
+        xml_escape(bucket),
+        xml_escape(&prefix),
+        items.len()
+    ));
+    if more {
+        if let Some((k, ..)) = items.last() {
+            x.push_str(&format!(
+                "<NextContinuationToken>{}</NextContinuationToken>",
+                xml_escape(k)
+            ));
+        }
+    }
+    for (k, size, etag, t) in &items {
+        x.push_str(&format!(
+            "<Contents><Key>{}</Key><LastModified>{}</LastModified><ETag>{}</ETag><Size>{size}</Size><StorageClass>STANDARD</StorageClass></Contents>",
+            xml_escape(k),
+            iso8601(*t),
+            xml_escape(etag)
+        ));
+    }
+    x.push_str("</ListBucketResult>");
+    let mut h = Head::new(state, 200);
+    h.line("Content-Type: application/xml");
+    let mut out = h.finish(x.len() as u64);
+    out.extend_from_slice(x.as_bytes());
+    state.stats.body_bytes.fetch_add(x.len() as u64, Relaxed);
+    conn.write_all(&out).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn etag_lists() {
+        assert!(etag_matches("\"a\", \"b\"", "\"b\""));
+        assert!(etag_matches("*", "\"x\""));
+        assert!(!etag_matches("\"a\"", "\"b\""));
+    }
+}
