@@ -78,6 +78,11 @@ def origin_stats(hostport: str) -> dict:
         return json.loads(r.read())
 
 
+def origin_requests(hostport: str, key: str) -> list[tuple[str, str | None]]:
+    with urllib.request.urlopen(f"http://{hostport}/__origin/requests?key={key}", timeout=10) as r:
+        return [tuple(x) for x in json.loads(r.read())]
+
+
 def proxy_counters(p: RangeCache) -> dict[str, float]:
     want = ("rangecache_fill_requests_total", "rangecache_fill_bytes_total", "rangecache_origin_requests_total",
             "rangecache_coalesced_waits_total", "rangecache_cache_block_hits_total",
@@ -202,6 +207,7 @@ def measure_concurrent_cold(p: RangeCache, origin: str, rounds: int, readers: in
     blocks = last // BLOCK - first // BLOCK + 1
     out = {"readers": readers, "range": f"bytes={first}-{last}", "blocks_per_round": blocks, "rounds": rounds}
     gets, heads, fills, bad, t_via, t_dir = 0, 0, 0, 0, [], []
+    per_block: dict[tuple[int, int], int] = {}
     for r in range(rounds):
         key = f"herd-{r}-{random.getrandbits(32):08x}"
         o0, c0 = origin_stats(origin), proxy_counters(p)
@@ -210,6 +216,11 @@ def measure_concurrent_cold(p: RangeCache, origin: str, rounds: int, readers: in
         gets += o1["by_method"].get("GET", 0) - o0["by_method"].get("GET", 0)
         heads += o1["by_method"].get("HEAD", 0) - o0["by_method"].get("HEAD", 0)
         fills += c1["fill_requests"] - c0["fill_requests"]
+        for method, rng in origin_requests(origin, key):
+            if method == "GET":
+                a, _, b = (rng or f"bytes=0-{OBJECT_SIZE - 1}")[6:].partition("-")
+                for blk in range(int(a) // BLOCK, min(int(b or OBJECT_SIZE - 1), OBJECT_SIZE - 1) // BLOCK + 1):
+                    per_block[(r, blk)] = per_block.get((r, blk), 0) + 1
         bad += sum(1 for _, ok in res if not ok)
         t_via += [t for t, ok in res if ok]
         res = herd(origin, key + "-direct", first, last, readers)
@@ -219,6 +230,8 @@ def measure_concurrent_cold(p: RangeCache, origin: str, rounds: int, readers: in
         "origin_gets": gets, "origin_heads": heads, "fill_requests": fills,
         "origin_gets_per_block": round(gets / (blocks * rounds), 3),
         "origin_heads_per_round": round(heads / rounds, 2),
+        "max_origin_fetches_of_one_block": max(per_block.values(), default=0),
+        "blocks_fetched": len(per_block),
         "failed_responses": bad,
         "proxy_response_time": summary(t_via) if t_via else None,
         "direct_response_time": summary(t_dir) if t_dir else None,
@@ -318,7 +331,8 @@ def print_table(f: dict) -> None:
     h = f["concurrent_cold"]
     print(f"\n{h['readers']} concurrent cold readers of {h['range']} ({h['blocks_per_round']} blocks), "
           f"{h['rounds']} rounds: origin GETs per block {h['origin_gets_per_block']}, "
-          f"origin HEADs per round {h['origin_heads_per_round']}, failed responses {h['failed_responses']}")
+          f"origin HEADs per round {h['origin_heads_per_round']}, most fetches of one block "
+          f"{h['max_origin_fetches_of_one_block']}, failed responses {h['failed_responses']}")
     if h["proxy_response_time"] and h["direct_response_time"]:
         row("  response time (whole range)", h["proxy_response_time"], h["direct_response_time"])
     c, w = f["cold_64k"]["origin"], f["warm_64k"]["origin"]

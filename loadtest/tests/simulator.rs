@@ -138,3 +138,84 @@ async fn put_then_get_and_list() {
     assert!(listing.contains("<Size>10000</Size>"), "{listing}");
     sim.stop();
 }
+
+/// One raw request over a fresh connection; returns the response head.
+fn raw(addr: std::net::SocketAddr, req: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.write_all(req.as_bytes()).unwrap();
+    let mut buf = [0u8; 4096];
+    let n = s.read(&mut buf).unwrap();
+    String::from_utf8_lossy(&buf[..n]).into_owned()
+}
+
+#[test]
+fn conditional_reads_and_anonymous_mode() {
+    let config = SimConfig {
+        model: Model {
+            ttfb: Duration::ZERO,
+            ttfb_jitter: Duration::ZERO,
+            ..Model::default()
+        },
+        allow_anonymous: true,
+        ..SimConfig::default()
+    };
+    let sim = Simulator::start(config, "127.0.0.1:0".parse().unwrap()).unwrap();
+    let tag = etag(object_seed("b", "k-size-10", 0), 10);
+    let get = |extra: &str| {
+        raw(
+            sim.addr(),
+            &format!("GET /b/k-size-10 HTTP/1.1\r\nHost: x\r\nRange: bytes=0-3\r\n{extra}Connection: close\r\n\r\n"),
+        )
+    };
+    assert!(get("").starts_with("HTTP/1.1 206"));
+    assert!(get(&format!("If-Match: {tag}\r\n")).starts_with("HTTP/1.1 206"));
+    assert!(get("If-Match: \"other\"\r\n").starts_with("HTTP/1.1 412"));
+    assert!(get(&format!("If-None-Match: {tag}\r\n")).starts_with("HTTP/1.1 304"));
+    let s = sim.stats();
+    assert_eq!(
+        (s.anonymous, s.auth_failures, s.status_3xx, s.status_4xx),
+        (4, 0, 1, 1)
+    );
+    sim.stop();
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn injected_failures() {
+    let start = |error_rate, reset_rate| {
+        let config = SimConfig {
+            model: Model {
+                ttfb: Duration::ZERO,
+                ttfb_jitter: Duration::ZERO,
+                stream_bandwidth: 0,
+                error_rate,
+                reset_rate,
+            },
+            ..SimConfig::default()
+        };
+        Simulator::start(config, "127.0.0.1:0".parse().unwrap()).unwrap()
+    };
+    let path = encode_path("b", "o-size-1000000");
+    let expect = Expect {
+        size: 1_000_000,
+        seed: Some(object_seed("b", "o-size-1000000", 0)),
+    };
+
+    let sim = start(1.0, 0.0);
+    let (status, body) = Client::new(endpoint(&sim, Some("test")))
+        .get_raw(&path, None)
+        .await
+        .unwrap();
+    assert_eq!(status, 503);
+    assert!(String::from_utf8_lossy(&body).contains("<Code>SlowDown</Code>"));
+    assert_eq!(sim.stats().injected_errors, 1);
+    sim.stop();
+
+    let sim = start(0.0, 1.0);
+    let r = Client::new(endpoint(&sim, Some("test")))
+        .get(&path, None, expect)
+        .await;
+    assert!(r.is_err(), "a reset mid-body is a transport error: {r:?}");
+    assert_eq!(sim.stats().injected_resets, 1);
+    sim.stop();
+}

@@ -75,10 +75,17 @@ def test_concurrent_cold_readers_coalesce_to_one_get_per_block(driver, proxy_fac
     assert not bad, f"{len(bad)} of {READERS} responses wrong (index, status, content-range, length): {bad[:10]}"
 
     per_block: Counter = Counter()
+    # Every fill is pinned to the planned version with If-Match, except the one first fetch
+    # that learns the object (size, ETag) from its own 206 instead of a HEAD: its answer
+    # defines the version, so it needs no condition, and no HEAD is sent then.
+    first_fetches = [g for g in gets if "if-match" not in g.headers]
+    assert len(first_fetches) <= 1, f"{len(first_fetches)} GETs without If-Match\norigin saw:\n{seen}"
+    assert not (first_fetches and heads), f"a first fetch and a HEAD for one object\norigin saw:\n{seen}"
     for g in gets:
         span = block_span_of(g.range, size, bs)
         assert g.range and g.range.startswith(f"bytes={span[0] * bs}-"), f"fill not block-aligned: {g.range}"
-        assert g.headers.get("if-match") == etag, f"fill without If-Match {etag}: {g.headers}"
+        if g not in first_fetches:
+            assert g.headers.get("if-match") == etag, f"fill without If-Match {etag}: {g.headers}"
         per_block.update(range(span[0], span[1] + 1))
     fig = {
         "readers": READERS,
@@ -86,6 +93,7 @@ def test_concurrent_cold_readers_coalesce_to_one_get_per_block(driver, proxy_fac
         "origin_gets": len(gets),
         "origin_heads": len(heads),
         "origin_gets_per_block": round(len(gets) / len(blocks), 3),
+        "max_origin_fetches_of_one_block": max(per_block.values(), default=0),
         "fill_requests": c1["fill_requests"] - c0["fill_requests"],
         "coalesced_waits": c1["coalesced_waits"] - c0["coalesced_waits"],
     }
@@ -156,6 +164,12 @@ class Reader(threading.Thread):
         return start, min(self.size - 1, start + n - 1)
 
     def run(self) -> None:
+        try:
+            self.loop()
+        except Exception as e:  # noqa: BLE001 - a reader that dies must fail the test, not vanish
+            self.failures.append(f"reader crashed: {e!r}")
+
+    def loop(self) -> None:
         conn = None
         while not self.stop_ev.is_set():
             start, end = self.pick()
@@ -169,8 +183,8 @@ class Reader(threading.Thread):
                 if conn is not None:
                     conn.close()
                 conn = None
-                if isinstance(e, OSError) and not isinstance(e, (ConnectionError, TimeoutError)):
-                    self.failures.append(f"bytes={start}-{end}: {e!r}")
+                if isinstance(e, OSError) and not isinstance(e, ConnectionError):
+                    self.failures.append(f"bytes={start}-{end}: {e!r}")  # a timeout is a hang
                 continue
             if r.status >= 500:
                 self.tally[f"status_{r.status}"] += 1
@@ -191,9 +205,10 @@ class Reader(threading.Thread):
                     if len(r.body) != want_len:
                         self.failures.append(f"bytes={start}-{end}: complete response of {len(r.body)} bytes")
                     self.tally[f"v{k}"] += 1
+                elif r.extra.get("timeout"):
+                    self.failures.append(f"bytes={start}-{end}: body hung after {len(r.body)} bytes")
                 else:
-                    # a cut: acceptable, as long as it is short and what came is one version
-                    assert len(r.body) < want_len
+                    # a cut: acceptable, since it is short and what came is one version
                     self.tally["cut"] += 1
             if not r.complete or (r.header("connection") or "").lower() == "close":
                 conn.close()

@@ -219,6 +219,7 @@ mod tests {
                 last_modified: None,
                 headers: Vec::new(),
                 fetched: Instant::now(),
+                checksums_known: true,
             };
             cache
                 .meta

@@ -230,13 +230,13 @@ fn write_trimmed_value(out: &mut Vec<u8>, value: &[u8]) {
 
 /// Appends `name:value\n` for one signed header, joining the values of a repeated header with
 /// `,` in the order received. `false` if the request has no header called `name`.
-fn write_canonical_header(out: &mut Vec<u8>, headers: &[Header], name: &str) -> bool {
+fn write_canonical_header(out: &mut Vec<u8>, headers: &[Header], name: &[u8]) -> bool {
     let mut found = false;
-    for header in headers.iter().filter(|h| h.is(name)) {
+    for header in headers.iter().filter(|h| h.name.eq_ignore_ascii_case(name)) {
         if found {
             out.push(b',');
         } else {
-            out.extend_from_slice(name.as_bytes());
+            out.extend_from_slice(name);
             out.push(b':');
             found = true;
         }
@@ -272,7 +272,7 @@ pub(crate) fn canonical_request(
     out.push(b'\n');
     write_canonical_query(&mut out, parts.raw_query, presigned);
     out.push(b'\n');
-    for name in signed_headers.split(';') {
+    for name in signed_headers.as_bytes().split(|&b| b == b';') {
         if !write_canonical_header(&mut out, parts.headers, name) {
             return Err(MissingSignedHeader);
         }

@@ -177,21 +177,28 @@ impl<'a> CredentialScope<'a> {
     }
 }
 
-/// Whether a `SignedHeaders` list is well formed: `;`-separated, non-empty header names.
+/// Whether a `SignedHeaders` list is well formed: `;`-separated, non-empty header names
+/// (tokens). One pass over the bytes.
 fn valid_signed_headers(list: &str) -> bool {
-    !list.is_empty()
-        && list.split(';').all(|name| {
-            !name.is_empty()
-                && name
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
-        })
+    let mut previous = b';';
+    for &b in list.as_bytes() {
+        let ok = if b == b';' {
+            previous != b';'
+        } else {
+            b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+        };
+        if !ok {
+            return false;
+        }
+        previous = b;
+    }
+    previous != b';'
 }
 
 /// A parsed `Authorization: AWS4-HMAC-SHA256 ...` header. Borrows the header value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ParsedAuthHeader<'a> {
-    credential: &'a str,
+    credential: CredentialScope<'a>,
     /// The `SignedHeaders` list as sent (`;`-separated), non-empty and well formed.
     pub signed_headers: &'a str,
     /// The `Signature`, decoded from its 64 hex digits.
@@ -199,9 +206,9 @@ pub struct ParsedAuthHeader<'a> {
 }
 
 impl<'a> ParsedAuthHeader<'a> {
-    /// The credential's parts (checked when the header was parsed).
+    /// The credential's parts.
     pub fn credential(&self) -> CredentialScope<'a> {
-        CredentialScope::parse(self.credential).expect("checked by parse_authorization")
+        self.credential
     }
 }
 
@@ -249,9 +256,8 @@ pub fn parse_authorization(value: &str) -> Result<ParsedAuthHeader<'_>, AuthErro
     else {
         return Err(AuthError::header_malformed(HEADER_COMPONENTS));
     };
-    if CredentialScope::parse(credential).is_none() {
-        return Err(AuthError::header_malformed(CREDENTIAL_MALFORMED));
-    }
+    let credential = CredentialScope::parse(credential)
+        .ok_or(AuthError::header_malformed(CREDENTIAL_MALFORMED))?;
     if !valid_signed_headers(signed_headers) {
         return Err(AuthError::header_malformed(
             "The authorization header is malformed; SignedHeaders is not a list of header names.",

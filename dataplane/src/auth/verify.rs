@@ -48,6 +48,9 @@ impl PayloadHash {
     /// SigV4a streaming (`STREAMING-AWS4-ECDSA-P256-SHA256-*`) and anything else is
     /// `InvalidArgument`, with S3's message.
     pub fn parse(value: &str) -> Result<Self, AuthError> {
+        if let Some(hash) = unhex32(value.as_bytes()) {
+            return Ok(Self::Signed(hash));
+        }
         Ok(match value {
             "UNSIGNED-PAYLOAD" => Self::Unsigned,
             "STREAMING-AWS4-HMAC-SHA256-PAYLOAD" => Self::Streaming(StreamingKind::Signed),
@@ -57,11 +60,13 @@ impl PayloadHash {
             "STREAMING-UNSIGNED-PAYLOAD-TRAILER" => {
                 Self::Streaming(StreamingKind::UnsignedWithTrailer)
             }
-            _ => Self::Signed(unhex32(value.as_bytes()).ok_or(AuthError::invalid_argument(
-                "x-amz-content-sha256 must be UNSIGNED-PAYLOAD, STREAMING-UNSIGNED-PAYLOAD-TRAILER, \
-                 STREAMING-AWS4-HMAC-SHA256-PAYLOAD, STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER, \
-                 or a valid sha256 value.",
-            ))?),
+            _ => {
+                return Err(AuthError::invalid_argument(
+                    "x-amz-content-sha256 must be UNSIGNED-PAYLOAD, \
+                     STREAMING-UNSIGNED-PAYLOAD-TRAILER, STREAMING-AWS4-HMAC-SHA256-PAYLOAD, \
+                     STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER, or a valid sha256 value.",
+                ))
+            }
         })
     }
 }
@@ -105,9 +110,10 @@ const UNSIGNED_OK_PRESIGNED: [&str; 3] = [
 
 const HEADERS_NOT_SIGNED: &str = "There were headers present in the request which were not signed";
 
-fn is_signed(signed_headers: &str, name: &str) -> bool {
+fn is_signed(signed_headers: &str, name: &[u8]) -> bool {
     signed_headers
-        .split(';')
+        .as_bytes()
+        .split(|&b| b == b';')
         .any(|signed| signed.eq_ignore_ascii_case(name))
 }
 
@@ -117,14 +123,16 @@ fn check_unsigned_headers(
     signed_headers: &str,
     exempt: &[&str],
 ) -> Result<(), AuthError> {
-    if !is_signed(signed_headers, "host") {
+    if !is_signed(signed_headers, b"host") {
         return Err(AuthError::access_denied(HEADERS_NOT_SIGNED));
     }
     for header in parts.headers {
-        let name = header.name_str();
-        let amz = name.len() > 6 && name[..6].eq_ignore_ascii_case("x-amz-");
+        let name = &header.name[..];
+        let amz = name.len() > 6 && name[..6].eq_ignore_ascii_case(b"x-amz-");
         if amz
-            && !exempt.iter().any(|e| e.eq_ignore_ascii_case(name))
+            && !exempt
+                .iter()
+                .any(|e| e.as_bytes().eq_ignore_ascii_case(name))
             && !is_signed(signed_headers, name)
         {
             return Err(AuthError::access_denied(HEADERS_NOT_SIGNED));

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant, SystemTime};
 use bytes::Bytes;
 
 use super::flight::Flight;
+use super::range::ByteRange;
 use super::registry::{Registry, Role};
 use super::store::ObjectId;
 use crate::http::ResponseHead;
@@ -23,8 +24,11 @@ pub struct ObjectMeta {
     /// Headers a GET or HEAD response replays, in the origin's order and case: everything but
     /// framing, per-request and per-range headers (see [`replayed_header`]).
     pub headers: Vec<(Bytes, Bytes)>,
-    /// When the HEAD was answered; the entry expires `ttl` later.
+    /// When the origin answered; the entry expires `ttl` later.
     pub fetched: Instant,
+    /// True when learned from a HEAD that asked for checksums (`x-amz-checksum-mode`), so
+    /// the `x-amz-checksum-*` headers in `headers` are complete; a ranged GET carries none.
+    pub checksums_known: bool,
 }
 
 /// True when a HEAD response header describes the object (and so is replayed on every
@@ -52,6 +56,18 @@ impl ObjectMeta {
     /// (such objects are not cached).
     pub fn from_head(head: &ResponseHead) -> Option<Self> {
         let size = head.header_str("content-length")?.trim().parse().ok()?;
+        Self::build(head, size, true)
+    }
+
+    /// Build metadata from a 206 answer to a ranged GET, with the byte range it carries;
+    /// `None` when its `Content-Range` or ETag is unusable.
+    pub fn from_partial_get(head: &ResponseHead) -> Option<(Self, ByteRange)> {
+        let (first, last, size) = parse_content_range(head.header_str("content-range")?)?;
+        let meta = Self::build(head, size, false)?;
+        Some((meta, ByteRange { first, last }))
+    }
+
+    fn build(head: &ResponseHead, size: u64, checksums_known: bool) -> Option<Self> {
         let etag: Arc<str> = Arc::from(head.header_str("etag")?.trim());
         if etag.is_empty() {
             return None;
@@ -71,6 +87,7 @@ impl ObjectMeta {
             last_modified,
             headers,
             fetched: Instant::now(),
+            checksums_known,
         })
     }
 
@@ -78,6 +95,15 @@ impl ObjectMeta {
     pub fn is_expired(&self, ttl: Duration) -> bool {
         self.fetched.elapsed() >= ttl
     }
+}
+
+/// `bytes first-last/size` → (first, last, size), with first <= last < size.
+pub fn parse_content_range(value: &str) -> Option<(u64, u64, u64)> {
+    let rest = value.trim().strip_prefix("bytes ")?;
+    let (span, size) = rest.split_once('/')?;
+    let (first, last) = span.split_once('-')?;
+    let (first, last, size) = (first.parse().ok()?, last.parse().ok()?, size.parse().ok()?);
+    (first <= last && last < size).then_some((first, last, size))
 }
 
 /// Why metadata could not be had from the origin.
@@ -192,5 +218,20 @@ impl MetaCache {
     /// The configured TTL.
     pub fn ttl(&self) -> Duration {
         self.ttl
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_content_range;
+
+    #[test]
+    fn content_range_values() {
+        assert_eq!(parse_content_range("bytes 0-9/100"), Some((0, 9, 100)));
+        assert_eq!(parse_content_range(" bytes 5-5/6 "), Some((5, 5, 6)));
+        assert_eq!(parse_content_range("bytes 9-0/100"), None);
+        assert_eq!(parse_content_range("bytes 0-100/100"), None);
+        assert_eq!(parse_content_range("bytes */100"), None);
+        assert_eq!(parse_content_range("items 0-1/2"), None);
     }
 }

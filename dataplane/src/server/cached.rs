@@ -9,13 +9,13 @@ use std::time::SystemTime;
 use bytes::{Bytes, BytesMut};
 use monoio::net::TcpStream;
 
-use super::fill_task::{spawn_fill, FillRun};
+use super::fill_task::{spawn_fill, spawn_pump, FillRun};
 use super::{respond, WorkerCtx};
 use crate::cache::conditional::{evaluate, Condition, Preconditions};
 use crate::cache::flight::Flight;
 use crate::cache::range::{
     block_bytes, block_span, content_range, parse_range, resolve, runs, slice_in_block,
-    unsatisfied_range, ByteRange, ParsedRange, Resolved,
+    unsatisfied_range, ByteRange, ParsedRange, RangeSpec, Resolved,
 };
 use crate::cache::registry::Role;
 use crate::cache::{BlockKey, Claim, FillError, Lookup, LookupError, ObjectId, ObjectMeta};
@@ -81,7 +81,7 @@ impl CachedRequest<'_> {
         let object = ObjectId::new(&self.origin.name, self.origin_bucket, self.key);
         let mut replanned = false;
         loop {
-            let meta = match self.metadata(&object).await {
+            let meta = match self.metadata(&object, spec).await {
                 Ok(Some(meta)) => meta,
                 Ok(None) => return Served::PassThrough,
                 Err(err) => return Served::Done(self.error(conn, &err, &[]).await),
@@ -119,6 +119,11 @@ impl CachedRequest<'_> {
                 Resolved::Partial(r) => Some(r),
             };
             let partial = matches!(resolve(spec, meta.size), Resolved::Partial(_));
+            if !partial && !meta.checksums_known && self.wants_checksums() {
+                // The whole object's checksum is due and this metadata came from a ranged GET,
+                // which carries none: the origin answers this one.
+                return Served::PassThrough;
+            }
             if self.head.method() == "HEAD" || range.is_none() {
                 let head = self.response_head(&meta, partial, range);
                 let ok = self.write_all(conn, vec![head]).await;
@@ -145,7 +150,11 @@ impl CachedRequest<'_> {
     /// Cached metadata, or a HEAD to the origin (one for all concurrent misses of the object,
     /// on any worker). `Ok(None)`: the origin did not answer a plain 200 (missing object, no
     /// permission, ...): pass the request through for its real answer.
-    async fn metadata(&self, object: &ObjectId) -> Result<Option<Arc<ObjectMeta>>, S3Error> {
+    async fn metadata(
+        &self,
+        object: &ObjectId,
+        spec: Option<RangeSpec>,
+    ) -> Result<Option<Arc<ObjectMeta>>, S3Error> {
         let cache = &self.ctx.cache;
         let lookup = match cache.meta.get(object) {
             Some(meta) => Ok(Some(meta)),
@@ -162,7 +171,14 @@ impl CachedRequest<'_> {
                         object,
                         flight: &flight,
                     };
-                    let lookup = self.head_origin(object).await;
+                    // A ranged GET learns the metadata from its first block fetch: one origin
+                    // round trip for a cold object instead of a HEAD and then a GET.
+                    let lookup = match spec {
+                        Some(spec) if self.head.method() == "GET" => {
+                            self.get_first(object, spec).await
+                        }
+                        _ => self.head_origin(object).await,
+                    };
                     lead.flight.publish(lookup.clone());
                     drop(lead);
                     return lookup.map_err(lookup_error);
@@ -173,6 +189,65 @@ impl CachedRequest<'_> {
             WorkerMetrics::add(&self.metrics().meta_hits, 1);
         }
         lookup.map_err(lookup_error)
+    }
+
+    /// Fetch the blocks around the client's range without knowing the object yet (no
+    /// `If-Match`): the 206 answer tells size, ETag and headers, and its body fills the whole
+    /// blocks it covers, which this request and its followers then read as fills in flight.
+    /// Anything but a usable 206 falls back to a HEAD.
+    async fn get_first(&self, object: &ObjectId, spec: RangeSpec) -> Lookup {
+        let cache = &self.ctx.cache;
+        let bs = cache.config().block_size;
+        let range = first_fetch_range(spec, bs);
+        let req = OriginRequest {
+            method: "GET".to_owned(),
+            path_and_query: uri::origin_path(self.origin_bucket, Some(self.key)),
+            headers: vec![("range".to_owned(), range)],
+            body: RequestBody::None,
+        };
+        WorkerMetrics::add(&self.metrics().origin_requests, 1);
+        WorkerMetrics::add(&self.metrics().fill_requests, 1);
+        let epoch = cache.meta.epoch();
+        let mut retried = false;
+        let (up, resp) = match self
+            .ctx
+            .origin
+            .send_bodyless(self.origin, &req, false, &mut retried)
+            .await
+        {
+            Ok(x) => x,
+            Err(e) => {
+                WorkerMetrics::add(&self.metrics().origin_errors, 1);
+                return Err(if e.kind() == ErrorKind::Timeout {
+                    LookupError::Timeout
+                } else {
+                    LookupError::Unreachable
+                });
+            }
+        };
+        let parsed = (resp.status() == 206)
+            .then(|| ObjectMeta::from_partial_get(&resp))
+            .flatten();
+        let Some((meta, got)) = parsed else {
+            // 416 (empty object), 404, 403, an origin that ignores Range, ...: the HEAD path
+            // decides. This exchange is dropped unread, so its connection is closed.
+            drop(up);
+            return self.head_origin(object).await;
+        };
+        let meta = Arc::new(meta);
+        cache.meta.insert(object.clone(), meta.clone(), epoch);
+        let mut fills = Vec::new();
+        for index in whole_blocks_in(got, bs, meta.size) {
+            let key = BlockKey::new(object.clone(), meta.etag.clone(), index);
+            let len = block_bytes(index, bs, meta.size).len() as usize;
+            if let Claim::Fill(fill) = cache.inflight.claim(&key, len, &cache.store) {
+                fills.push((key, fill));
+            }
+        }
+        if !fills.is_empty() {
+            spawn_pump(self.ctx, up, got.first, bs, fills);
+        }
+        Ok(Some(meta))
     }
 
     /// Ask the origin for the object's metadata and cache a usable answer.
@@ -226,11 +301,7 @@ impl CachedRequest<'_> {
         let date = httpdate::fmt_http_date(SystemTime::now());
         let mut headers: Vec<(&[u8], &[u8])> = Vec::with_capacity(meta.headers.len() + 6);
         // S3 sends an object's checksum only to clients that ask, and only for the whole object.
-        let checksums = !partial
-            && self
-                .head
-                .header_str("x-amz-checksum-mode")
-                .is_some_and(|v| v.trim().eq_ignore_ascii_case("enabled"));
+        let checksums = !partial && self.wants_checksums();
         headers.extend(
             meta.headers
                 .iter()
@@ -251,6 +322,13 @@ impl CachedRequest<'_> {
         self.metrics()
             .record_request(self.op(), if partial { 206 } else { 200 });
         out.freeze()
+    }
+
+    /// True when the client asked for the object's checksum (`x-amz-checksum-mode: ENABLED`).
+    fn wants_checksums(&self) -> bool {
+        self.head
+            .header_str("x-amz-checksum-mode")
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("enabled"))
     }
 
     fn op(&self) -> Operation {
@@ -480,7 +558,6 @@ impl CachedRequest<'_> {
                     etag: meta.etag.clone(),
                     size: meta.size,
                     block_size: self.ctx.cache.config().block_size,
-                    first,
                     blocks,
                 },
             );
@@ -506,6 +583,45 @@ enum Streamed {
     Done(bool),
     Changed,
     Failed(FillError),
+}
+
+/// Most blocks one first fetch asks for, so an open-ended range does not turn into a scan.
+const FIRST_FETCH_MAX_BLOCKS: u64 = 16;
+
+/// The origin Range of a first fetch for `spec`: whole blocks around it (the size is not
+/// known yet; the origin clamps past the end), or for a suffix one block more than asked, so
+/// that the blocks holding the suffix are covered whole.
+fn first_fetch_range(spec: RangeSpec, bs: u64) -> String {
+    match spec {
+        RangeSpec::FromTo { first, last } => {
+            let a = first / bs;
+            let b = (last / bs).min(a + FIRST_FETCH_MAX_BLOCKS - 1);
+            format!("bytes={}-{}", a * bs, (b + 1) * bs - 1)
+        }
+        RangeSpec::From { first } => {
+            let a = first / bs;
+            format!("bytes={}-{}", a * bs, (a + FIRST_FETCH_MAX_BLOCKS) * bs - 1)
+        }
+        RangeSpec::Suffix { len } => format!("bytes=-{}", len.saturating_add(bs)),
+    }
+}
+
+/// Indices of the blocks that lie wholly inside `got` in an object of `size` bytes.
+fn whole_blocks_in(got: ByteRange, bs: u64, size: u64) -> std::ops::RangeInclusive<u64> {
+    let first = got.first.div_ceil(bs);
+    let end = if got.last + 1 == size {
+        size.div_ceil(bs)
+    } else {
+        (got.last + 1) / bs
+    };
+    // `first..=end - 1`, empty when no block fits.
+    if end > first {
+        first..=end - 1
+    } else {
+        #[allow(clippy::reversed_empty_ranges)]
+        let empty = 1..=0;
+        empty
+    }
 }
 
 /// Publishes a fallback outcome (if the leader published none) and ends the lookup, so
@@ -548,5 +664,66 @@ fn fill_error(e: &FillError) -> S3Error {
             S3Error::bad_gateway("the origin could not be reached or failed to respond")
         }
         FillError::Changed | FillError::Abandoned => S3Error::slow_down(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MB: u64 = 1 << 20;
+
+    #[test]
+    fn first_fetch_covers_whole_blocks() {
+        assert_eq!(
+            first_fetch_range(
+                RangeSpec::FromTo {
+                    first: 10,
+                    last: 20
+                },
+                MB
+            ),
+            "bytes=0-1048575"
+        );
+        assert_eq!(
+            first_fetch_range(
+                RangeSpec::FromTo {
+                    first: MB + 5,
+                    last: 3 * MB
+                },
+                MB
+            ),
+            format!("bytes={}-{}", MB, 4 * MB - 1)
+        );
+        assert_eq!(
+            first_fetch_range(RangeSpec::From { first: 0 }, MB),
+            format!("bytes=0-{}", 16 * MB - 1)
+        );
+        assert_eq!(
+            first_fetch_range(RangeSpec::Suffix { len: 65536 }, MB),
+            format!("bytes=-{}", MB + 65536)
+        );
+    }
+
+    #[test]
+    fn whole_blocks_only() {
+        let r = |a, b| ByteRange { first: a, last: b };
+        // got the whole first two blocks of a 3 MiB object
+        assert_eq!(
+            whole_blocks_in(r(0, 2 * MB - 1), MB, 3 * MB).collect::<Vec<_>>(),
+            vec![0, 1]
+        );
+        // a suffix ending at the object's end covers its short last block
+        assert_eq!(
+            whole_blocks_in(r(MB + 10, 2 * MB + 99), MB, 2 * MB + 100).collect::<Vec<_>>(),
+            vec![2]
+        );
+        // nothing whole
+        assert_eq!(whole_blocks_in(r(10, MB - 1), MB, 3 * MB).count(), 0);
+        // a small object fetched whole
+        assert_eq!(
+            whole_blocks_in(r(0, 99), MB, 100).collect::<Vec<_>>(),
+            vec![0]
+        );
     }
 }

@@ -6,9 +6,12 @@ use std::sync::Arc;
 
 use super::WorkerCtx;
 use crate::cache::range::blocks_request_range;
+use bytes::Buf;
+
+use crate::cache::meta::parse_content_range;
 use crate::cache::{BlockFill, BlockKey, FillError, ObjectId};
 use crate::error::ErrorKind;
-use crate::origin::{OriginRequest, RequestBody};
+use crate::origin::{OriginExchange, OriginRequest, RequestBody};
 use crate::{Origin, WorkerMetrics};
 
 /// One run to fill: blocks `first..=last` of one object version.
@@ -25,9 +28,7 @@ pub(crate) struct FillRun {
     pub size: u64,
     /// Block size.
     pub block_size: u64,
-    /// First block index of the run.
-    pub first: u64,
-    /// The run's blocks in order, each with its registered fill.
+    /// The run's blocks in order (consecutive indices), each with its registered fill.
     pub blocks: Vec<(BlockKey, Arc<BlockFill>)>,
 }
 
@@ -63,14 +64,15 @@ async fn run_fill(ctx: &WorkerCtx, run: FillRun) {
         blocks: &run.blocks,
         error: FillError::Abandoned,
     };
-    let last = run.first + run.blocks.len() as u64 - 1;
+    let first = run.blocks[0].0.index;
+    let last = first + run.blocks.len() as u64 - 1;
     let req = OriginRequest {
         method: "GET".to_owned(),
         path_and_query: run.path.clone(),
         headers: vec![
             (
                 "range".to_owned(),
-                blocks_request_range(run.first, last, run.block_size, run.size),
+                blocks_request_range(first, last, run.block_size, run.size),
             ),
             ("if-match".to_owned(), run.etag.to_string()),
         ],
@@ -88,7 +90,7 @@ async fn run_fill(ctx: &WorkerCtx, run: FillRun) {
         WorkerMetrics::add(&m.origin_retries, 1);
         WorkerMetrics::add(&m.origin_requests, 1);
     }
-    let (mut up, resp) = match res {
+    let (up, resp) = match res {
         Ok(x) => x,
         Err(e) => {
             WorkerMetrics::add(&m.origin_errors, 1);
@@ -101,14 +103,15 @@ async fn run_fill(ctx: &WorkerCtx, run: FillRun) {
             return;
         }
     };
-    let start = run.first * run.block_size;
+    let start = first * run.block_size;
     let same_version = resp
         .header_str("etag")
         .is_none_or(|e| e.trim() == &*run.etag);
     let status_ok = match resp.status() {
         206 => resp
             .header_str("content-range")
-            .is_some_and(|v| content_range_matches(v, start, run.size)),
+            .and_then(parse_content_range)
+            .is_some_and(|(f, _, size)| f == start && size == run.size),
         // A whole-object answer is fine when the run starts at the object's beginning.
         200 => start == 0,
         _ => false,
@@ -123,8 +126,24 @@ async fn run_fill(ctx: &WorkerCtx, run: FillRun) {
         return;
     }
     settle.error = FillError::Truncated;
+    pump(ctx, up, start, run.block_size, &run.blocks).await;
+}
+
+/// Stream a ranged response body that starts at object offset `start` into `blocks` (in
+/// ascending index order, not necessarily consecutive): bytes of blocks not in the list are
+/// skipped. Each completed block goes into the store, then leaves the in-flight registry.
+/// Blocks left incomplete are settled by the caller's [`Settle`] guard.
+async fn pump(
+    ctx: &WorkerCtx,
+    mut up: OriginExchange,
+    start: u64,
+    block_size: u64,
+    blocks: &[(BlockKey, Arc<BlockFill>)],
+) {
+    let m = ctx.metrics();
+    let mut pos = start;
     let mut i = 0;
-    while i < run.blocks.len() {
+    while i < blocks.len() {
         let mut piece = match up.next_body().await {
             Ok(Some(piece)) => piece,
             Ok(None) => break,
@@ -135,13 +154,22 @@ async fn run_fill(ctx: &WorkerCtx, run: FillRun) {
             }
         };
         WorkerMetrics::add(&m.fill_bytes, piece.len() as u64);
-        while !piece.is_empty() && i < run.blocks.len() {
-            let (key, fill) = &run.blocks[i];
+        while !piece.is_empty() && i < blocks.len() {
+            let (key, fill) = &blocks[i];
+            let next = key.index * block_size + fill.filled() as u64;
+            if pos < next {
+                // Bytes of a block this fill does not own (cached or filled by another).
+                let skip = ((next - pos) as usize).min(piece.len());
+                piece.advance(skip);
+                pos += skip as u64;
+                continue;
+            }
             let take = (fill.expected() - fill.filled()).min(piece.len());
             fill.push(piece.split_to(take));
+            pos += take as u64;
             if fill.filled() == fill.expected() {
                 let block = fill.finish();
-                // Into the store before leaving the registry: see `Inflight::claim`.
+                // Into the store before leaving the registry: see `Registry::claim`.
                 ctx.cache.store.insert(key.clone(), block);
                 ctx.cache.inflight.release(key, fill);
                 i += 1;
@@ -151,44 +179,22 @@ async fn run_fill(ctx: &WorkerCtx, run: FillRun) {
     up.finish(&ctx.origin);
 }
 
-/// True when `bytes a-b/size` starts at `start` and names the planned object size.
-fn content_range_matches(value: &str, start: u64, size: u64) -> bool {
-    let Some(rest) = value.trim().strip_prefix("bytes ") else {
-        return false;
-    };
-    let Some((span, total)) = rest.split_once('/') else {
-        return false;
-    };
-    let first = span.split_once('-').map(|(a, _)| a);
-    first.and_then(|a| a.parse::<u64>().ok()) == Some(start)
-        && total.parse::<u64>().ok() == Some(size)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::content_range_matches;
-
-    #[test]
-    fn content_range_must_match_plan() {
-        assert!(content_range_matches(
-            "bytes 1048576-2097151/5000000",
-            1_048_576,
-            5_000_000
-        ));
-        assert!(!content_range_matches(
-            "bytes 0-2097151/5000000",
-            1_048_576,
-            5_000_000
-        ));
-        assert!(!content_range_matches(
-            "bytes 1048576-2097151/5000001",
-            1_048_576,
-            5_000_000
-        ));
-        assert!(!content_range_matches(
-            "1048576-2097151/5000000",
-            1_048_576,
-            5_000_000
-        ));
-    }
+/// Fill `blocks` from a 206 response already received (the answer that also told the object's
+/// metadata), in the background on this worker.
+pub(crate) fn spawn_pump(
+    ctx: &Rc<WorkerCtx>,
+    up: OriginExchange,
+    start: u64,
+    block_size: u64,
+    blocks: Vec<(BlockKey, Arc<BlockFill>)>,
+) {
+    let ctx = ctx.clone();
+    monoio::spawn(async move {
+        let _settle = Settle {
+            ctx: &ctx,
+            blocks: &blocks,
+            error: FillError::Truncated,
+        };
+        pump(&ctx, up, start, block_size, &blocks).await;
+    });
 }

@@ -151,6 +151,15 @@ impl Rangecache {
         Ok(serde_json::from_str(&body)?)
     }
 
+    /// The sum over workers of Prometheus counter `name` on `/metrics`.
+    pub fn metric_sum(&self, name: &str) -> Result<u64> {
+        let (status, body) = http_request(self.admin, "GET", "/metrics")?;
+        if status != 200 {
+            bail!("/metrics answered {status}");
+        }
+        Ok(sum_metric(&body, name))
+    }
+
     /// Drop everything cached for `bucket`.
     pub fn purge(&self, bucket: &str) -> Result<()> {
         let (status, body) =
@@ -165,8 +174,32 @@ impl Rangecache {
     pub fn stop(self) {}
 }
 
+/// Sum every sample of metric `name` in Prometheus text.
+fn sum_metric(text: &str, name: &str) -> u64 {
+    text.lines()
+        .filter(|l| {
+            l.strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' '))
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as u64
+}
+
 impl Drop for Rangecache {
     fn drop(&mut self) {
         terminate(&mut self.child, Duration::from_secs(10));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sums_metric_samples() {
+        let text = "# HELP rangecache_origin_requests_total x\nrangecache_origin_requests_total{worker=\"0\"} 5\nrangecache_origin_requests_total{worker=\"1\"} 7\nrangecache_origin_requests_totalx 100\nrangecache_fill_bytes_total 3\n";
+        assert_eq!(sum_metric(text, "rangecache_origin_requests_total"), 12);
+        assert_eq!(sum_metric(text, "rangecache_fill_bytes_total"), 3);
+        assert_eq!(sum_metric(text, "missing"), 0);
     }
 }

@@ -279,6 +279,16 @@ impl Env {
         self.sim.as_ref().map(Simulator::stats)
     }
 
+    /// rangecache's own count of origin (requests, fill bytes): used when the origin is an
+    /// endpoint whose counters we cannot read.
+    fn rc_origin(&self) -> Option<(u64, u64)> {
+        let rc = self.rc.as_ref()?;
+        Some((
+            rc.metric_sum("rangecache_origin_requests_total").ok()?,
+            rc.metric_sum("rangecache_fill_bytes_total").ok()?,
+        ))
+    }
+
     fn rc_counters(&self) -> Option<CacheCounters> {
         self.rc.as_ref().and_then(|rc| rc.counters().ok())
     }
@@ -393,7 +403,7 @@ impl Env {
                         rc.purge(&bucket)?;
                     }
                 }
-                let (o0, c0) = (self.origin_stats(), self.rc_counters());
+                let (o0, c0, m0) = (self.origin_stats(), self.rc_counters(), self.rc_origin());
                 let plan = RoundPlan {
                     label: format!("round {round}/{} {}", run.rounds, t.name()),
                     endpoint: self.endpoint_of(t)?,
@@ -407,8 +417,15 @@ impl Env {
                     .workload
                     .build(run.seed, run.seed.wrapping_add(round as u64));
                 let r = run_round(&plan, wl, progress).await;
-                let (o1, c1) = (self.origin_stats(), self.rc_counters());
-                let origin = o1.zip(o0).map(|(a, b)| a.since(&b));
+                let (o1, c1, m1) = (self.origin_stats(), self.rc_counters(), self.rc_origin());
+                let mut origin = o1.zip(o0).map(|(a, b)| a.since(&b));
+                if origin.is_none() && t.is_rangecache() {
+                    origin = m1.zip(m0).map(|((r1, b1), (r0, b0))| StatsSnapshot {
+                        requests: r1.saturating_sub(r0),
+                        body_bytes: b1.saturating_sub(b0),
+                        ..StatsSnapshot::default()
+                    });
+                }
                 let counters = if t.is_rangecache() {
                     c1.zip(c0).map(|(a, b)| CacheCounters {
                         hits: a.hits.saturating_sub(b.hits),

@@ -374,4 +374,47 @@ mod tests {
         assert_eq!(all[1].p99_speedup, 0.5);
         assert_eq!(ratio(&w, &target("x", &[0.0], 0.0, 0.0)).throughput, 0.0);
     }
+
+    #[test]
+    fn table_and_svg_show_every_target() {
+        let d = target("direct", &[10.0], 40.0, 100.0);
+        let w = target("rangecache-warm", &[100.0], 4.0, 20.0);
+        let ratios = standard_ratios(&[d.clone(), w.clone()]);
+        let report = Report {
+            date: "2026-01-01T00:00:00Z".into(),
+            command: "rangecache-loadtest".into(),
+            machine: Machine {
+                cores: 2,
+                cpu: "cpu".into(),
+                kernel: "6".into(),
+            },
+            origin: "simulator <20ms>".into(),
+            notes: vec!["shared cores".into()],
+            workloads: vec![WorkloadReport {
+                workload: "parquet".into(),
+                description: "d".into(),
+                concurrency: 8,
+                rounds: 1,
+                round_duration_s: Some(8.0),
+                round_requests: None,
+                warmups: vec![],
+                targets: vec![d, w],
+                ratios,
+            }],
+        };
+        let text = table::render(&report);
+        assert!(
+            text.contains("direct") && text.contains("rangecache-warm"),
+            "{text}"
+        );
+        assert!(
+            text.contains("rangecache-warm / direct: 10.00x req/s"),
+            "{text}"
+        );
+        assert!(text.contains("note:    shared cores"));
+        let svg = svg::render(&report);
+        assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
+        assert!(svg.contains("simulator &lt;20ms&gt;"));
+        assert!(svg.contains(">rangecache-warm<"));
+    }
 }

@@ -8,6 +8,18 @@ use super::{Report, WorkloadReport};
 const COLORS: [&str; 6] = [
     "#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#b07aa1",
 ];
+/// One color per target name, the same in every panel.
+fn color(target: &str, index: usize) -> &'static str {
+    match target {
+        "direct" => COLORS[0],
+        "rangecache-cold" => COLORS[1],
+        "rangecache-warm" => COLORS[2],
+        "nginx-cold" => COLORS[3],
+        "nginx-warm" => COLORS[4],
+        _ => COLORS[index % COLORS.len()],
+    }
+}
+
 const PANEL_H: f64 = 340.0;
 const WIDTH: f64 = 960.0;
 
@@ -18,13 +30,19 @@ fn esc(s: &str) -> String {
 }
 
 fn panel(out: &mut String, w: &WorkloadReport, y0: f64) {
-    let (cx, cy, cw, ch) = (60.0, y0 + 40.0, 540.0, 250.0);
+    let (cx, cy, cw, ch) = (60.0, y0 + 48.0, 540.0, 240.0);
+    let mut desc: String = w.description.chars().take(150).collect();
+    if desc.len() < w.description.len() {
+        desc.push('…');
+    }
     let _ = writeln!(
         out,
-        r#"<text x="20" y="{}" font-size="15" font-weight="bold">{}: {}</text>"#,
-        y0 + 20.0,
+        r##"<text x="20" y="{}" font-size="15" font-weight="bold">{}</text><text x="20" y="{}" font-size="11" fill="#444">{}; {} connections</text>"##,
+        y0 + 16.0,
         esc(&w.workload),
-        esc(&w.description)
+        y0 + 32.0,
+        esc(&desc),
+        w.concurrency
     );
     // Latency range over all targets, in log10(ms).
     let pts = w.targets.iter().flat_map(|t| t.cdf.iter().map(|p| p[0]));
@@ -63,7 +81,7 @@ fn panel(out: &mut String, w: &WorkloadReport, y0: f64) {
         );
         d += 1.0;
     }
-    for q in [0.0, 0.25, 0.5, 0.75, 0.9, 0.99, 1.0] {
+    for q in [0.0, 0.25, 0.5, 0.75, 0.9, 1.0] {
         let _ = writeln!(
             out,
             r##"<line x1="{cx}" y1="{:.1}" x2="{}" y2="{:.1}" stroke="#eee"/><text x="{}" y="{:.1}" font-size="11" text-anchor="end">{q}</text>"##,
@@ -81,7 +99,7 @@ fn panel(out: &mut String, w: &WorkloadReport, y0: f64) {
         cy + ch + 32.0
     );
     for (i, t) in w.targets.iter().enumerate() {
-        let c = COLORS[i % COLORS.len()];
+        let c = color(&t.target, i);
         let path: Vec<String> = t
             .cdf
             .iter()
@@ -106,7 +124,7 @@ fn panel(out: &mut String, w: &WorkloadReport, y0: f64) {
         );
     }
     // Throughput bars.
-    let (bx, bw) = (660.0, 270.0);
+    let (bx, bw) = (750.0, 190.0);
     let max = w
         .targets
         .iter()
@@ -115,29 +133,31 @@ fn panel(out: &mut String, w: &WorkloadReport, y0: f64) {
         .max(1e-9);
     let _ = writeln!(
         out,
-        r#"<text x="{bx}" y="{}" font-size="12">requests per second</text>"#,
-        cy - 6.0
+        r#"<text x="{}" y="{}" font-size="12">requests per second</text>"#,
+        bx - 100.0,
+        cy + 6.0
     );
     let bar_h = (ch / w.targets.len().max(1) as f64).min(40.0) - 8.0;
     for (i, t) in w.targets.iter().enumerate() {
-        let c = COLORS[i % COLORS.len()];
-        let by = cy + 8.0 + i as f64 * (bar_h + 8.0);
+        let c = color(&t.target, i);
+        let by = cy + 16.0 + i as f64 * (bar_h + 8.0);
         let len = t.req_per_s / max * (bw - 60.0);
         let _ = writeln!(
             out,
-            r##"<rect x="{bx}" y="{by:.1}" width="{len:.1}" height="{bar_h:.1}" fill="{c}"/><text x="{:.1}" y="{:.1}" font-size="11">{:.0}</text><text x="{bx}" y="{:.1}" font-size="10" fill="#333">{}</text>"##,
+            r##"<text x="{:.1}" y="{:.1}" font-size="11" text-anchor="end">{}</text><rect x="{bx}" y="{by:.1}" width="{len:.1}" height="{bar_h:.1}" fill="{c}"/><text x="{:.1}" y="{:.1}" font-size="11">{:.0}</text>"##,
+            bx - 6.0,
+            by + bar_h / 2.0 + 4.0,
+            esc(&t.target),
             bx + len + 4.0,
             by + bar_h / 2.0 + 4.0,
-            t.req_per_s,
-            by + bar_h + 7.0,
-            esc(&t.target)
+            t.req_per_s
         );
     }
 }
 
 /// The whole report as an SVG document.
 pub fn render(r: &Report) -> String {
-    let h = 70.0 + PANEL_H * r.workloads.len() as f64;
+    let h = 80.0 + PANEL_H * r.workloads.len() as f64;
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -146,18 +166,19 @@ pub fn render(r: &Report) -> String {
     let _ = writeln!(out, r#"<rect width="100%" height="100%" fill="white"/>"#);
     let _ = writeln!(
         out,
-        r#"<text x="20" y="22" font-size="13">rangecache-loadtest {} — {} cores — {}</text>"#,
+        r#"<text x="20" y="22" font-size="13">rangecache-loadtest {} — {} cores, {}</text>"#,
         esc(&r.date),
         r.machine.cores,
-        esc(&r.origin)
+        esc(&r.machine.cpu)
     );
     let _ = writeln!(
         out,
-        r##"<text x="20" y="40" font-size="11" fill="#555">{}</text>"##,
+        r##"<text x="20" y="40" font-size="11" fill="#555">origin: {}</text><text x="20" y="56" font-size="11" fill="#555">{}</text>"##,
+        esc(&r.origin),
         esc(&r.notes.join(" "))
     );
     for (i, w) in r.workloads.iter().enumerate() {
-        panel(&mut out, w, 50.0 + PANEL_H * i as f64);
+        panel(&mut out, w, 70.0 + PANEL_H * i as f64);
     }
     out.push_str("</svg>\n");
     out

@@ -17,6 +17,7 @@ pub mod model;
 mod s3;
 pub mod stats;
 mod store;
+mod wire;
 
 use std::io;
 use std::net::SocketAddr;
@@ -175,7 +176,7 @@ async fn serve(listener: TcpListener, state: Arc<State>) {
                 rng,
             };
             loop {
-                let req = match s3::read_request(&mut conn).await {
+                let req = match wire::read_request(&mut conn).await {
                     Ok(Some(r)) => r,
                     _ => return,
                 };

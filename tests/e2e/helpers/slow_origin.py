@@ -11,7 +11,8 @@ the ETag changes with the version.
 In-process: `with SlowOrigin(latency=0.02, bandwidth=80e6) as o: ...`.
 As a process (for load tests, so that it does not share the client's GIL):
   python slow_origin.py --port 0 --latency 0.02 --jitter 0.005 --bandwidth 80e6
-prints `listening 127.0.0.1:PORT` on stdout; `GET /__origin/stats` returns its counters as JSON.
+prints `listening 127.0.0.1:PORT` on stdout; `GET /__origin/stats` returns its counters as JSON and
+`GET /__origin/requests?key=K` the [method, range] of every request it got for key K.
 """
 
 from __future__ import annotations
@@ -274,8 +275,12 @@ class SlowOrigin:
 
     def _answer(self, conn: socket.socket, method: str, target: str, headers: dict[str, str]) -> bool:
         path = target.split("?", 1)[0]
-        if path == "/__origin/stats":
-            body = json.dumps(self.stats()).encode()
+        if path in ("/__origin/stats", "/__origin/requests"):
+            if path == "/__origin/stats":
+                body = json.dumps(self.stats()).encode()
+            else:  # ?key=K: [method, range] of every request for that key
+                want = target.partition("?key=")[2]
+                body = json.dumps([[r.method, r.range] for r in self.requests(key=want)]).encode()
             self._send(conn, b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
                        + str(len(body)).encode() + b"\r\n\r\n" + body)
             return True
