@@ -269,7 +269,16 @@ where
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let mut report = rt.block_on(f())?;
+    // On Ctrl-C or SIGTERM the run future is dropped, and with it the environment, which
+    // stops the rangecache, nginx and simulator it started.
+    let mut report = rt.block_on(async {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            r = f() => r,
+            _ = tokio::signal::ctrl_c() => anyhow::bail!("interrupted"),
+            _ = term.recv() => anyhow::bail!("terminated"),
+        }
+    })?;
     report.date = date;
     report.command = std::env::args().collect::<Vec<_>>().join(" ");
     Ok(report)

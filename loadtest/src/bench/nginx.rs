@@ -14,7 +14,7 @@ pub const TEMPLATE: &str = include_str!("nginx.conf.tmpl");
 
 /// What to tell someone without nginx.
 pub const INSTALL_HINT: &str =
-    "nginx not found; install it with `apt-get install -y nginx-light` (Debian/Ubuntu; any nginx built with --with-http_slice_module works), or pass --nginx PATH";
+    "nginx not found; install it with `apt-get install -y nginx` (Debian 12: that package has the slice module; any nginx built with --with-http_slice_module works), or pass --nginx PATH";
 
 /// Find nginx: `explicit`, else `nginx` on PATH, `/usr/sbin/nginx`, `/usr/local/nginx/sbin/nginx`.
 /// Checks that it has the slice module.
