@@ -26,6 +26,7 @@ elapsed() {
 banner "system packages"
 missing=()
 command -v curl >/dev/null 2>&1 || missing+=(curl)
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
 if command -v python3 >/dev/null 2>&1 && ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
   missing+=(python3-venv)
@@ -41,7 +42,7 @@ if ((${#missing[@]})); then
   apt-get update -q
   apt-get install -y -q --no-install-recommends "${missing[@]}"
 else
-  echo "all present (curl, python3 with venv, ca-certificates)"
+  echo "all present (curl, openssl, python3 with venv, ca-certificates)"
 fi
 
 # ------------------------------------------------------------------------------------------------

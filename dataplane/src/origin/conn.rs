@@ -68,12 +68,13 @@ impl OriginStream {
                     let handshake = connector.connect(name, tcp);
                     match monoio::time::timeout(origin.connect_timeout, handshake).await {
                         Ok(Ok(stream)) => Ok(OriginStream::Tls(Box::new(stream), fd)),
+                        // monoio-rustls's error hides its cause in Display; its io form shows it.
                         Ok(Err(e)) => Err(Error::new(
                             ErrorKind::Tls,
                             Side::Origin,
                             "TLS handshake with origin",
                         )
-                        .with_cause(e)),
+                        .with_cause(std::io::Error::from(e))),
                         Err(_) => Err(Error::new(
                             ErrorKind::Timeout,
                             Side::Origin,

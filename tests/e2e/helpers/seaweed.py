@@ -30,10 +30,36 @@ class SeaweedFS:
         self.proc: subprocess.Popen | None = None
         self.log_path = self.workdir / "weed.log"
         self.s3_port = 0
+        self.https_port = 0
+        self.ca_file: Path | None = None
 
     @property
     def endpoint(self) -> str:
         return f"http://{procs.LOOPBACK}:{self.s3_port}"
+
+    @property
+    def https_endpoint(self) -> str:
+        """The same S3 API over TLS, with a certificate signed by `ca_file` (a throwaway CA)."""
+        return f"https://{procs.LOOPBACK}:{self.https_port}"
+
+    def _make_tls(self) -> tuple[Path, Path]:
+        """A throwaway CA and a server certificate for the loopback address, signed by it."""
+        d = self.workdir / "tls"
+        d.mkdir(parents=True, exist_ok=True)
+
+        def ssl(*args: str) -> None:
+            subprocess.run(["openssl", *args], cwd=d, check=True, capture_output=True)
+
+        ssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem",
+            "-days", "2", "-subj", "/CN=rangecache-test-ca")
+        ssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "key.pem", "-out", "leaf.csr",
+            "-subj", f"/CN={procs.LOOPBACK}")
+        (d / "ext.cnf").write_text(f"subjectAltName=IP:{procs.LOOPBACK},DNS:localhost\n"
+                                   "basicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n")
+        ssl("x509", "-req", "-in", "leaf.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+            "-out", "cert.pem", "-days", "2", "-extfile", "ext.cnf")
+        self.ca_file = d / "ca.pem"
+        return d / "cert.pem", d / "key.pem"
 
     @property
     def hostport(self) -> str:
@@ -67,8 +93,11 @@ class SeaweedFS:
             filer_grpc,
             admin,
             admin_grpc,
-        ) = procs.free_ports(10)
+            https,
+        ) = procs.free_ports(11)
         self.s3_port = s3
+        self.https_port = https
+        cert, key = self._make_tls()
         cmd = [
             str(weed_binary()),
             "mini",
@@ -81,6 +110,9 @@ class SeaweedFS:
             "-s3.port.iceberg=0",
             "-s3.port.lance=0",
             f"-s3.port={s3}",
+            f"-s3.port.https={https}",
+            f"-s3.cert.file={cert}",
+            f"-s3.key.file={key}",
             f"-s3.port.grpc={s3_grpc}",
             f"-s3.config={ids}",
             f"-s3.localSocket={self.workdir / 's3.sock'}",
