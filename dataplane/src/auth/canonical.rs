@@ -4,6 +4,7 @@
 //! buffer (one allocation) and hashed once; query components that are already in canonical
 //! form are borrowed, not re-encoded.
 
+use crate::s3::uri::hex_value;
 use std::borrow::Cow;
 
 use ring::{digest, hmac};
@@ -23,16 +24,6 @@ pub(crate) const EMPTY_SHA256_HEX: &str =
 #[inline]
 pub(crate) fn is_unreserved(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~')
-}
-
-#[inline]
-fn hex_value(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
-    }
 }
 
 const HEX_UPPER: &[u8; 16] = b"0123456789ABCDEF";

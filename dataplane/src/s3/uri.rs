@@ -66,7 +66,8 @@ fn memchr_percent(bytes: &[u8]) -> Option<usize> {
     bytes.iter().position(|&b| b == b'%')
 }
 
-fn hex_value(b: u8) -> Option<u8> {
+/// The value of one hex digit (either case), `None` for any other byte.
+pub(crate) fn hex_value(b: u8) -> Option<u8> {
     match b {
         b'0'..=b'9' => Some(b - b'0'),
         b'a'..=b'f' => Some(b - b'a' + 10),

@@ -20,9 +20,9 @@ use crate::cache::range::{
 use crate::cache::registry::Role;
 use crate::cache::{BlockKey, Claim, FillError, Lookup, LookupError, ObjectId, ObjectMeta};
 use crate::error::ErrorKind;
-use crate::http::{encode_response_head, RequestHead};
+use crate::http::{encode_response_head, RequestHead, ResponseHead};
 use crate::net::BufStream;
-use crate::origin::{OriginRequest, RequestBody};
+use crate::origin::{OriginExchange, OriginRequest, RequestBody};
 use crate::s3::{uri, Operation, S3Error};
 use crate::{Origin, WorkerMetrics};
 
@@ -199,32 +199,9 @@ impl CachedRequest<'_> {
         let cache = &self.ctx.cache;
         let bs = cache.config().block_size;
         let range = first_fetch_range(spec, bs);
-        let req = OriginRequest {
-            method: "GET".to_owned(),
-            path_and_query: uri::origin_path(self.origin_bucket, Some(self.key)),
-            headers: vec![("range".to_owned(), range)],
-            body: RequestBody::None,
-        };
-        WorkerMetrics::add(&self.metrics().origin_requests, 1);
         WorkerMetrics::add(&self.metrics().fill_requests, 1);
         let epoch = cache.meta.epoch();
-        let mut retried = false;
-        let (up, resp) = match self
-            .ctx
-            .origin
-            .send_bodyless(self.origin, &req, false, &mut retried)
-            .await
-        {
-            Ok(x) => x,
-            Err(e) => {
-                WorkerMetrics::add(&self.metrics().origin_errors, 1);
-                return Err(if e.kind() == ErrorKind::Timeout {
-                    LookupError::Timeout
-                } else {
-                    LookupError::Unreachable
-                });
-            }
-        };
+        let (up, resp) = self.ask_origin("GET", ("range", range)).await?;
         let parsed = (resp.status() == 206)
             .then(|| ObjectMeta::from_partial_get(&resp))
             .flatten();
@@ -250,34 +227,43 @@ impl CachedRequest<'_> {
         Ok(Some(meta))
     }
 
-    /// Ask the origin for the object's metadata and cache a usable answer.
-    async fn head_origin(&self, object: &ObjectId) -> Lookup {
+    /// Send a body-less `method` for this object with one extra header and read the response
+    /// head; failures map to the lookup's errors and count in the metrics.
+    async fn ask_origin(
+        &self,
+        method: &str,
+        header: (&str, String),
+    ) -> Result<(OriginExchange, ResponseHead), LookupError> {
         let req = OriginRequest {
-            method: "HEAD".to_owned(),
+            method: method.to_owned(),
             path_and_query: uri::origin_path(self.origin_bucket, Some(self.key)),
-            // Checksums are kept with the metadata and replayed only to clients that ask.
-            headers: vec![("x-amz-checksum-mode".to_owned(), "ENABLED".to_owned())],
+            headers: vec![(header.0.to_owned(), header.1)],
             body: RequestBody::None,
         };
         WorkerMetrics::add(&self.metrics().origin_requests, 1);
-        let epoch = self.ctx.cache.meta.epoch();
         let mut retried = false;
-        let (mut up, resp) = match self
+        let res = self
             .ctx
             .origin
-            .send_bodyless(self.origin, &req, true, &mut retried)
-            .await
-        {
-            Ok(x) => x,
-            Err(e) => {
-                WorkerMetrics::add(&self.metrics().origin_errors, 1);
-                return Err(if e.kind() == ErrorKind::Timeout {
-                    LookupError::Timeout
-                } else {
-                    LookupError::Unreachable
-                });
+            .send_bodyless(self.origin, &req, method == "HEAD", &mut retried)
+            .await;
+        res.map_err(|e| {
+            WorkerMetrics::add(&self.metrics().origin_errors, 1);
+            if e.kind() == ErrorKind::Timeout {
+                LookupError::Timeout
+            } else {
+                LookupError::Unreachable
             }
-        };
+        })
+    }
+
+    /// Ask the origin for the object's metadata and cache a usable answer.
+    async fn head_origin(&self, object: &ObjectId) -> Lookup {
+        let epoch = self.ctx.cache.meta.epoch();
+        // Checksums are kept with the metadata and replayed only to clients that ask.
+        let (mut up, resp) = self
+            .ask_origin("HEAD", ("x-amz-checksum-mode", "ENABLED".to_owned()))
+            .await?;
         let meta = (resp.status() == 200)
             .then(|| ObjectMeta::from_head(&resp))
             .flatten();
