@@ -6,11 +6,11 @@ from __future__ import annotations
 import hashlib
 import http.client
 import random
-import threading
 import time
 
 import pytest
 
+from helpers.cache_obs import RssSampler
 from helpers import procs
 
 pytestmark = [pytest.mark.needs_binary, pytest.mark.big]
@@ -18,28 +18,6 @@ pytestmark = [pytest.mark.needs_binary, pytest.mark.big]
 MiB = 1 << 20
 TOTAL = 1 << 30
 LIMIT = 64 * MiB
-
-
-class RssSampler(threading.Thread):
-    def __init__(self, pid: int, every: float = 0.05):
-        super().__init__(daemon=True)
-        self.pid, self.every = pid, every
-        self.max_rss = 0
-        self.samples = 0
-        self._halt = threading.Event()
-
-    def run(self):
-        while not self._halt.is_set():
-            try:
-                self.max_rss = max(self.max_rss, procs.rss_kib(self.pid)["VmRSS"] * 1024)
-                self.samples += 1
-            except (OSError, KeyError):
-                return
-            time.sleep(self.every)
-
-    def stop(self):
-        self._halt.set()
-        self.join(timeout=5)
 
 
 def blocks(n_bytes: int, hasher):
