@@ -192,13 +192,14 @@ impl Inflight {
     }
 
     /// Decide how `key` is served: from the store, by joining a fill in flight, or by a new
-    /// fill this caller must run. A filler inserts into the store before it leaves the
-    /// registry (see [`Registry::claim`]), so a block is never fetched twice by requests that
-    /// overlap in time.
+    /// fill this caller must run. The caller has already missed in the store (and that miss
+    /// was counted), so the recheck peeks without counting. A filler inserts into the store
+    /// before it leaves the registry (see [`Registry::claim`]), so a block is never fetched
+    /// twice by requests that overlap in time.
     pub fn claim(&self, key: &BlockKey, expected: usize, store: &BlockStore) -> Claim {
         match self
             .fills
-            .claim(key, || store.get(key), || BlockFill::new(expected))
+            .claim(key, || store.peek(key), || BlockFill::new(expected))
         {
             Role::Ready(block) => Claim::Hit(block),
             Role::Follow(fill) => Claim::Wait(fill),

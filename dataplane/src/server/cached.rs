@@ -106,7 +106,9 @@ impl CachedRequest<'_> {
                     return Served::Done(self.error(conn, &err, &[]).await);
                 }
             }
-            let range = match resolve(spec, meta.size) {
+            let resolved = resolve(spec, meta.size);
+            let partial = matches!(resolved, Resolved::Partial(_));
+            let range = match resolved {
                 Resolved::Unsatisfiable => {
                     let cr = unsatisfied_range(meta.size);
                     let extra: [(&[u8], &[u8]); 1] = [(b"content-range", cr.as_bytes())];
@@ -118,7 +120,6 @@ impl CachedRequest<'_> {
                 }),
                 Resolved::Partial(r) => Some(r),
             };
-            let partial = matches!(resolve(spec, meta.size), Resolved::Partial(_));
             if !partial && !meta.checksums_known && self.wants_checksums() {
                 // The whole object's checksum is due and this metadata came from a ranged GET,
                 // which carries none: the origin answers this one.

@@ -114,8 +114,10 @@ pub(crate) async fn handle(
             key: r.key.clone(),
         });
     }
+    let aws_chunked = is_aws_chunked(&head);
     let req = match build_origin_request(
         &head,
+        aws_chunked,
         snapshot,
         &origin,
         origin_bucket,
@@ -142,7 +144,7 @@ pub(crate) async fn handle(
             return keep;
         }
     }
-    let body = client_body(&head, limits);
+    let body = client_body(&head, aws_chunked, limits);
     let keep = if matches!(req.body, RequestBody::None) {
         // A declared-empty body (`Content-Length: 0`) has nothing to drain.
         let mut retried = false;
@@ -188,13 +190,13 @@ fn invalidate_after_write(ctx: &WorkerCtx, w: &Written) {
 }
 
 /// How the client's body is framed and encoded.
-fn client_body(head: &RequestHead, limits: &Limits) -> ClientBody {
+fn client_body(head: &RequestHead, aws_chunked: bool, limits: &Limits) -> ClientBody {
     let transfer = match head.framing() {
         BodyFraming::None => BodyReader::empty(),
         BodyFraming::Length(n) => BodyReader::length(n),
         BodyFraming::Chunked => BodyReader::chunked(limits),
     };
-    if is_aws_chunked(head) {
+    if aws_chunked {
         ClientBody::AwsChunked(AwsChunkedBody::new(transfer, limits))
     } else {
         ClientBody::Plain(transfer)
@@ -216,13 +218,13 @@ fn is_aws_chunked(head: &RequestHead) -> bool {
 /// Build the upstream request: origin path and query, forwarded end-to-end headers, body framing.
 fn build_origin_request(
     head: &RequestHead,
+    aws_chunked: bool,
     snapshot: &Snapshot,
     origin: &Arc<Origin>,
     origin_bucket: &str,
     has_bucket: bool,
     key: Option<&str>,
 ) -> Result<OriginRequest, S3Error> {
-    let aws_chunked = is_aws_chunked(head);
     let mut headers = Vec::with_capacity(head.headers().len());
     for h in head.headers() {
         let name = h.name_str();
