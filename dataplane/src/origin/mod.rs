@@ -9,4 +9,4 @@ mod sign;
 pub use client::{OriginClient, OriginExchange, OriginRequest, RequestBody};
 pub use conn::OriginStream;
 pub use pool::Pool;
-pub use sign::{sign_request, SignError};
+pub use sign::{sign_request, Payload, SignError, Signer};

@@ -1,34 +1,24 @@
 //! SigV4 signing of the load generator's own requests (the `direct` target and `--endpoint`
-//! stores), with `aws-sigv4` configured as S3 wants it: single percent-encoding, no path
-//! normalization, `x-amz-content-sha256` sent. This is a different implementation from the
-//! simulator's checker, so each checks the other.
+//! stores): the data plane's [`rangecache_dataplane::origin::Signer`], the same code that
+//! signs rangecache's origin requests. The simulator checks signatures with its own, separate
+//! implementation, so each checks the other.
 
 use std::time::SystemTime;
 
 use anyhow::{anyhow, Result};
-use aws_credential_types::Credentials as AwsCredentials;
-use aws_sigv4::http_request::{
-    sign, PayloadChecksumKind, PercentEncodingMode, SignableBody, SignableRequest, SigningSettings,
-    UriPathNormalizationMode,
-};
-use aws_sigv4::sign::v4;
-use aws_smithy_runtime_api::client::identity::Identity;
+use rangecache_dataplane::origin::{Payload, Signer as S3Signer};
 
 /// Signs requests with one set of credentials.
 #[derive(Debug, Clone)]
 pub struct Signer {
-    identity: Identity,
-    region: String,
+    inner: S3Signer,
 }
 
 impl Signer {
     /// A signer for `access_key` / `secret_key` in `region`.
     pub fn new(access_key: &str, secret_key: &str, region: &str) -> Self {
-        let identity =
-            AwsCredentials::new(access_key, secret_key, None, None, "rangecache-loadtest").into();
         Signer {
-            identity,
-            region: region.to_owned(),
+            inner: S3Signer::new(access_key, secret_key, None, region),
         }
     }
 
@@ -56,35 +46,9 @@ impl Signer {
         body: &[u8],
         now: SystemTime,
     ) -> Result<()> {
-        let mut settings = SigningSettings::default();
-        settings.percent_encoding_mode = PercentEncodingMode::Single;
-        settings.uri_path_normalization_mode = UriPathNormalizationMode::Disabled;
-        settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
-        let params = v4::SigningParams::builder()
-            .identity(&self.identity)
-            .region(&self.region)
-            .name("s3")
-            .time(now)
-            .settings(settings)
-            .build()
-            .map_err(|e| anyhow!("signing parameters: {e}"))?
-            .into();
         let url = format!("http://{host}{path_and_query}");
-        let signable = SignableRequest::new(
-            method,
-            &url,
-            headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-            SignableBody::Bytes(body),
-        )
-        .map_err(|e| anyhow!("signable request: {e}"))?;
-        let (instructions, _) = sign(signable, &params)
-            .map_err(|e| anyhow!("sign: {e}"))?
-            .into_parts();
-        let added: Vec<(String, String)> = instructions
-            .headers()
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            .collect();
-        headers.extend(added);
-        Ok(())
+        self.inner
+            .sign(method, &url, headers, Payload::Bytes(body), now)
+            .map_err(|e| anyhow!("{e}"))
     }
 }
