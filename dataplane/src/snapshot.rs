@@ -11,6 +11,8 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 
+use crate::auth::AuthPolicy;
+
 /// The one place the current snapshot lives; shared by the control plane and all workers.
 pub type SharedSnapshot = Arc<ArcSwap<Snapshot>>;
 
@@ -25,6 +27,8 @@ pub struct Snapshot {
     pub default_origin: Arc<Origin>,
     /// Per-bucket overrides, keyed by the bucket name clients use.
     pub buckets: HashMap<String, BucketRoute>,
+    /// Who may do what; checked before the cache or the origin is consulted.
+    pub auth: Arc<AuthPolicy>,
 }
 
 impl Snapshot {

@@ -27,6 +27,8 @@ mod chunk;
 mod error;
 mod key_cache;
 mod parse;
+mod policy;
+mod session;
 mod verify;
 
 #[cfg(test)]
@@ -40,6 +42,8 @@ pub use parse::{
     parse_authorization, parse_presigned, AmzDate, CredentialScope, ParsedAuthHeader,
     ParsedPresign, MAX_PRESIGN_EXPIRES,
 };
+pub use policy::{authorize, Access, AuthMode, AuthPolicy, Grant, Need, Scope, StaticKey};
+pub use session::{SessionClaims, SessionKey, SessionKeyError, SessionKeys, MAX_TOKEN_CHARS};
 pub use verify::{verify, PayloadHash, StreamingKind, Verified, MAX_CLOCK_SKEW};
 
 use crate::http::Header;
