@@ -31,6 +31,9 @@ pub struct WorkerMetrics {
     pub connections_open: AtomicI64,
     /// Requests rejected before routing because their framing or head was malformed.
     pub bad_requests: AtomicU64,
+    /// Requests refused by authentication or authorization, or whose body failed the checks
+    /// its signature called for.
+    pub auth_rejected: AtomicU64,
     /// Blocks served from the cache.
     pub cache_block_hits: AtomicU64,
     /// Blocks not in the cache (filled by this request or joined from another's fill).
@@ -65,6 +68,7 @@ impl Default for WorkerMetrics {
             connections_accepted: AtomicU64::new(0),
             connections_open: AtomicI64::new(0),
             bad_requests: AtomicU64::new(0),
+            auth_rejected: AtomicU64::new(0),
             cache_block_hits: AtomicU64::new(0),
             cache_block_misses: AtomicU64::new(0),
             cache_bytes_hit: AtomicU64::new(0),
@@ -147,7 +151,7 @@ impl Metrics {
                 }
             }
         }
-        let counters: [Counter; 18] = [
+        let counters: [Counter; 19] = [
             (
                 "rangecache_bytes_in_total",
                 "Request body bytes received from clients.",
@@ -182,6 +186,11 @@ impl Metrics {
                 "rangecache_bad_requests_total",
                 "Requests rejected for malformed framing or head.",
                 |m| m.bad_requests.load(Relaxed),
+            ),
+            (
+                "rangecache_auth_rejected_total",
+                "Requests refused by authentication, authorization or body checks.",
+                |m| m.auth_rejected.load(Relaxed),
             ),
             (
                 "rangecache_connections_open",

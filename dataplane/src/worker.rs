@@ -13,6 +13,7 @@ use futures_channel::oneshot;
 use monoio::net::{ListenerOpts, TcpListener};
 use monoio::{FusionRuntime, IoUringDriver, LegacyDriver, RuntimeBuilder};
 
+use crate::auth::KeyCache;
 use crate::cache::{Cache, CacheConfig};
 use crate::server::{serve_connection, WorkerCtx};
 use crate::{Metrics, SharedSnapshot};
@@ -83,6 +84,7 @@ pub struct DataPlane {
     workers: Vec<Worker>,
     addr: SocketAddr,
     cache: Arc<Cache>,
+    keys: Arc<KeyCache>,
 }
 
 /// What a worker reports once its listener is bound (or binding failed).
@@ -110,6 +112,7 @@ impl DataPlane {
             workers: Vec::with_capacity(config.workers),
             addr: config.listen,
             cache: Arc::new(Cache::new(config.cache)),
+            keys: Arc::new(KeyCache::default()),
         };
         for i in 0..config.workers.max(1) {
             let (ready_tx, ready_rx) = mpsc::channel::<Ready>();
@@ -124,6 +127,7 @@ impl DataPlane {
                 snapshot: snapshot.clone(),
                 metrics: metrics.clone(),
                 cache: plane.cache.clone(),
+                keys: plane.keys.clone(),
             };
             let thread = std::thread::Builder::new()
                 .name(format!("rangecache-w{i}"))
@@ -198,6 +202,7 @@ struct WorkerSpec {
     snapshot: SharedSnapshot,
     metrics: Arc<Metrics>,
     cache: Arc<Cache>,
+    keys: Arc<KeyCache>,
 }
 
 fn run_worker(spec: WorkerSpec, ready: mpsc::Sender<Ready>, stop: oneshot::Receiver<Duration>) {
@@ -269,7 +274,7 @@ async fn worker_main(
     let addr = listener.local_addr().unwrap_or(spec.addr);
     tracing::info!(worker = spec.id, driver, cpu = ?spec.cpu, %addr, "worker listening");
     let _ = ready.send(Ok((addr, driver)));
-    let ctx = WorkerCtx::new(spec.id, spec.snapshot, spec.metrics, spec.cache);
+    let ctx = WorkerCtx::new(spec.id, spec.snapshot, spec.metrics, spec.cache, spec.keys);
     let drain = loop {
         monoio::select! {
             accepted = listener.accept() => match accepted {

@@ -21,6 +21,7 @@
 //! `PUT /test$file.text` example), the once-encoded form of the decoded path is tried next.
 //! Both denote the same key, so accepting either widens nothing.
 
+mod body_check;
 mod canonical;
 mod checksum;
 mod chunk;
@@ -34,6 +35,7 @@ mod verify;
 #[cfg(test)]
 mod tests;
 
+pub use body_check::BodyCheck;
 pub use checksum::{ChecksumAlgorithm, PayloadVerifier, TrailerChecksum};
 pub use chunk::ChunkVerifier;
 pub use error::{AuthError, AuthErrorKind};

@@ -8,6 +8,7 @@ use bytes::{Bytes, BytesMut};
 use monoio::io::{AsyncReadRent, AsyncWriteRent};
 
 use super::BufStream;
+use crate::auth::{AuthError, BodyCheck};
 use crate::http::{Chunk, ChunkedDecoder, Header, Limits, ParseError};
 
 /// Why a body could not be read to its end.
@@ -21,6 +22,8 @@ pub enum BodyError {
     Closed,
     /// No progress within the body timeout.
     Timeout,
+    /// The body does not match what its signature or checksum promised.
+    Rejected(AuthError),
 }
 
 impl std::fmt::Display for BodyError {
@@ -30,6 +33,7 @@ impl std::fmt::Display for BodyError {
             BodyError::Protocol(e) => write!(f, "malformed body framing: {e}"),
             BodyError::Closed => f.write_str("connection closed before the body was complete"),
             BodyError::Timeout => f.write_str("body read timed out"),
+            BodyError::Rejected(e) => write!(f, "body rejected: {}: {}", e.code(), e.message()),
         }
     }
 }
@@ -180,17 +184,20 @@ pub struct AwsChunkedBody {
     decoder: ChunkedDecoder,
     decoded: u64,
     done: bool,
+    check: BodyCheck,
 }
 
 impl AwsChunkedBody {
-    /// Decode the aws-chunked payload carried by `inner`.
-    pub fn new(inner: BodyReader, limits: &Limits) -> Self {
+    /// Decode the aws-chunked payload carried by `inner`, checking it against `check` (chunk
+    /// signatures, trailer signature, trailing checksum) as it streams.
+    pub fn new(inner: BodyReader, limits: &Limits, check: BodyCheck) -> Self {
         Self {
             inner,
             buf: BytesMut::new(),
             decoder: ChunkedDecoder::new(limits),
             decoded: 0,
             done: false,
+            check,
         }
     }
 
@@ -222,13 +229,20 @@ impl AwsChunkedBody {
             match self.decoder.decode(&mut self.buf)? {
                 Some(Chunk::Data(data)) => {
                     self.decoded += data.len() as u64;
+                    self.check.data(&data);
                     return Ok(Some(data));
                 }
-                Some(Chunk::Start { .. }) => continue,
+                Some(Chunk::Start { size, extension }) => self
+                    .check
+                    .chunk_start(size, &extension)
+                    .map_err(BodyError::Rejected)?,
                 Some(Chunk::End) => {
                     // Whatever follows the aws-chunked terminator inside the transfer body is
                     // not payload; the transfer body must still be consumed to keep framing.
                     self.inner.drain(stream, timeout).await?;
+                    self.check
+                        .end(self.decoder.trailers())
+                        .map_err(BodyError::Rejected)?;
                     self.done = true;
                     return Ok(None);
                 }

@@ -113,6 +113,11 @@ impl Operation {
         }
     }
 
+    /// True for the operations that read an `x-amz-copy-source` object.
+    pub fn is_copy(self) -> bool {
+        matches!(self, Operation::CopyObject | Operation::UploadPartCopy)
+    }
+
     /// True when the operation changes what a later read of the key would return; the cache
     /// invalidates the key after such a request succeeds.
     pub fn writes_object(self) -> bool {

@@ -1,6 +1,7 @@
 //! The client-facing side of a worker: the per-connection loop, the S3 pass-through, and
 //! response writing.
 
+mod admission;
 mod cached;
 mod conn;
 mod fill_task;
@@ -14,6 +15,7 @@ use std::sync::Arc;
 
 pub use conn::serve_connection;
 
+use crate::auth::KeyCache;
 use crate::cache::Cache;
 use crate::origin::OriginClient;
 use crate::{Metrics, SharedSnapshot, WorkerMetrics};
@@ -31,6 +33,8 @@ pub struct WorkerCtx {
     pub origin: OriginClient,
     /// The block cache shared by all workers.
     pub cache: Arc<Cache>,
+    /// SigV4 signing keys of verified clients, shared by all workers.
+    pub keys: Arc<KeyCache>,
     /// Requests being processed now.
     inflight: Cell<usize>,
     /// Set when the worker drains: finish the current request, then close.
@@ -44,6 +48,7 @@ impl WorkerCtx {
         snapshot: SharedSnapshot,
         metrics: Arc<Metrics>,
         cache: Arc<Cache>,
+        keys: Arc<KeyCache>,
     ) -> Rc<Self> {
         Rc::new(Self {
             id,
@@ -51,6 +56,7 @@ impl WorkerCtx {
             metrics,
             origin: OriginClient::new(),
             cache,
+            keys,
             inflight: Cell::new(0),
             draining: Cell::new(false),
         })

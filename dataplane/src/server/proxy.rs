@@ -3,13 +3,16 @@
 
 use std::rc::Rc;
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use bytes::{Bytes, BytesMut};
 use monoio::net::TcpStream;
 
+use super::admission;
 use super::cached::{self, CachedRequest, Served};
 use super::headers::{forward_request_header, forward_response_header, strip_aws_chunked};
 use super::{respond, WorkerCtx};
+use crate::auth::BodyCheck;
 use crate::error::{Error, ErrorKind};
 use crate::http::{
     encode_response_head, BodyFraming, Limits, RequestHead, ResponseFraming, ResponseHead,
@@ -19,27 +22,37 @@ use crate::origin::{OriginExchange, OriginRequest, RequestBody};
 use crate::s3::{new_request_id, route, uri, Operation, S3Error};
 use crate::{Origin, ServerSettings, Snapshot, WorkerMetrics};
 
-/// The client's request body, decoded down to the S3 payload.
+/// The client's request body, decoded down to the S3 payload and checked against what its
+/// signature promised.
 enum ClientBody {
-    Plain(BodyReader),
+    Plain(BodyReader, BodyCheck),
     AwsChunked(AwsChunkedBody),
 }
 
 impl ClientBody {
+    /// The next payload piece; at the end, every pending check has passed
+    /// ([`BodyError::Rejected`] otherwise).
     async fn next(
         &mut self,
         conn: &mut BufStream<TcpStream>,
         settings: &ServerSettings,
     ) -> Result<Option<Bytes>, BodyError> {
         match self {
-            ClientBody::Plain(b) => b.next(conn, settings.body_timeout).await,
+            ClientBody::Plain(b, check) => {
+                let piece = b.next(conn, settings.body_timeout).await?;
+                match &piece {
+                    Some(p) => check.data(p),
+                    None => check.end(&[]).map_err(BodyError::Rejected)?,
+                }
+                Ok(piece)
+            }
             ClientBody::AwsChunked(b) => b.next(conn, settings.body_timeout).await,
         }
     }
 
     fn is_done(&self) -> bool {
         match self {
-            ClientBody::Plain(b) => b.is_done(),
+            ClientBody::Plain(b, _) => b.is_done(),
             ClientBody::AwsChunked(b) => b.is_done(),
         }
     }
@@ -103,6 +116,26 @@ pub(crate) async fn handle(
         Err(err) => return ex.fail(conn, &err, !has_body).await,
     };
     ex.op = r.op;
+    // Authorization comes before the cache: no byte, cached or not, without it.
+    let admitted = admission::admit(&head, &r, &snapshot.auth, &ctx.keys, SystemTime::now())
+        .and_then(|mut check| {
+            if !has_body {
+                check.end(&[])?;
+            }
+            Ok(check)
+        });
+    let check = match admitted {
+        Ok(check) => check,
+        Err(e) => {
+            WorkerMetrics::add(&ctx.metrics().auth_rejected, 1);
+            tracing::debug!(
+                code = e.code(),
+                message = e.message(),
+                "request not admitted"
+            );
+            return ex.fail(conn, &S3Error::from(e), !has_body).await;
+        }
+    };
     let bucket = r.bucket.as_deref().unwrap_or("");
     let (origin, origin_bucket) = snapshot.route_bucket(bucket);
     let origin = origin.clone();
@@ -144,7 +177,7 @@ pub(crate) async fn handle(
             return keep;
         }
     }
-    let body = client_body(&head, aws_chunked, limits);
+    let body = client_body(&head, aws_chunked, limits, check);
     let keep = if matches!(req.body, RequestBody::None) {
         // A declared-empty body (`Content-Length: 0`) has nothing to drain.
         let mut retried = false;
@@ -190,16 +223,21 @@ fn invalidate_after_write(ctx: &WorkerCtx, w: &Written) {
 }
 
 /// How the client's body is framed and encoded.
-fn client_body(head: &RequestHead, aws_chunked: bool, limits: &Limits) -> ClientBody {
+fn client_body(
+    head: &RequestHead,
+    aws_chunked: bool,
+    limits: &Limits,
+    check: BodyCheck,
+) -> ClientBody {
     let transfer = match head.framing() {
         BodyFraming::None => BodyReader::empty(),
         BodyFraming::Length(n) => BodyReader::length(n),
         BodyFraming::Chunked => BodyReader::chunked(limits),
     };
     if aws_chunked {
-        ClientBody::AwsChunked(AwsChunkedBody::new(transfer, limits))
+        ClientBody::AwsChunked(AwsChunkedBody::new(transfer, limits, check))
     } else {
-        ClientBody::Plain(transfer)
+        ClientBody::Plain(transfer, check)
     }
 }
 
@@ -267,16 +305,40 @@ fn build_origin_request(
     } else {
         "/".to_owned()
     };
-    if !head.query().is_empty() {
-        path.push('?');
-        path.push_str(head.query());
-    }
+    append_origin_query(&mut path, head.query());
     Ok(OriginRequest {
         method: head.method().to_owned(),
         path_and_query: path,
         headers,
         body,
     })
+}
+
+/// Query parameters that carry a presigned URL's signature: the client's authentication, never
+/// forwarded (rangecache signs upstream with its own credentials).
+const PRESIGN_PARAMS: [&str; 8] = [
+    "X-Amz-Algorithm",
+    "X-Amz-Credential",
+    "X-Amz-Date",
+    "X-Amz-Expires",
+    "X-Amz-SignedHeaders",
+    "X-Amz-Signature",
+    "X-Amz-Security-Token",
+    "X-Amz-Content-Sha256",
+];
+
+/// Appends `?query` to an origin path, without the client's presign parameters.
+fn append_origin_query(path: &mut String, raw_query: &str) {
+    let mut first = true;
+    for segment in raw_query.split('&').filter(|s| !s.is_empty()) {
+        let name = segment.split_once('=').map_or(segment, |(n, _)| n);
+        if PRESIGN_PARAMS.iter().any(|p| p.eq_ignore_ascii_case(name)) {
+            continue;
+        }
+        path.push(if first { '?' } else { '&' });
+        path.push_str(segment);
+        first = false;
+    }
 }
 
 /// Map the source bucket of `x-amz-copy-source` (`[/]bucket/key[?versionId=..]`) to its
@@ -352,6 +414,10 @@ impl Exchange<'_> {
         let err = match e {
             BodyError::Protocol(_) => S3Error::bad_request("malformed request body framing"),
             BodyError::Timeout => S3Error::request_timeout(),
+            BodyError::Rejected(e) => {
+                WorkerMetrics::add(&self.metrics().auth_rejected, 1);
+                S3Error::from(e)
+            }
             _ => S3Error::incomplete_body(),
         };
         self.fail(conn, &err, false).await
@@ -393,16 +459,19 @@ impl Exchange<'_> {
         let mut origin_write_failed = false;
         while let Some(p) = piece {
             WorkerMetrics::add(&self.metrics().bytes_in, p.len() as u64);
+            // One piece is held back until the next one (or the body's verified end) is here:
+            // a body that fails its checks never reaches the origin whole, so the origin
+            // discards the incomplete upload.
+            let next = match body.next(conn, self.settings).await {
+                Ok(next) => next,
+                Err(e) => return self.body_failed(conn, e).await,
+            };
             if up.write_body(p).await.is_err() {
                 // The origin may have answered early (an error) and closed: relay that.
                 origin_write_failed = true;
                 break;
             }
-            piece = match body.next(conn, self.settings).await {
-                Ok(piece) => piece,
-                // The upstream request is left incomplete, so the origin discards it.
-                Err(e) => return self.body_failed(conn, e).await,
-            };
+            piece = next;
         }
         if !origin_write_failed && up.finish_body().await.is_err() {
             origin_write_failed = true;
