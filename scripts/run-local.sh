@@ -112,6 +112,17 @@ endpoint = "http://127.0.0.1:$S3"
 region = "us-east-1"
 access_key_id = "test"
 secret_access_key = "test"
+
+# Clients sign with their own keys; rangecache verifies them itself.
+[[auth.keys]]
+access_key_id = "test"
+secret_access_key = "test"
+grants = [{ bucket = "*", access = "all" }]
+
+[[auth.keys]]
+access_key_id = "reader"
+secret_access_key = "reader-secret"
+grants = [{ bucket = "$BUCKET", access = ["read", "list"] }]
 EOF
 echo "== starting rangecache ($BIN --config $WORK/rangecache.toml)"
 "$BIN" --config "$WORK/rangecache.toml" </dev/null &
@@ -126,7 +137,8 @@ done
 cat <<EOF
 
 rangecache is listening on http://$LISTEN (admin http://$ADMIN), origin SeaweedFS http://127.0.0.1:$S3
-bucket "$BUCKET" holds hello.txt. Credentials: test / test, region us-east-1, path-style.
+bucket "$BUCKET" holds hello.txt. Client keys (verified by rangecache): test / test (everything),
+reader / reader-secret (read and list $BUCKET only). Region us-east-1, path-style.
 
   export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_DEFAULT_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
   $VENV/bin/aws --endpoint-url http://$LISTEN s3 ls s3://$BUCKET/

@@ -103,8 +103,8 @@ impl Rangecache {
     pub fn start(opts: &RangecacheOptions, dir: &Path) -> Result<Rangecache> {
         let (addr, admin) = (free_port()?, free_port()?);
         let config = format!(
-            "# written by rangecache-loadtest\n[server]\nlisten = \"{addr}\"\nadmin_listen = \"{admin}\"\nworkers = {}\n\n[origin]\nendpoint = \"{}\"\nregion = \"{}\"\naccess_key_id = \"{}\"\nsecret_access_key = \"{}\"\n\n[cache]\nmemory = \"{}\"\nblock_size = \"{}\"\n",
-            opts.workers, opts.origin, opts.region, opts.access_key, opts.secret_key, opts.memory, opts.block_size
+            "# written by rangecache-loadtest\n[server]\nlisten = \"{addr}\"\nadmin_listen = \"{admin}\"\nworkers = {}\n\n[origin]\nendpoint = \"{}\"\nregion = \"{}\"\naccess_key_id = \"{}\"\nsecret_access_key = \"{}\"\n\n[cache]\nmemory = \"{}\"\nblock_size = \"{}\"\n\n# Clients sign with the same key; rangecache verifies every request.\n[[auth.keys]]\naccess_key_id = \"{}\"\nsecret_access_key = \"{}\"\ngrants = [{{ bucket = \"*\", access = \"all\" }}]\n",
+            opts.workers, opts.origin, opts.region, opts.access_key, opts.secret_key, opts.memory, opts.block_size, opts.access_key, opts.secret_key
         );
         let path = dir.join("rangecache.toml");
         std::fs::write(&path, config).with_context(|| format!("write {}", path.display()))?;

@@ -255,7 +255,12 @@ impl Env {
                 },
                 &dir,
             )?;
-            env.rc_ep = Some(unsigned(rc.addr));
+            // Clients sign for rangecache as they would for S3: it verifies every request.
+            env.rc_ep = Some(Rc::new(Endpoint {
+                addr: rc.addr,
+                host: rc.addr.to_string(),
+                signer: Some(Signer::new(&c.access_key, &c.secret_key, &c.region)),
+            }));
             env.rc = Some(rc);
         }
         if let Some(bin) = ng_bin {
