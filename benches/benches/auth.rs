@@ -6,16 +6,22 @@
 //! (`auth::verify`): timestamp and scope checks, key lookup, canonical request, SHA-256, HMAC,
 //! constant-time compare. "warm" reuses one `KeyCache` (the steady state: one derivation per
 //! key and day); "cold" hands every iteration an empty cache, so it includes deriving the
-//! signing key (four more HMACs).
+//! signing key (four more HMACs). "session" signs with STS temporary credentials: the lookup
+//! opens the AES-256-GCM session token as the data plane does. "authorize" is the grant check
+//! that follows verification.
 
 use std::hint::black_box;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use criterion::{BatchSize, Criterion};
-use rangecache_dataplane::auth::{credential, verify, AuthError, KeyCache, RequestParts};
+use rangecache_dataplane::auth::{
+    authorize, credential, verify, Access, AuthError, Grant, KeyCache, Need, RequestParts,
+    SessionClaims, SessionKey, SessionKeys,
+};
 use rangecache_dataplane::http::Header;
 use rangecache_dataplane::origin::sign_request;
+use rangecache_dataplane::s3::Operation;
 use rangecache_dataplane::Credentials;
 
 const AKID: &str = "AKIAIOSFODNN7EXAMPLE";
@@ -39,12 +45,7 @@ fn lookup(akid: &str, _token: Option<&str>) -> Result<(&'static str, ()), AuthEr
 
 /// A boto3 `get_object(Range=...)` as it reaches a path-style endpoint: host, range,
 /// x-amz-content-sha256 and x-amz-date signed; user-agent and the SDK's bookkeeping not.
-fn boto3_get(now: SystemTime) -> Vec<Header> {
-    let creds = Credentials {
-        access_key_id: AKID.into(),
-        secret_access_key: SECRET.into(),
-        session_token: None,
-    };
+fn boto3_get(now: SystemTime, creds: &Credentials) -> Vec<Header> {
     let mut signed = vec![
         ("host".to_owned(), "rangecache.internal:8080".to_owned()),
         ("range".to_owned(), "bytes=104857600-105906175".to_owned()),
@@ -54,7 +55,7 @@ fn boto3_get(now: SystemTime) -> Vec<Header> {
         &format!("http://rangecache.internal:8080{PATH}"),
         &mut signed,
         false,
-        &creds,
+        creds,
         "us-east-1",
         now,
     )
@@ -90,7 +91,12 @@ fn verify_once(parts: &RequestParts<'_>, keys: &KeyCache, now: SystemTime) {
 
 fn auth(c: &mut Criterion) {
     let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_732_327_560);
-    let headers = boto3_get(now);
+    let creds = Credentials {
+        access_key_id: AKID.into(),
+        secret_access_key: SECRET.into(),
+        session_token: None,
+    };
+    let headers = boto3_get(now, &creds);
     let get = RequestParts {
         method: "GET",
         raw_path: PATH,
@@ -131,6 +137,61 @@ fn auth(c: &mut Criterion) {
     });
     group.bench_function("credential_parse_only", |b| {
         b.iter(|| black_box(credential(black_box(&get)).expect("parses")))
+    });
+
+    // STS credentials: the token is opened (AES-256-GCM) on every request.
+    let sessions = SessionKeys::new(vec![SessionKey::from_bytes(&[9u8; 32]).expect("32 bytes")]);
+    let grants = vec![Grant {
+        bucket: "analytics".into(),
+        prefix: "warehouse/".into(),
+        access: Access::READ.union(Access::LIST),
+    }];
+    let token = sessions
+        .seal(&SessionClaims {
+            access_key_id: "ASIAEXAMPLE0000000001".into(),
+            secret_access_key: SECRET.into(),
+            expires_at: 1_732_327_560 + 3_600,
+            role: "analytics".into(),
+            subject: "user-1".into(),
+            grants: grants.clone(),
+        })
+        .expect("a key is configured");
+    let session_creds = Credentials {
+        access_key_id: "ASIAEXAMPLE0000000001".into(),
+        secret_access_key: SECRET.into(),
+        session_token: Some(token),
+    };
+    let session_headers = boto3_get(now, &session_creds);
+    let session_get = RequestParts {
+        method: "GET",
+        raw_path: PATH,
+        raw_query: "",
+        headers: &session_headers,
+    };
+    group.bench_function("session_token_get_warm_key", |b| {
+        b.iter(|| {
+            let parts = black_box(&session_get);
+            let cred = credential(parts).expect("parses");
+            let lookup = |akid: &str, token: Option<&str>| {
+                let claims = sessions
+                    .open(token.expect("token sent"), now)
+                    .expect("opens");
+                assert_eq!(claims.access_key_id, akid);
+                Ok::<_, AuthError>((claims.secret_access_key, claims.grants))
+            };
+            let ok = verify(parts, &cred, lookup, &keys, now).expect("verifies");
+            black_box(ok.principal);
+        })
+    });
+    let need = Need::of(
+        Operation::GetObject,
+        "GET",
+        Some("analytics"),
+        Some("warehouse/events/part-00042-5f1c.snappy.parquet"),
+        "",
+    );
+    group.bench_function("authorize_prefix_grant", |b| {
+        b.iter(|| authorize(black_box(&grants), black_box(&[need])).expect("granted"))
     });
     group.finish();
 }
