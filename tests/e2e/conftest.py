@@ -144,8 +144,13 @@ class ProxyFactory:
         self._n = itertools.count()
 
     def config(self, origin_endpoint: str, **sections) -> dict:
+        """base_config with each given section's keys overriding the base's; `auth=` replaces the
+        whole [auth] section (a test that configures auth starts from nothing granted)."""
         cfg = base_config(origin_endpoint, self.driver)
         for section, table in sections.items():
+            if section == "auth":
+                cfg["auth"] = dict(table)
+                continue
             cfg.setdefault(section, {}).update(table)
         return cfg
 
@@ -176,6 +181,15 @@ class ProxyFactory:
 def proxy_factory(tmp_path, request):
     drv = request.getfixturevalue("driver") if "driver" in request.fixturenames else "auto"
     f = ProxyFactory(tmp_path, drv)
+    yield f
+    problems = f.close()
+    assert not problems, "\n".join(problems)
+
+
+@pytest.fixture(scope="module")
+def module_proxy_factory(tmp_path_factory, request):
+    """ProxyFactory for proxies shared by one module's tests (io driver "auto")."""
+    f = ProxyFactory(tmp_path_factory.mktemp(request.module.__name__.rsplit(".", 1)[-1]), "auto")
     yield f
     problems = f.close()
     assert not problems, "\n".join(problems)

@@ -10,6 +10,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+import tomli_w
+
 from . import procs
 from .seaweed import ACCESS_KEY, REGION, SECRET_KEY
 
@@ -40,26 +42,24 @@ def parse_metrics(text: str) -> list[tuple[str, dict[str, str], float]]:
     return out
 
 
-def _toml_value(v) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, (int, float)):
-        return str(v)
-    if isinstance(v, str):
-        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    if isinstance(v, (list, tuple)):
-        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
-    raise TypeError(f"cannot write {v!r} as TOML")
-
-
 def to_toml(cfg: dict[str, dict]) -> str:
-    lines = []
-    for section, table in cfg.items():
-        lines.append(f"[{section}]")
-        for k, v in table.items():
-            lines.append(f"{k} = {_toml_value(v)}")
-        lines.append("")
-    return "\n".join(lines)
+    """The configuration as TOML: tables, arrays of tables (`[[auth.keys]]`), nested lists."""
+    return tomli_w.dumps(cfg)
+
+
+# The key every client of the suite signs with (`test`/`test`, as at the origin): all access.
+FULL_KEY = {"access_key_id": ACCESS_KEY, "secret_access_key": SECRET_KEY,
+            "grants": [{"bucket": "*", "access": "all"}]}
+# Unsigned requests: the raw-socket tests (HTTP framing, cache behaviour) send them, so the suite's
+# proxies grant them everything unless a test configures `auth` itself (tests/e2e/test_auth.py).
+OPEN_ANONYMOUS = [{"bucket": "*", "access": "all"}]
+
+
+def base_auth(anonymous: bool = True) -> dict:
+    auth = {"mode": "sigv4", "keys": [dict(FULL_KEY)]}
+    if anonymous:
+        auth["anonymous"] = [dict(g) for g in OPEN_ANONYMOUS]
+    return auth
 
 
 def base_config(origin_endpoint: str, driver: str = "auto", workers: int = 2) -> dict[str, dict]:
@@ -78,6 +78,7 @@ def base_config(origin_endpoint: str, driver: str = "auto", workers: int = 2) ->
             "access_key_id": ACCESS_KEY,
             "secret_access_key": SECRET_KEY,
         },
+        "auth": base_auth(),
     }
 
 
@@ -179,6 +180,25 @@ class RangeCache:
             return 0
         self.exit_code = procs.stop_process(self.proc, timeout=timeout, sig=signal.SIGTERM)
         return self.exit_code
+
+    def reload(self, config: dict | None = None, timeout: float = 20.0) -> None:
+        """Rewrite the config file (if `config` is given), send SIGHUP and wait until the reload is
+        counted; raises if it failed (rangecache keeps the old generation then)."""
+        if config is not None:
+            assert config["server"] == self.config["server"], "a reload cannot move the listeners"
+            self.config = config
+            self.config_path.write_text(to_toml(config))
+        before_ok = self.metric_sum("rangecache_config_reloads_total", result="success")
+        before_bad = self.metric_sum("rangecache_config_reloads_total", result="failure")
+        os.kill(self.pid, signal.SIGHUP)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.metric_sum("rangecache_config_reloads_total", result="success") > before_ok:
+                return
+            if self.metric_sum("rangecache_config_reloads_total", result="failure") > before_bad:
+                raise AssertionError(f"configuration reload failed:\n{self.logs()}")
+            time.sleep(0.05)
+        raise AssertionError(f"reload not counted after {timeout}s:\n{self.logs()}")
 
     def kill(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
