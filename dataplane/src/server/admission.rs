@@ -127,7 +127,190 @@ fn copy_source(value: &str) -> Result<(String, String), AuthError> {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashMap;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    use bytes::BytesMut;
+
     use super::*;
+    use crate::auth::{Access, AuthErrorKind, SessionClaims, SessionKey, SessionKeys, StaticKey};
+    use crate::http::{parse_request, Limits};
+    use crate::origin::sign_request;
+    use crate::s3::route;
+    use crate::Credentials;
+
+    const NOW_SECS: u64 = 1_795_000_000;
+
+    fn now() -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(NOW_SECS)
+    }
+
+    fn grant(bucket: &str, prefix: &str, access: Access) -> Grant {
+        Grant {
+            bucket: bucket.into(),
+            prefix: prefix.into(),
+            access,
+        }
+    }
+
+    fn session_keys() -> SessionKeys {
+        SessionKeys::new(vec![SessionKey::from_bytes(&[5; 32]).unwrap()])
+    }
+
+    fn policy() -> AuthPolicy {
+        let mut keys = HashMap::new();
+        keys.insert(
+            "READER".to_owned(),
+            StaticKey {
+                secret: b"reader-secret".to_vec().into(),
+                grants: vec![grant("data", "tables/", Access::READ)].into(),
+            },
+        );
+        AuthPolicy {
+            mode: AuthMode::SigV4,
+            keys,
+            anonymous: vec![grant("public", "", Access::READ)].into(),
+            session_keys: session_keys(),
+        }
+    }
+
+    /// A request head for `method path`, signed with `creds` unless `None`.
+    fn head(method: &str, path: &str, creds: Option<&Credentials>) -> RequestHead {
+        let mut headers = vec![("host".to_owned(), "127.0.0.1:8080".to_owned())];
+        if let Some(creds) = creds {
+            let url = format!("http://127.0.0.1:8080{path}");
+            sign_request(method, &url, &mut headers, false, creds, "us-east-1", now()).unwrap();
+        }
+        let mut raw = format!("{method} {path} HTTP/1.1\r\n");
+        for (name, value) in &headers {
+            raw.push_str(&format!("{name}: {value}\r\n"));
+        }
+        raw.push_str("\r\n");
+        let limits = Limits {
+            max_head_bytes: 64 * 1024,
+            max_headers: 64,
+            max_uri_bytes: 8192,
+        };
+        parse_request(&mut BytesMut::from(raw.as_str()), &limits)
+            .unwrap()
+            .unwrap()
+    }
+
+    fn admit_head(head: &RequestHead, policy: &AuthPolicy) -> Result<BodyCheck, AuthError> {
+        let r = route(
+            head.method(),
+            head.path(),
+            head.query(),
+            head.host(),
+            None,
+            false,
+        )
+        .unwrap();
+        admit(head, &r, policy, &KeyCache::default(), now())
+    }
+
+    fn creds(akid: &str, secret: &str, token: Option<String>) -> Credentials {
+        Credentials {
+            access_key_id: akid.into(),
+            secret_access_key: secret.into(),
+            session_token: token,
+        }
+    }
+
+    fn kind(r: Result<BodyCheck, AuthError>) -> AuthErrorKind {
+        r.unwrap_err().kind()
+    }
+
+    #[test]
+    fn static_keys_are_verified_then_authorized() {
+        let p = policy();
+        let reader = creds("READER", "reader-secret", None);
+        assert!(admit_head(&head("GET", "/data/tables/a.parquet", Some(&reader)), &p).is_ok());
+        assert_eq!(
+            kind(admit_head(&head("GET", "/data/other/a", Some(&reader)), &p)),
+            AuthErrorKind::AccessDenied
+        );
+        assert_eq!(
+            kind(admit_head(
+                &head("DELETE", "/data/tables/a", Some(&reader)),
+                &p
+            )),
+            AuthErrorKind::AccessDenied
+        );
+        let wrong = creds("READER", "not-the-secret", None);
+        assert_eq!(
+            kind(admit_head(&head("GET", "/data/tables/a", Some(&wrong)), &p)),
+            AuthErrorKind::SignatureDoesNotMatch
+        );
+        let unknown = creds("NOBODY", "x", None);
+        assert_eq!(
+            kind(admit_head(
+                &head("GET", "/data/tables/a", Some(&unknown)),
+                &p
+            )),
+            AuthErrorKind::InvalidAccessKeyId
+        );
+    }
+
+    #[test]
+    fn anonymous_requests_need_an_anonymous_grant() {
+        let p = policy();
+        assert!(admit_head(&head("GET", "/public/a", None), &p).is_ok());
+        assert_eq!(
+            kind(admit_head(&head("GET", "/data/tables/a", None), &p)),
+            AuthErrorKind::AccessDenied
+        );
+        assert_eq!(
+            kind(admit_head(&head("PUT", "/public/a", None), &p)),
+            AuthErrorKind::AccessDenied
+        );
+        let off = AuthPolicy {
+            mode: AuthMode::None,
+            ..AuthPolicy::default()
+        };
+        assert!(admit_head(&head("PUT", "/anything/a", None), &off).is_ok());
+    }
+
+    #[test]
+    fn session_tokens_carry_their_grants() {
+        let p = policy();
+        let claims = |akid: &str, expires_at| SessionClaims {
+            access_key_id: akid.into(),
+            secret_access_key: "temp-secret".into(),
+            expires_at,
+            role: "analytics".into(),
+            subject: "user".into(),
+            grants: vec![grant("data", "", Access::READ)],
+        };
+        let token = session_keys()
+            .seal(&claims("ASIA1", NOW_SECS + 60))
+            .unwrap();
+        let c = creds("ASIA1", "temp-secret", Some(token.clone()));
+        assert!(admit_head(&head("GET", "/data/x", Some(&c)), &p).is_ok());
+        assert_eq!(
+            kind(admit_head(&head("PUT", "/data/x", Some(&c)), &p)),
+            AuthErrorKind::AccessDenied
+        );
+        let other_akid = creds("ASIA2", "temp-secret", Some(token));
+        assert_eq!(
+            kind(admit_head(&head("GET", "/data/x", Some(&other_akid)), &p)),
+            AuthErrorKind::InvalidToken
+        );
+        let expired = session_keys().seal(&claims("ASIA1", NOW_SECS - 1)).unwrap();
+        let c = creds("ASIA1", "temp-secret", Some(expired));
+        assert_eq!(
+            kind(admit_head(&head("GET", "/data/x", Some(&c)), &p)),
+            AuthErrorKind::ExpiredToken
+        );
+        let foreign = SessionKeys::new(vec![SessionKey::from_bytes(&[6; 32]).unwrap()])
+            .seal(&claims("ASIA1", NOW_SECS + 60))
+            .unwrap();
+        let c = creds("ASIA1", "temp-secret", Some(foreign));
+        assert_eq!(
+            kind(admit_head(&head("GET", "/data/x", Some(&c)), &p)),
+            AuthErrorKind::InvalidToken
+        );
+    }
 
     #[test]
     fn copy_source_forms() {
