@@ -69,6 +69,9 @@ pub(crate) fn admit(
     Ok(check)
 }
 
+/// A secret access key, shared with the policy (configured keys) or opened from a token.
+type Secret = Arc<[u8]>;
+
 /// The secret and grants of `access_key_id`: a configured key, or, with a session token, the
 /// temporary credentials sealed in it (which must be the ones the request was signed with).
 fn lookup(
@@ -76,7 +79,7 @@ fn lookup(
     access_key_id: &str,
     session_token: Option<&str>,
     now: SystemTime,
-) -> Result<(Arc<[u8]>, Arc<[Grant]>), AuthError> {
+) -> Result<(Secret, Arc<[Grant]>), AuthError> {
     match session_token {
         Some(token) => {
             if policy.session_keys.is_empty() {
