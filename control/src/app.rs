@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Duration;
 
+use rangecache_dataplane::auth::AuthMode;
 use rangecache_dataplane::cache::Cache;
 use rangecache_dataplane::{DataPlane, DataPlaneConfig, Metrics, StartError};
 use tokio::net::TcpListener;
@@ -78,6 +79,7 @@ pub fn run(cli: Cli) -> Result<(), StartupError> {
         drivers.join(", ")
     );
     log_cache(dataplane.cache());
+    log_auth(&publisher.settings());
     info!("admin endpoint on http://{admin_addr}");
 
     let state = Arc::new(AdminState {
@@ -112,6 +114,13 @@ fn log_cache(cache: &Cache) {
         );
     } else {
         info!("block cache off (cache.memory = 0): GET and HEAD go to the origin");
+    }
+}
+
+/// The client-auth summary; `auth.mode = "none"` is already among the warnings.
+fn log_auth(settings: &Settings) {
+    if settings.auth.mode == AuthMode::SigV4 {
+        info!("client auth: {}", settings.auth.summary());
     }
 }
 
@@ -212,6 +221,7 @@ impl Control {
             Ok(generation) => {
                 self.state.reloads_ok.fetch_add(1, Relaxed);
                 info!("configuration reloaded: generation {generation}");
+                log_auth(&self.publisher.settings());
             }
             Err(e) => {
                 self.state.reloads_failed.fetch_add(1, Relaxed);

@@ -9,6 +9,7 @@ mod error;
 mod resolve;
 mod signals;
 mod snapshot_build;
+mod sts;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;

@@ -34,7 +34,7 @@ pub fn build(settings: &Settings, addrs: &AddrMap, generation: u64) -> Snapshot 
         server: settings.server.to_dataplane(),
         default_origin,
         buckets,
-        auth: Arc::default(),
+        auth: settings.auth.policy(),
     }
 }
 

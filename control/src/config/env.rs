@@ -3,7 +3,9 @@
 //! The value is parsed as the field's type (string, integer or boolean; durations and sizes
 //! are strings until validation), and a bad value is an error naming the variable. Overrides
 //! are applied through the TOML value tree, so every `[server]`, `[origin]` and `[cache]`
-//! field can be overridden without a hand-kept list of names.
+//! field, and `auth.mode`, can be overridden without a hand-kept list of names. Lists
+//! (`auth.session_token_keys`, `[[auth.keys]]`, ...) cannot; session token keys have their own
+//! variable, `SESSION_TOKEN_KEY`.
 
 use std::collections::BTreeMap;
 
@@ -76,7 +78,7 @@ fn override_one(
         .and_then(toml::Value::as_table_mut)
         .ok_or_else(|| {
             fail(format!(
-                "unknown section '{section}' (expected server, origin or cache)"
+                "unknown section '{section}' (expected server, origin, cache or auth)"
             ))
         })?
         .get_mut(field)
@@ -100,7 +102,8 @@ fn typed_like(current: &toml::Value, value: &str) -> Result<toml::Value, String>
             _ => Err(format!("expected true or false, got '{value}'")),
         },
         other => Err(format!(
-            "cannot override a {} from the environment",
+            "cannot override {} {} from the environment; set it in the config file",
+            if other.is_array() { "an" } else { "a" },
             other.type_str()
         )),
     }

@@ -4,8 +4,10 @@
 //! Two tiers: [`raw`] mirrors what users write (serde, unknown keys rejected); [`validate`]
 //! turns it into [`Settings`], the only form the rest of the control plane reads.
 
+pub mod auth;
 pub mod env;
 pub mod raw;
+pub mod raw_auth;
 pub mod settings;
 pub mod tls;
 pub mod units;

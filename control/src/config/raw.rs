@@ -6,7 +6,10 @@
 
 use serde::{Deserialize, Deserializer, Serialize};
 
-/// The whole file: `[server]`, `[origin]`, `[cache]` and any number of `[[bucket]]` overrides.
+pub use super::raw_auth::RawAuth;
+
+/// The whole file: `[server]`, `[origin]`, `[cache]`, `[auth]` and any number of `[[bucket]]`
+/// overrides.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RawConfig {
@@ -16,6 +19,8 @@ pub struct RawConfig {
     pub origin: RawOrigin,
     /// `[cache]`: the shared block cache and object metadata cache.
     pub cache: RawCache,
+    /// `[auth]`: who may do what (default: verify everything, allow nothing).
+    pub auth: RawAuth,
     /// `[[bucket]]`: per-bucket overrides.
     #[serde(rename = "bucket", skip_serializing_if = "Vec::is_empty")]
     pub buckets: Vec<RawBucket>,

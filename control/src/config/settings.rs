@@ -8,6 +8,7 @@ use std::time::Duration;
 use rangecache_dataplane::cache::CacheConfig;
 use rangecache_dataplane::{Credentials, IoDriver, Scheme, ServerSettings};
 
+use super::auth::AuthSettings;
 use super::raw::{RawBucket, RawCache, RawConfig, RawOrigin, RawServer};
 use super::units::{format_duration, format_size};
 
@@ -29,6 +30,8 @@ pub struct Settings {
     pub cache: CacheSettings,
     /// `[[bucket]]` overrides, in file order.
     pub buckets: Vec<BucketConfig>,
+    /// `[auth]`.
+    pub auth: AuthSettings,
     /// Non-fatal findings (no credentials, ignored keys, ...) for the caller to log.
     pub warnings: Vec<String>,
 }
@@ -246,6 +249,7 @@ impl Settings {
             server,
             origin,
             cache: self.cache.view(),
+            auth: self.auth.view(),
             buckets,
         }
     }

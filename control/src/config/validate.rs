@@ -32,7 +32,8 @@ pub const MAX_BLOCK_SIZE: u64 = 64 << 20;
 /// larger than the hot share (90%) of its budget, so a budget of one block would cache nothing.
 pub const MIN_CACHED_BLOCKS: u64 = 2;
 
-/// Validate `raw`; `env` supplies the `AWS_*` credential fallbacks.
+/// Validate `raw`; `env` supplies the `AWS_*` credential fallbacks, `SESSION_TOKEN_KEY` and
+/// the variables `[[auth.keys]]` read secrets from.
 pub fn validate(
     raw: &RawConfig,
     env: &EnvVars,
@@ -65,6 +66,7 @@ pub fn validate(
             &mut warnings,
         )?);
     }
+    let auth = super::auth::validate(&raw.auth, env, &mut tls, &mut warnings)?;
     Ok(Settings {
         source,
         server,
@@ -72,6 +74,7 @@ pub fn validate(
         resolve_interval,
         cache,
         buckets,
+        auth,
         warnings,
     })
 }
