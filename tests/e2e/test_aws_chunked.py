@@ -4,39 +4,32 @@ decoded length, and leave no trace of the coding on the stored object."""
 
 from __future__ import annotations
 
-import base64
 import os
 import socket
-import zlib
 from urllib.parse import urlparse
 
 import pytest
 
+from helpers import sigv4
+
+
+def signed_streaming(host: str, path: str, data: bytes, size: int) -> tuple[dict[str, str], bytes]:
+    """STREAMING-AWS4-HMAC-SHA256-PAYLOAD: seed signature in the header, one per chunk."""
+    seed = sigv4.sign("PUT", path, host, sigv4.chunked_upload_headers(sigv4.STREAMING_SIGNED, len(data), False),
+                      sigv4.STREAMING_SIGNED)
+    return dict(seed.headers), sigv4.signed_chunked_body(data, size, seed)
+
+
+def unsigned_trailer(host: str, path: str, data: bytes, size: int) -> tuple[dict[str, str], bytes]:
+    """STREAMING-UNSIGNED-PAYLOAD-TRAILER with a CRC32 trailer, as awscli v2 sends."""
+    seed = sigv4.sign("PUT", path, host,
+                      sigv4.chunked_upload_headers(sigv4.STREAMING_UNSIGNED_TRAILER, len(data), True),
+                      sigv4.STREAMING_UNSIGNED_TRAILER)
+    return dict(seed.headers), sigv4.unsigned_trailer_body(data, size)
+
 
 def _chunks(data: bytes, size: int) -> list[bytes]:
     return [data[i : i + size] for i in range(0, len(data), size)] or [b""]
-
-
-def signed_streaming_body(data: bytes, size: int) -> bytes:
-    """STREAMING-AWS4-HMAC-SHA256-PAYLOAD framing (the signatures are not checked yet)."""
-    sig = "0" * 64
-    out = bytearray()
-    for c in _chunks(data, size):
-        if c:
-            out += f"{len(c):x};chunk-signature={sig}\r\n".encode() + c + b"\r\n"
-    out += f"0;chunk-signature={sig}\r\n\r\n".encode()
-    return bytes(out)
-
-
-def unsigned_trailer_body(data: bytes, size: int) -> bytes:
-    """STREAMING-UNSIGNED-PAYLOAD-TRAILER framing with a CRC32 trailer, as awscli v2 sends."""
-    out = bytearray()
-    for c in _chunks(data, size):
-        if c:
-            out += f"{len(c):x}\r\n".encode() + c + b"\r\n"
-    crc = base64.b64encode(zlib.crc32(data).to_bytes(4, "big")).decode()
-    out += f"0\r\nx-amz-checksum-crc32:{crc}\r\n\r\n".encode()
-    return bytes(out)
 
 
 def transfer_chunked(body: bytes, size: int) -> bytes:
@@ -63,30 +56,16 @@ def put_raw(endpoint: str, path: str, headers: dict[str, str], body: bytes) -> t
         return status, resp
 
 
-CASES = {
-    "signed-streaming": ("STREAMING-AWS4-HMAC-SHA256-PAYLOAD", signed_streaming_body, {}),
-    "unsigned-trailer": (
-        "STREAMING-UNSIGNED-PAYLOAD-TRAILER",
-        unsigned_trailer_body,
-        {"x-amz-trailer": "x-amz-checksum-crc32"},
-    ),
-}
+CASES = {"signed-streaming": signed_streaming, "unsigned-trailer": unsigned_trailer}
 
 
 @pytest.mark.parametrize("transfer", ["content-length", "chunked"])
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_aws_chunked_upload_is_decoded(proxy, direct_s3, new_bucket, case, transfer):
-    sha, encode, extra = CASES[case]
     bucket = new_bucket("awsc")
     data = os.urandom(200_000 + 123)
-    encoded = encode(data, 64 * 1024)
-    headers = {
-        "x-amz-content-sha256": sha,
-        "content-encoding": "aws-chunked",
-        "x-amz-decoded-content-length": str(len(data)),
-        "content-type": "application/octet-stream",
-        **extra,
-    }
+    headers, encoded = CASES[case](proxy.hostport, f"/{bucket}/obj", data, 64 * 1024)
+    headers["content-type"] = "application/octet-stream"  # unsigned: may be added after signing
     if transfer == "chunked":
         headers["transfer-encoding"] = "chunked"
         body = transfer_chunked(encoded, 10_000)
@@ -103,12 +82,9 @@ def test_aws_chunked_upload_is_decoded(proxy, direct_s3, new_bucket, case, trans
 def test_aws_chunked_with_bad_framing_is_rejected(proxy, direct_s3, new_bucket):
     bucket = new_bucket("awsbad")
     body = b"zz;chunk-signature=00\r\nhello\r\n0\r\n\r\n"
-    headers = {
-        "x-amz-content-sha256": "STREAMING-AWS4-HMAC-SHA256-PAYLOAD",
-        "content-encoding": "aws-chunked",
-        "x-amz-decoded-content-length": "5",
-        "content-length": str(len(body)),
-    }
+    seed = sigv4.sign("PUT", f"/{bucket}/bad", proxy.hostport,
+                      sigv4.chunked_upload_headers(sigv4.STREAMING_SIGNED, 5, False), sigv4.STREAMING_SIGNED)
+    headers = {**dict(seed.headers), "content-length": str(len(body))}
     status, resp = put_raw(proxy.endpoint, f"/{bucket}/bad", headers, body)
     assert status == 400, resp.decode(errors="replace")
     assert b"<Code>" in resp and b"x-amz-request-id" in resp.lower()
