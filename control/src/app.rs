@@ -23,6 +23,7 @@ use crate::error::{Phase, StartupError};
 use crate::resolve;
 use crate::signals::{Signal, Signals};
 use crate::snapshot_build::Publisher;
+use crate::sts::Sts;
 
 /// Listen backlog of each worker's listener.
 const BACKLOG: i32 = 1024;
@@ -83,6 +84,7 @@ pub fn run(cli: Cli) -> Result<(), StartupError> {
     info!("admin endpoint on http://{admin_addr}");
 
     let state = Arc::new(AdminState {
+        sts: Sts::new(publisher.settings_handle(), publisher.shared()),
         snapshot: publisher.shared(),
         settings: publisher.settings_handle(),
         metrics,

@@ -1,9 +1,10 @@
 //! The admin HTTP endpoint (hyper 1, HTTP/1.1): `/healthz`, `/readyz`, `/metrics`, `/config`,
-//! and the block cache's `/cache/stats` and `/cache/purge` ([`cache`]). Errors are
-//! `application/problem+json`.
+//! the block cache's `/cache/stats` and `/cache/purge` ([`cache`]), and STS
+//! `AssumeRoleWithWebIdentity` at `POST /` (or `GET /?Action=...`, see [`crate::sts`]). Errors
+//! are `application/problem+json`, except STS's, which are STS XML.
 
 mod cache;
-mod query;
+pub(crate) mod query;
 
 use std::convert::Infallible;
 use std::fmt::Write as _;
@@ -15,7 +16,8 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use bytes::Bytes;
 use http::{header, Method, Response, StatusCode};
-use http_body_util::Full;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -28,6 +30,7 @@ use tokio::task::JoinSet;
 use crate::config::{tls::io_text, Settings};
 use crate::error::{Phase, StartupError};
 use crate::snapshot_build::{all_origins_resolved, origins};
+use crate::sts::{self, Sts, StsRequest};
 
 /// Time an admin client gets to send a request head.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
@@ -53,6 +56,8 @@ pub struct AdminState {
     pub reloads_ok: AtomicU64,
     /// Rejected configuration reloads.
     pub reloads_failed: AtomicU64,
+    /// STS `AssumeRoleWithWebIdentity`.
+    pub sts: Sts,
 }
 
 type Reply = Response<Full<Bytes>>;
@@ -85,14 +90,9 @@ pub async fn serve(listener: TcpListener, state: Arc<AdminState>, mut stop: watc
         let state = state.clone();
         let mut stop = stop.clone();
         conns.spawn(async move {
-            let svc = service_fn(move |req: http::Request<hyper::body::Incoming>| {
+            let svc = service_fn(move |req: http::Request<Incoming>| {
                 let state = state.clone();
-                let method = req.method().clone();
-                let target = req
-                    .uri()
-                    .path_and_query()
-                    .map_or_else(|| req.uri().path().to_owned(), |pq| pq.as_str().to_owned());
-                async move { Ok::<_, Infallible>(respond_async(state, method, target).await) }
+                async move { Ok::<_, Infallible>(route(state, req).await) }
             });
             let conn = http1::Builder::new()
                 .timer(TokioTimer::new())
@@ -134,6 +134,47 @@ const ENDPOINTS: [(&str, &str); 6] = [
     ("/cache/purge", "POST"),
 ];
 
+/// STS requests to [`Sts`], the rest to [`respond`].
+async fn route(state: Arc<AdminState>, req: http::Request<Incoming>) -> Reply {
+    let method = req.method().clone();
+    let uri = req.uri();
+    let has_query = uri.query().is_some_and(|q| !q.is_empty());
+    if uri.path() == "/" && (method == Method::POST || (method == Method::GET && has_query)) {
+        return sts_reply(&state, req).await;
+    }
+    let target = uri
+        .path_and_query()
+        .map_or_else(|| uri.path().to_owned(), |pq| pq.as_str().to_owned());
+    respond_async(state, method, target).await
+}
+
+async fn sts_reply(state: &AdminState, req: http::Request<Incoming>) -> Reply {
+    let (parts, body) = req.into_parts();
+    let body = match Limited::new(body, sts::MAX_BODY_BYTES).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(e) => {
+            return problem(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                &format!(
+                    "cannot read the STS request body (at most {} bytes): {e}",
+                    sts::MAX_BODY_BYTES
+                ),
+            )
+        }
+    };
+    let content_type = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    let req = StsRequest {
+        method: &parts.method,
+        query: parts.uri.query(),
+        content_type,
+        body: &body,
+    };
+    state.sts.handle(req).await
+}
+
 /// [`respond`] off the async thread when the work is not bounded: a purge walks every cached
 /// block, and the control loop (signals, reloads) shares this runtime's one worker.
 async fn respond_async(state: Arc<AdminState>, method: Method, target: String) -> Reply {
@@ -157,13 +198,14 @@ pub fn respond(state: &AdminState, method: &Method, target: &str) -> Reply {
         None => (target, None),
     };
     let Some(&(_, allow)) = ENDPOINTS.iter().find(|(p, _)| *p == path) else {
-        let known: Vec<String> = ENDPOINTS
+        let mut known: Vec<String> = ENDPOINTS
             .iter()
             .map(|(p, allow)| match *allow {
                 "GET, HEAD" => (*p).to_owned(),
                 other => format!("{other} {p}"),
             })
             .collect();
+        known.push("POST / (STS AssumeRoleWithWebIdentity)".to_owned());
         return problem(
             StatusCode::NOT_FOUND,
             &format!("no admin endpoint at {path}; try {}", known.join(", ")),
@@ -296,6 +338,7 @@ pub fn render_metrics(state: &AdminState) -> String {
             n.load(Relaxed)
         );
     }
+    state.sts.render_metrics(&mut out);
     out
 }
 
@@ -348,6 +391,7 @@ mod tests {
         let metrics = Arc::new(Metrics::new(2));
         rangecache_dataplane::WorkerMetrics::add(&metrics.worker(1).bytes_out, 7);
         AdminState {
+            sts: Sts::new(publisher.settings_handle(), publisher.shared()),
             snapshot: publisher.shared(),
             settings: publisher.settings_handle(),
             metrics,
@@ -425,6 +469,7 @@ mod tests {
             "rangecache_origin_addresses{origin=\"default\"} 1",
             "rangecache_origin_addresses{origin=\"a\"} 1",
             "rangecache_config_reloads_total{result=\"success\"} 1",
+            "rangecache_sts_requests_total{result=\"ok\"} 0",
         ] {
             assert!(
                 text.lines().any(|l| l == line),
