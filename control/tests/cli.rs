@@ -168,8 +168,13 @@ struct Running {
 
 impl Running {
     fn start(config: &TempConfig) -> Self {
+        Self::start_with_env(config, &[])
+    }
+
+    fn start_with_env(config: &TempConfig, env: &[(&str, &str)]) -> Self {
         let mut child = rangecache()
             .env("RANGECACHE_LOG", "info")
+            .envs(env.iter().copied())
             .arg("--config")
             .arg(&config.0)
             .stderr(Stdio::piped())
@@ -222,12 +227,29 @@ impl Running {
 
     /// `method target` on the admin endpoint: (status, content type, body).
     fn request(&self, method: &str, target: &str) -> (u16, String, String) {
+        self.exchange(method, target, "", "")
+    }
+
+    /// `POST target` with a form body: (status, content type, body).
+    fn post_form(&self, target: &str, form: &str) -> (u16, String, String) {
+        let ct = "Content-Type: application/x-www-form-urlencoded\r\n";
+        self.exchange("POST", target, ct, form)
+    }
+
+    fn exchange(
+        &self,
+        method: &str,
+        target: &str,
+        headers: &str,
+        body: &str,
+    ) -> (u16, String, String) {
         let mut s = TcpStream::connect(self.admin).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
         write!(
             s,
-            "{method} {target} HTTP/1.1\r\nHost: admin\r\nContent-Length: 0\r\n\
-             Connection: close\r\n\r\n"
+            "{method} {target} HTTP/1.1\r\nHost: admin\r\n{headers}Content-Length: {}\r\n\
+             Connection: close\r\n\r\n{body}",
+            body.len()
         )
         .unwrap();
         let mut reply = String::new();
@@ -341,4 +363,152 @@ fn serves_admin_reloads_on_sighup_and_drains_on_sigterm() {
     rc.signal("TERM");
     let status = rc.child.wait().unwrap();
     assert_eq!(status.code(), Some(0));
+}
+
+/// Config text for a quick run: ephemeral ports, one worker, an unreachable origin.
+const RUN_BASE: &str = "[server]\nlisten = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\n\
+                        workers = 1\npin_cores = false\ndrain_timeout = \"1s\"\n\
+                        [cache]\nmemory = \"64MiB\"\n\
+                        [origin]\nendpoint = \"http://127.0.0.1:1\"\n";
+
+/// A session token key (base64 of 32 bytes).
+const SESSION_KEY: &str = "AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA=";
+
+#[test]
+fn check_shows_auth_with_secrets_redacted() {
+    let cfg = TempConfig::new(
+        "check-auth",
+        "[[auth.keys]]\naccess_key_id = \"AKREADER\"\nsecret_access_key = \"KEYSECRET\"\n\
+         grants = [{ bucket = \"data\", access = [\"read\", \"list\"] }]\n\
+         [[auth.anonymous]]\nbucket = \"public\"\naccess = \"read\"\n",
+    );
+    let out = rangecache()
+        .arg("--config")
+        .arg(&cfg.0)
+        .arg("--check")
+        .env("SESSION_TOKEN_KEY", SESSION_KEY)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        !text.contains("KEYSECRET") && !text.contains(SESSION_KEY),
+        "{text}"
+    );
+    let v: toml::Value = toml::from_str(&text).unwrap();
+    assert_eq!(v["auth"]["mode"].as_str(), Some("sigv4"));
+    assert_eq!(
+        v["auth"]["keys"][0]["access_key_id"].as_str(),
+        Some("AKREADER")
+    );
+    assert_eq!(
+        v["auth"]["keys"][0]["secret_access_key"].as_str(),
+        Some("<redacted>")
+    );
+    let shown_key = v["auth"]["session_token_keys"][0].as_str().unwrap();
+    assert!(shown_key.starts_with("<redacted> id "), "{shown_key}");
+    assert_eq!(v["auth"]["anonymous"][0]["bucket"].as_str(), Some("public"));
+
+    // A bad session token key is a startup error that names its position, not the key.
+    let (code, line) = fails(
+        rangecache()
+            .arg("--check")
+            .env("SESSION_TOKEN_KEY", "bm9wZQ=="),
+    );
+    assert_eq!(code, 1);
+    assert_eq!(
+        line,
+        "rangecache: [validate_config] SESSION_TOKEN_KEY: key 1 of 1: session token key must be \
+         32 bytes (base64 of 32 random bytes), got 4"
+    );
+}
+
+#[test]
+fn mode_none_is_warned_about_at_startup_and_on_reload() {
+    let cfg = TempConfig::new("mode-none", &format!("{RUN_BASE}[auth]\nmode = \"none\"\n"));
+    let rc = Running::start(&cfg);
+    // The warning comes before the admin line that start() waited for; reload to see it again.
+    rc.signal("HUP");
+    let line = rc.wait_for_log("clients are NOT verified");
+    assert!(line.contains("WARN"), "{line}");
+    assert!(line.contains("auth.mode = \"none\""), "{line}");
+    rc.wait_for_log("configuration reloaded: generation 2");
+}
+
+/// An ES256 JWT over `claims`, signed with a fresh P-256 key; and that key's JWKS.
+fn es256_token(claims: &serde_json::Value) -> (String, String) {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+    use ring::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
+    let rng = ring::rand::SystemRandom::new();
+    let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
+    let key =
+        EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng).unwrap();
+    let point = key.public_key().as_ref();
+    let jwks = serde_json::json!({"keys": [{"kty": "EC", "crv": "P-256", "kid": "k1",
+        "x": URL_SAFE_NO_PAD.encode(&point[1..33]), "y": URL_SAFE_NO_PAD.encode(&point[33..65])}]});
+    let header = serde_json::json!({"alg": "ES256", "kid": "k1"});
+    let input = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(header.to_string()),
+        URL_SAFE_NO_PAD.encode(claims.to_string())
+    );
+    let sig = key.sign(&rng, input.as_bytes()).unwrap();
+    (
+        format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig.as_ref())),
+        jwks.to_string(),
+    )
+}
+
+#[test]
+fn sts_answers_assume_role_with_web_identity() {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let (token, jwks) = es256_token(&serde_json::json!({
+        "iss": "https://issuer.test", "sub": "ci-job", "aud": "rangecache",
+        "exp": now + 600, "iat": now
+    }));
+    let jwks_file = TempConfig::new("sts-jwks", &jwks);
+    let cfg = TempConfig::new(
+        "sts",
+        &format!(
+            "{RUN_BASE}[[auth.roles]]\nname = \"analytics\"\nissuer = \"https://issuer.test\"\n\
+             jwks_file = \"{}\"\naudiences = [\"rangecache\"]\n\
+             grants = [{{ bucket = \"data\", access = \"read\" }}]\n",
+            jwks_file.0.display()
+        ),
+    );
+    let rc = Running::start_with_env(&cfg, &[("SESSION_TOKEN_KEY", SESSION_KEY)]);
+    let body = format!(
+        "Action=AssumeRoleWithWebIdentity&Version=2011-06-15\
+         &RoleArn=arn%3Aaws%3Aiam%3A%3A123456789012%3Arole%2Fanalytics\
+         &RoleSessionName=job-1&DurationSeconds=900&WebIdentityToken={token}"
+    );
+    let (status, content_type, xml) = rc.post_form("/", &body);
+    assert_eq!((status, content_type.as_str()), (200, "text/xml"), "{xml}");
+    assert!(xml.contains("<AccessKeyId>ASIA"), "{xml}");
+    assert!(
+        xml.contains("<SubjectFromWebIdentityToken>ci-job<"),
+        "{xml}"
+    );
+    assert!(xml.contains("assumed-role/analytics/job-1</Arn>"), "{xml}");
+
+    let (status, _, xml) = rc.post_form("/", &body.replace("analytics", "nope"));
+    assert_eq!(status, 403, "{xml}");
+    assert!(xml.contains("<Code>AccessDenied</Code>"), "{xml}");
+    let (status, _, xml) = rc.get("/?Action=GetCallerIdentity");
+    assert_eq!(status, 400, "{xml}");
+    assert!(xml.contains("<Code>InvalidAction</Code>"), "{xml}");
+
+    let metrics = rc.get("/metrics").2;
+    assert!(
+        metrics.contains("rangecache_sts_requests_total{result=\"ok\"} 1\n"),
+        "{metrics}"
+    );
 }
