@@ -11,6 +11,7 @@ use rangecache_dataplane::auth::{Access, AuthMode, SessionKey};
 
 use super::*;
 use crate::config::{self, validate, EnvVars, Settings, Sources};
+use crate::error::{Phase, StartupError};
 use crate::sts::testkeys::TestKey;
 
 fn env(pairs: &[(&str, &str)]) -> EnvVars {
