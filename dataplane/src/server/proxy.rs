@@ -441,12 +441,22 @@ impl Exchange<'_> {
         {
             return false;
         }
-        // The upstream request starts only once the first payload byte (or the body's end) is
-        // here: a body that fails before that never reaches the origin, where some stores
-        // would record an empty object for a request cut before its first byte.
+        // One piece is always held back until the next one (or the body's end, every check
+        // passed) is here: a body that fails its checks never reaches the origin whole, so the
+        // origin discards the incomplete upload. And the upstream request starts only once two
+        // pieces (or one and the verified end) are here: a body that fails before that never
+        // reaches the origin at all, where some stores would record an empty object for a
+        // request cut before its first byte.
         let mut piece = match body.next(conn, self.settings).await {
             Ok(piece) => piece,
             Err(e) => return self.body_failed(conn, e).await,
+        };
+        let mut ahead = match piece {
+            Some(_) => match body.next(conn, self.settings).await {
+                Ok(next) => next,
+                Err(e) => return self.body_failed(conn, e).await,
+            },
+            None => None,
         };
         WorkerMetrics::add(&self.metrics().origin_requests, 1);
         let mut up = match client.start(origin, req, false).await {
@@ -459,19 +469,19 @@ impl Exchange<'_> {
         let mut origin_write_failed = false;
         while let Some(p) = piece {
             WorkerMetrics::add(&self.metrics().bytes_in, p.len() as u64);
-            // One piece is held back until the next one (or the body's verified end) is here:
-            // a body that fails its checks never reaches the origin whole, so the origin
-            // discards the incomplete upload.
-            let next = match body.next(conn, self.settings).await {
-                Ok(next) => next,
-                Err(e) => return self.body_failed(conn, e).await,
-            };
             if up.write_body(p).await.is_err() {
                 // The origin may have answered early (an error) and closed: relay that.
                 origin_write_failed = true;
                 break;
             }
-            piece = next;
+            piece = ahead;
+            ahead = match piece {
+                Some(_) => match body.next(conn, self.settings).await {
+                    Ok(next) => next,
+                    Err(e) => return self.body_failed(conn, e).await,
+                },
+                None => None,
+            };
         }
         if !origin_write_failed && up.finish_body().await.is_err() {
             origin_write_failed = true;
