@@ -15,10 +15,10 @@ TARGETS=("$@")
 mkdir -p ../target/fuzz-logs
 for t in "${TARGETS[@]}"; do
   log=../target/fuzz-logs/$t.log
-  before=$(find "artifacts/$t" -type f 2>/dev/null | wc -l)
+  before=$(find "artifacts/$t" -type f 2>/dev/null | wc -l || true)
   status=ok
   cargo +nightly fuzz run "$t" -- -max_total_time="$SECONDS_EACH" -print_final_stats=1 >"$log" 2>&1 || status=FAILED
-  after=$(find "artifacts/$t" -type f 2>/dev/null | wc -l)
+  after=$(find "artifacts/$t" -type f 2>/dev/null | wc -l || true)
   runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo "?")
   cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1 || true)
   echo "$t: ${SECONDS_EACH}s, $runs executions, $cov, new artifacts: $((after - before)), run $status (log $log)"
