@@ -740,3 +740,99 @@ def test_reload_revokes_and_adds_keys(proxy_factory, seaweed, origin, tmp_path):
     r = sigv4.request(h, "GET", DATA, "tables/small.bin",
                       creds=Creds(FILEKEY.access_key, "rotated-file-secret-0123456789abcdefghij"))
     assert (r.status, r.body) == (200, SMALL), sigv4.describe(r)
+
+
+# ------------------------------------------------------------------------------------------ edges
+TRAVERSALS = [
+    "tables/../private/secret.bin",
+    "tables/%2e%2e/private/secret.bin",
+    "tables/%2E%2E/private/secret.bin",
+    "tables%2F..%2Fprivate%2Fsecret.bin",
+    "tables/..%2Fprivate/secret.bin",
+    "tables/./../private/secret.bin",
+    "tables//../../private/secret.bin",
+]
+
+
+@pytest.mark.parametrize("raw_key", TRAVERSALS)
+def test_reader_cannot_escape_its_prefix(ap, raw_key):
+    """S3 keys are not paths: whatever the origin makes of dots, the reader (tables/ only) never
+    gets private/secret.bin. The request is signed over the path exactly as sent."""
+    path = f"/{DATA}/{raw_key}"
+    s = sigv4.sign("GET", path, ap.hostport, creds=READER)
+    r = sigv4.send(ap.hostport, s)
+    assert SECRET[:32] not in r.body, f"{path}: the reader got private bytes: {sigv4.describe(r)}"
+    assert r.status in (400, 403, 404), sigv4.describe(r)
+    # and the full key asking the same gets what S3 would: not the secret object either (the key
+    # "tables/../private/secret.bin" does not exist)
+    r = sigv4.send(ap.hostport, sigv4.sign("GET", path, ap.hostport))
+    assert SECRET[:32] not in r.body, f"{path}: a literal key was resolved as a path: {sigv4.describe(r)}"
+
+
+@pytest.mark.parametrize("prefix", ["tables/../private/", "tables/../", "tables/%2e%2e/private/"])
+def test_reader_list_cannot_escape_its_prefix(ap, prefix):
+    r = sigv4.request(ap.hostport, "GET", DATA, "", creds=READER,
+                      query=[("list-type", "2"), ("prefix", prefix)])
+    assert b"private/secret.bin" not in r.body, sigv4.describe(r)
+
+
+def test_bucket_level_requests_need_a_whole_bucket_grant(ap, origin):
+    h = ap.hostport
+    c = client(ap, READER)
+    c.head_bucket(Bucket=DATA)  # any grant on the bucket
+    client_error(lambda: c.head_bucket(Bucket=OTHER), 403, "403")
+    # bucket sub-resources need a grant without a prefix
+    for q in ("acl", "policy", "tagging", "versioning", "cors"):
+        assert_refused(sigv4.request(h, "GET", DATA, "", creds=READER, query=[(q, "")]), 403, "AccessDenied")
+    # multi-delete names keys in its body: the reader may not, the whole-bucket writer may
+    body = (b'<?xml version="1.0" encoding="UTF-8"?><Delete><Object><Key>tables/small.bin</Key></Object>'
+            b"</Delete>")
+    import base64
+    import hashlib
+
+    md5 = [("Content-MD5", base64.b64encode(hashlib.md5(body).digest()).decode())]
+    r = sigv4.request(h, "POST", DATA, "", body, creds=READER, headers=md5, query=[("delete", "")])
+    assert_refused(r, 403, "AccessDenied")
+    assert origin.head_object(Bucket=DATA, Key="tables/small.bin")["ContentLength"] == len(SMALL)
+    # object sub-resource writes are writes
+    tagging = b"<Tagging><TagSet><Tag><Key>a</Key><Value>b</Value></Tag></TagSet></Tagging>"
+    r = sigv4.request(h, "PUT", DATA, "tables/small.bin", tagging, creds=READER, query=[("tagging", "")],
+                      headers=[("Content-MD5", base64.b64encode(hashlib.md5(tagging).digest()).decode())])
+    assert_refused(r, 403, "AccessDenied")
+    # creating or deleting buckets
+    assert_refused(sigv4.request(h, "PUT", f"authnew-{PID}", creds=READER), 403, "AccessDenied")
+    assert_refused(sigv4.request(h, "DELETE", OTHER, creds=WRITER), 403, "AccessDenied")
+    assert origin.head_bucket(Bucket=OTHER)["ResponseMetadata"]["HTTPStatusCode"] == 200
+
+
+def test_anonymous_post_and_unsigned_amz_headers(ap, origin):
+    h = ap.hostport
+    # a browser-form POST (no signature at all) to a bucket anonymous may only read
+    boundary = "----rcboundary"
+    form = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"key\"\r\n\r\nanon-post.bin\r\n"
+            f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"f\"\r\n"
+            f"Content-Type: application/octet-stream\r\n\r\nposted\r\n--{boundary}--\r\n").encode()
+    r = sigv4.anonymous(h, "POST", PUBLIC, headers=[("Content-Type", f"multipart/form-data; boundary={boundary}")],
+                        body=form)
+    assert r.status in (400, 403, 405, 501) and r.header("x-amz-request-id"), sigv4.describe(r)
+    absent(origin, PUBLIC, "anon-post.bin")
+    # an x-amz-copy-source added after signing a plain PUT is not obeyed
+    s = sigv4.sign("PUT", sigv4.object_path(DATA, "uploads/unsigned-copy.bin"), h, payload_hash=sigv4.EMPTY_SHA256)
+    r = sigv4.send(h, s, headers=s.headers + [("x-amz-copy-source", f"/{DATA}/private/secret.bin")])
+    assert r.status == 403 and sigv4.error_code(r) in ("AccessDenied", "SignatureDoesNotMatch"), sigv4.describe(r)
+    absent(origin, DATA, "uploads/unsigned-copy.bin")
+
+
+def test_two_auth_mechanisms_and_bad_presign_parameters(ap, tmp_path):
+    c = client(ap)
+    url = c.generate_presigned_url("get_object", Params={"Bucket": DATA, "Key": "private/secret.bin"}, ExpiresIn=300)
+    s = sigv4.sign("GET", sigv4.object_path(DATA, "private/secret.bin"), ap.hostport)
+    st, headers, body = curl(url, tmp_path, "-H", f"Authorization: {s.header('Authorization')}",
+                             "-H", f"x-amz-date: {s.date}", "-H", f"x-amz-content-sha256: {sigv4.EMPTY_SHA256}")
+    assert st == 400 and b"<Code>InvalidArgument</Code>" in body and SECRET[:32] not in body, (st, body[:300])
+    too_long = c.generate_presigned_url("get_object", Params={"Bucket": DATA, "Key": "private/secret.bin"},
+                                        ExpiresIn=604801)
+    assert_curl_refused(curl(too_long, tmp_path), 400, "AuthorizationQueryParametersError", SECRET)
+    no_sig = url.split("&X-Amz-Signature=")[0]
+    st, _, body = curl(no_sig, tmp_path)
+    assert st in (400, 403) and SECRET[:32] not in body, (st, body[:300])
