@@ -10,6 +10,8 @@ mod resolve;
 mod signals;
 mod snapshot_build;
 mod sts;
+#[cfg(test)]
+mod test_support;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;

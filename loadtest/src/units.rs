@@ -119,26 +119,12 @@ pub fn iso8601(t: std::time::SystemTime) -> String {
     format!("{}.{:03}Z", s.trim_end_matches('Z'), d.subsec_millis())
 }
 
-/// ISO 8601 in UTC to the second ("2023-11-14T22:13:20Z") of seconds since the Unix epoch.
+/// ISO 8601 in UTC to the second ("2023-11-14T22:13:20Z") of seconds since the Unix epoch
+/// (years up to 9999).
 pub fn iso8601_secs(secs: u64) -> String {
-    let secs = secs as i64;
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60
-    )
+    let time = std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs);
+    rangecache_dataplane::auth::AmzDate::from_system_time(time)
+        .map_or_else(|| "9999-12-31T23:59:59Z".to_owned(), |d| d.rfc3339())
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! Tests of loading, merging and validating configurations. No network, no fixed ports.
 
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use crate::test_support::TempFile;
+use std::path::Path;
 use std::time::Duration;
 
 use rangecache_dataplane::{IoDriver, Scheme};
@@ -20,28 +20,6 @@ fn ca_file() -> String {
         .join("tests/data/test-ca.pem")
         .display()
         .to_string()
-}
-
-/// A config file with `text` in the temp directory, removed on drop.
-struct TempFile(PathBuf);
-
-impl TempFile {
-    fn new(text: &str) -> Self {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let path = std::env::temp_dir().join(format!(
-            "rangecache-test-{}-{}.toml",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::write(&path, text).unwrap();
-        Self(path)
-    }
-}
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
 }
 
 /// Validate TOML text with no environment.

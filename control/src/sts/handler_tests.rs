@@ -2,8 +2,7 @@
 //! published snapshot, form and query requests in, XML out, and tokens that the data plane's
 //! [`SessionKeys`] opens with the role's grants.
 
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use crate::test_support::TempFile;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::engine::general_purpose::STANDARD;
@@ -24,28 +23,6 @@ use crate::snapshot_build::Publisher;
 const NOW: u64 = 1_800_000_000;
 const ISSUER: &str = "https://issuer.test";
 const ARN: &str = "arn:aws:iam::123456789012:role/analytics";
-
-/// A file removed on drop.
-struct TempFile(PathBuf);
-
-impl TempFile {
-    fn new(text: &str) -> Self {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let path = std::env::temp_dir().join(format!(
-            "rangecache-sts-test-{}-{}.json",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::write(&path, text).unwrap();
-        Self(path)
-    }
-}
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
 
 fn at(secs: u64) -> SystemTime {
     UNIX_EPOCH + Duration::from_secs(secs)

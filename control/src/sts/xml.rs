@@ -3,6 +3,8 @@
 
 use std::fmt::Write as _;
 
+use rangecache_dataplane::auth::AmzDate;
+
 use super::error::StsError;
 
 /// The STS XML namespace.
@@ -33,19 +35,10 @@ pub struct Assumed {
     pub provider: String,
 }
 
-/// `text` with the five XML special characters escaped.
+/// `text` escaped for XML character data (the S3 error documents' escaper).
 pub fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            c => out.push(c),
-        }
-    }
+    rangecache_dataplane::s3::escape_xml(text, &mut out);
     out
 }
 
@@ -107,32 +100,11 @@ pub fn error(err: &StsError, request_id: &str) -> String {
     )
 }
 
-/// Unix seconds as `YYYY-MM-DDTHH:MM:SSZ`.
+/// Unix seconds as `YYYY-MM-DDTHH:MM:SSZ` (years up to 9999).
 pub fn rfc3339(unix_secs: u64) -> String {
-    let days = unix_secs / 86_400;
-    let rem = unix_secs % 86_400;
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
-/// The proleptic Gregorian date of `days` after 1970-01-01 (Howard Hinnant's algorithm,
-/// restricted to dates from 1970 on).
-fn civil_from_days(days: u64) -> (u64, u64, u64) {
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + u64::from(m <= 2);
-    (y, m, d)
+    let time = std::time::UNIX_EPOCH + std::time::Duration::from_secs(unix_secs);
+    AmzDate::from_system_time(time)
+        .map_or_else(|| "9999-12-31T23:59:59Z".to_owned(), |d| d.rfc3339())
 }
 
 #[cfg(test)]
@@ -150,7 +122,11 @@ mod tests {
         // Every day boundary for ~30 years agrees with a day-by-day walk.
         let (mut y, mut m, mut d) = (1970u64, 1u64, 1u64);
         for days in 0..11_000 {
-            assert_eq!(civil_from_days(days), (y, m, d), "day {days}");
+            assert_eq!(
+                rfc3339(days * 86_400),
+                format!("{y:04}-{m:02}-{d:02}T00:00:00Z"),
+                "day {days}"
+            );
             let leap = y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
             let len = [
                 31,

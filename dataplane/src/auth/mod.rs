@@ -42,7 +42,7 @@ pub use error::{AuthError, AuthErrorKind};
 pub use key_cache::{derive_signing_key, KeyCache, DEFAULT_KEY_CACHE_ENTRIES};
 pub use parse::{
     parse_authorization, parse_presigned, AmzDate, CredentialScope, ParsedAuthHeader,
-    ParsedPresign, MAX_PRESIGN_EXPIRES,
+    ParsedPresign, MAX_PRESIGN_EXPIRES, PRESIGN_PARAMS,
 };
 pub use policy::{authorize, Access, AuthMode, AuthPolicy, Grant, Need, Scope, StaticKey};
 pub use session::{SessionClaims, SessionKey, SessionKeyError, SessionKeys, MAX_TOKEN_CHARS};

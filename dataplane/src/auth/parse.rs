@@ -86,6 +86,21 @@ impl AmzDate {
         std::str::from_utf8(&self.text).unwrap_or_default()
     }
 
+    /// The timestamp as RFC 3339 / ISO 8601 in UTC, `YYYY-MM-DDTHH:MM:SSZ` (STS expirations,
+    /// S3 listings).
+    pub fn rfc3339(&self) -> String {
+        let t = self.as_str();
+        format!(
+            "{}-{}-{}T{}:{}:{}Z",
+            &t[0..4],
+            &t[4..6],
+            &t[6..8],
+            &t[9..11],
+            &t[11..13],
+            &t[13..15]
+        )
+    }
+
     /// The date part, `YYYYMMDD`, which the credential scope must repeat.
     pub fn date(&self) -> &str {
         &self.as_str()[..8]
@@ -135,6 +150,19 @@ fn civil_from_days(days: u64) -> (u64, u64, u64) {
     let year = yoe + era * 400 + u64::from(month <= 2);
     (year, month, day)
 }
+
+/// The query parameters of a presigned URL's SigV4 signature. They are the client's
+/// authentication: never forwarded to an origin, which rangecache signs for itself.
+pub const PRESIGN_PARAMS: [&str; 8] = [
+    "X-Amz-Algorithm",
+    "X-Amz-Credential",
+    "X-Amz-Date",
+    "X-Amz-Expires",
+    "X-Amz-SignedHeaders",
+    "X-Amz-Signature",
+    "X-Amz-Security-Token",
+    "X-Amz-Content-Sha256",
+];
 
 /// The parts of a credential, `<access key id>/<YYYYMMDD>/<region>/<service>/aws4_request`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -333,16 +361,7 @@ fn decoded_text(raw: &str) -> Result<Cow<'_, str>, AuthError> {
 /// hex digits).
 pub fn parse_presigned(raw_query: &str) -> Result<Option<ParsedPresign<'_>>, AuthError> {
     let mut fields: [Option<&str>; 8] = [None; 8];
-    const NAMES: [&str; 8] = [
-        "X-Amz-Algorithm",
-        "X-Amz-Credential",
-        "X-Amz-Date",
-        "X-Amz-Expires",
-        "X-Amz-SignedHeaders",
-        "X-Amz-Signature",
-        "X-Amz-Security-Token",
-        "X-Amz-Content-Sha256",
-    ];
+    const NAMES: [&str; 8] = PRESIGN_PARAMS;
     for segment in raw_query.split('&') {
         let (name, value) = segment.split_once('=').unwrap_or((segment, ""));
         if let Some(i) = NAMES.iter().position(|n| *n == name) {

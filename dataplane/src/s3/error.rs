@@ -222,8 +222,9 @@ impl fmt::Display for S3Error {
 
 impl std::error::Error for S3Error {}
 
-/// Append `text` to `out` escaped for XML character data and attribute values.
-fn escape_xml(text: &str, out: &mut String) {
+/// Append `text` to `out` escaped for XML character data and attribute values; characters
+/// XML 1.0 cannot carry become U+FFFD.
+pub fn escape_xml(text: &str, out: &mut String) {
     for c in text.chars() {
         match c {
             '&' => out.push_str("&amp;"),

@@ -5,6 +5,6 @@ mod op;
 pub mod route;
 pub mod uri;
 
-pub use error::{new_request_id, S3Error};
+pub use error::{escape_xml, new_request_id, S3Error};
 pub use op::Operation;
 pub use route::{route, Route};

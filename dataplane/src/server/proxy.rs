@@ -12,7 +12,7 @@ use super::admission;
 use super::cached::{self, CachedRequest, Served};
 use super::headers::{forward_request_header, forward_response_header, strip_aws_chunked};
 use super::{respond, WorkerCtx};
-use crate::auth::BodyCheck;
+use crate::auth::{BodyCheck, PRESIGN_PARAMS};
 use crate::error::{Error, ErrorKind};
 use crate::http::{
     encode_response_head, BodyFraming, Limits, RequestHead, ResponseFraming, ResponseHead,
@@ -313,19 +313,6 @@ fn build_origin_request(
         body,
     })
 }
-
-/// Query parameters that carry a presigned URL's signature: the client's authentication, never
-/// forwarded (rangecache signs upstream with its own credentials).
-const PRESIGN_PARAMS: [&str; 8] = [
-    "X-Amz-Algorithm",
-    "X-Amz-Credential",
-    "X-Amz-Date",
-    "X-Amz-Expires",
-    "X-Amz-SignedHeaders",
-    "X-Amz-Signature",
-    "X-Amz-Security-Token",
-    "X-Amz-Content-Sha256",
-];
 
 /// Appends `?query` to an origin path, without the client's presign parameters.
 fn append_origin_query(path: &mut String, raw_query: &str) {

@@ -1,8 +1,7 @@
 //! Tests of `[auth]` validation: defaults, every way to give a secret, session token keys,
 //! roles, warnings, the redacted view, and errors that name the field.
 
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use crate::test_support::TempFile;
 use std::time::Duration;
 
 use base64::engine::general_purpose::STANDARD;
@@ -19,32 +18,6 @@ fn env(pairs: &[(&str, &str)]) -> EnvVars {
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect()
-}
-
-/// A file in the temp directory, removed on drop.
-struct TempFile(PathBuf);
-
-impl TempFile {
-    fn new(text: &str) -> Self {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let path = std::env::temp_dir().join(format!(
-            "rangecache-auth-test-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::write(&path, text).unwrap();
-        Self(path)
-    }
-
-    fn path(&self) -> String {
-        self.0.display().to_string()
-    }
-}
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
 }
 
 fn with_env(text: &str, e: &EnvVars) -> Result<Settings, StartupError> {
