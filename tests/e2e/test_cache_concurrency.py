@@ -14,7 +14,7 @@ import pytest
 
 from helpers.cache_obs import MiB, counters
 from helpers.counting_relay import CountingRelay, block_span_of
-from helpers.rawhttp import Closed, Conn, exchange, request_bytes
+from helpers.rawhttp import Closed, Conn, exchange, request_bytes, signed_headers
 
 pytestmark = pytest.mark.needs_binary
 
@@ -52,7 +52,8 @@ def test_concurrent_cold_readers_coalesce_to_one_get_per_block(driver, proxy_fac
             try:
                 conn.connect()
                 barrier.wait(timeout=30)
-                conn.request("GET", path, headers={"Range": f"bytes={first}-{last}"})
+                conn.request("GET", path, headers=dict(signed_headers("GET", path, p.hostport,
+                                                                      [("Range", f"bytes={first}-{last}")])))
                 r = conn.getresponse()
                 results[i] = (r.status, r.getheader("Content-Range"), r.read())
             except Exception as e:  # noqa: BLE001 - reported below

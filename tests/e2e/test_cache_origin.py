@@ -16,7 +16,7 @@ import pytest
 from helpers import procs
 from helpers.cache_obs import MiB, RssSampler, counters, delta, stats
 from helpers.clients import s3_client
-from helpers.rawhttp import Response, exchange, request_bytes
+from helpers.rawhttp import Response, exchange, request_bytes, signed_headers
 from helpers.slow_origin import SlowOrigin
 
 pytestmark = pytest.mark.needs_binary
@@ -62,7 +62,9 @@ def test_rss_bounded_under_sustained_misses(driver, proxy_factory, seaweed, rss_
     # warm-up: lazily built state (one fill, one hit) belongs to the baseline
     warm = http.client.HTTPConnection(host, int(port), timeout=60)
     for _ in range(2):
-        warm.request("GET", f"/{bucket}/stream/000.bin", headers={"Range": "bytes=0-1023"})
+        warm_path = f"/{bucket}/stream/000.bin"
+        warm.request("GET", warm_path, headers=dict(signed_headers("GET", warm_path, p.hostport,
+                                                                  [("Range", "bytes=0-1023")])))
         assert warm.getresponse().read() is not None
     warm.close()
     time.sleep(0.3)
@@ -74,7 +76,7 @@ def test_rss_bounded_under_sustained_misses(driver, proxy_factory, seaweed, rss_
     def read(key: str) -> int:
         conn = http.client.HTTPConnection(host, int(port), timeout=120)
         try:
-            conn.request("GET", f"/{bucket}/{key}")
+            conn.request("GET", f"/{bucket}/{key}", headers=dict(signed_headers("GET", f"/{bucket}/{key}", p.hostport)))
             r = conn.getresponse()
             h = hashlib.sha256()
             n = 0

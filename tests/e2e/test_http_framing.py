@@ -1,6 +1,10 @@
 """HTTP/1.1 framing at the proxy's front door, on raw sockets: bad input is refused with the right
 4xx (or a closed connection) and never hurts the next client; keep-alive, pipelining,
-100-continue, chunked bodies and clients that vanish mid-upload behave."""
+100-continue, chunked bodies and clients that vanish mid-upload behave.
+
+Well-formed requests are signed (request_bytes signs by default; the shared proxy refuses anonymous
+requests). Malformed heads are sent unsigned on purpose: the HTTP parser refuses them before
+authentication, so each must still get its 4xx, not a 403."""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ import time
 
 import pytest
 
+from helpers.proxy import FULL_KEY
 from helpers.rawhttp import Closed, Conn, exchange, request_bytes
 
 pytestmark = pytest.mark.needs_binary
@@ -64,8 +69,10 @@ BAD_REQUESTS = {
                                         f"Transfer-Encoding: gzip, chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n").encode(),
     "te-chunked-not-last": lambda p, path: (f"PUT {path}.te HTTP/1.1\r\nHost: {h(p)}\r\n"
                                             f"Transfer-Encoding: chunked, identity\r\n\r\n5\r\nhello\r\n0\r\n\r\n").encode(),
-    "invalid-chunk-size": lambda p, path: (f"PUT {path}.chunk HTTP/1.1\r\nHost: {h(p)}\r\n"
-                                           f"Transfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n").encode(),
+    # a good head (signed: the body is read only after authentication), then a bad chunk size
+    "invalid-chunk-size": lambda p, path: (request_bytes("PUT", f"{path}.chunk", h(p),
+                                                         [("Transfer-Encoding", "chunked")], content_length=False)
+                                           + b"zz\r\nhello\r\n0\r\n\r\n"),
     "missing-host": lambda p, path: f"GET {path} HTTP/1.1\r\nUser-Agent: t\r\n\r\n".encode(),
     "two-hosts": lambda p, path: f"GET {path} HTTP/1.1\r\nHost: {h(p)}\r\nHost: other.example\r\n\r\n".encode(),
     "nul-in-header": lambda p, path: f"GET {path} HTTP/1.1\r\nHost: {h(p)}\r\nX-A: a\x00b\r\n\r\n".encode(),
@@ -87,13 +94,13 @@ def test_bad_request(proxy, obj, name):
 
 def test_oversized_head(proxy, obj):
     headers = [(f"X-Pad-{i}", "p" * 1000) for i in range(70)]  # ~70 KiB in 70 headers
-    r = exchange(proxy.hostport, request_bytes("GET", obj, proxy.hostport, headers))
+    r = exchange(proxy.hostport, request_bytes("GET", obj, proxy.hostport, headers, sign=False))
     assert_s3_error(r, (431, 400))
     assert_serves(proxy, obj)
 
 
 def test_uri_too_long(proxy, obj):
-    r = exchange(proxy.hostport, request_bytes("GET", obj + "?x=" + "a" * (17 * 1024), proxy.hostport))
+    r = exchange(proxy.hostport, request_bytes("GET", obj + "?x=" + "a" * (17 * 1024), proxy.hostport, sign=False))
     assert_s3_error(r, (414,))
     if r is None:
         pytest.fail("a > 16 KiB request target must be answered 414, the connection was closed instead")
@@ -102,7 +109,7 @@ def test_uri_too_long(proxy, obj):
 
 def test_too_many_headers(proxy, obj):
     headers = [(f"X-H{i}", "v") for i in range(140)]
-    r = exchange(proxy.hostport, request_bytes("GET", obj, proxy.hostport, headers))
+    r = exchange(proxy.hostport, request_bytes("GET", obj, proxy.hostport, headers, sign=False))
     assert_s3_error(r, (431, 400))
     assert_serves(proxy, obj)
 
@@ -131,8 +138,17 @@ def test_every_response_has_request_id(proxy, obj):
     assert r.status == 404 and r.header("x-amz-request-id") and b"<Code>NoSuchKey</Code>" in r.body
 
 
-def test_http10_without_host(proxy, obj):
-    r = exchange(proxy.hostport, f"GET {obj} HTTP/1.0\r\n\r\n".encode())
+def test_http10_without_host(driver, proxy, proxy_factory, seaweed, obj, module_bucket):
+    """HTTP/1.0 needs no Host. SigV4 signs Host, so such a request can only be anonymous: the
+    shared proxy (default-deny) parses it and refuses it with an S3 403; a proxy granting anonymous
+    reads of the bucket serves it."""
+    raw = f"GET {obj} HTTP/1.0\r\n\r\n".encode()
+    r = exchange(proxy.hostport, raw)
+    assert r is not None and r.status == 403, (r and r.status, r and r.body[:300])
+    assert r.header("x-amz-request-id") and b"<Code>AccessDenied</Code>" in r.body, r.body[:300]
+    p = proxy_factory.start(seaweed.endpoint, auth={"mode": "sigv4", "keys": [dict(FULL_KEY)],
+                                                    "anonymous": [{"bucket": module_bucket, "access": ["read"]}]})
+    r = exchange(p.hostport, raw)
     assert r is not None and r.status == 200 and r.body == BODY
 
 

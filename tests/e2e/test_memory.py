@@ -12,6 +12,7 @@ import pytest
 
 from helpers.cache_obs import RssSampler
 from helpers import procs
+from helpers.rawhttp import signed_headers
 
 pytestmark = [pytest.mark.needs_binary, pytest.mark.big]
 
@@ -38,22 +39,25 @@ def test_1gib_put_and_get_stream(driver, proxy_factory, seaweed, direct_s3, figu
 
     # warm up: one small PUT and GET so that lazily built state is in the baseline
     warm = http.client.HTTPConnection(host, int(port), timeout=120)
-    warm.request("PUT", f"/{bucket}/warm", body=b"w" * MiB, headers={"Content-Length": str(MiB)})
+    warm.request("PUT", f"/{bucket}/warm", body=b"w" * MiB,
+                 headers=dict(signed_headers("PUT", f"/{bucket}/warm", p.hostport, [("Content-Length", str(MiB))])))
     assert warm.getresponse().read() is not None
-    warm.request("GET", f"/{bucket}/warm")
+    warm.request("GET", f"/{bucket}/warm", headers=dict(signed_headers("GET", f"/{bucket}/warm", p.hostport)))
     assert len(warm.getresponse().read()) == MiB
     warm.close()
     time.sleep(0.5)
     before = procs.rss_kib(p.pid)
     base = before["VmRSS"] * 1024
 
-    # 1 GiB PUT, unsigned, Content-Length, body from a generator
+    # 1 GiB PUT, UNSIGNED-PAYLOAD, Content-Length, body from a generator
     sampler = RssSampler(p.pid)
     sampler.start()
     sent = hashlib.sha256()
     t0 = time.monotonic()
     conn = http.client.HTTPConnection(host, int(port), timeout=300)
-    conn.request("PUT", f"/{bucket}/big.bin", body=blocks(TOTAL, sent), headers={"Content-Length": str(TOTAL)})
+    conn.request("PUT", f"/{bucket}/big.bin", body=blocks(TOTAL, sent),
+                 headers=dict(signed_headers("PUT", f"/{bucket}/big.bin", p.hostport,
+                                             [("Content-Length", str(TOTAL))])))
     resp = conn.getresponse()
     put_body = resp.read()
     put_s = time.monotonic() - t0
@@ -64,7 +68,7 @@ def test_1gib_put_and_get_stream(driver, proxy_factory, seaweed, direct_s3, figu
     got = hashlib.sha256()
     n = 0
     t0 = time.monotonic()
-    conn.request("GET", f"/{bucket}/big.bin")
+    conn.request("GET", f"/{bucket}/big.bin", headers=dict(signed_headers("GET", f"/{bucket}/big.bin", p.hostport)))
     resp = conn.getresponse()
     assert resp.status == 200
     while True:

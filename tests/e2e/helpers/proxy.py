@@ -50,16 +50,13 @@ def to_toml(cfg: dict[str, dict]) -> str:
 # The key every client of the suite signs with (`test`/`test`, as at the origin): all access.
 FULL_KEY = {"access_key_id": ACCESS_KEY, "secret_access_key": SECRET_KEY,
             "grants": [{"bucket": "*", "access": "all"}]}
-# Unsigned requests: the raw-socket tests (HTTP framing, cache behaviour) send them, so the suite's
-# proxies grant them everything unless a test configures `auth` itself (tests/e2e/test_auth.py).
-OPEN_ANONYMOUS = [{"bucket": "*", "access": "all"}]
 
 
-def base_auth(anonymous: bool = True) -> dict:
-    auth = {"mode": "sigv4", "keys": [dict(FULL_KEY)]}
-    if anonymous:
-        auth["anonymous"] = [dict(g) for g in OPEN_ANONYMOUS]
-    return auth
+def base_auth() -> dict:
+    """The suite's [auth]: the full key and no anonymous grant (default-deny, as deployed). Raw
+    requests are signed with that key (helpers/rawhttp.request_bytes); a test that needs anonymous
+    access configures `auth` itself (tests/e2e/test_auth.py)."""
+    return {"mode": "sigv4", "keys": [dict(FULL_KEY)]}
 
 
 def base_config(origin_endpoint: str, driver: str = "auto", workers: int = 2) -> dict[str, dict]:

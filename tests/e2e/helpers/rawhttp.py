@@ -159,8 +159,51 @@ class Conn:
         return r
 
 
+def _already_signed(path: str, headers: list[tuple[str, str]]) -> bool:
+    query = path.partition("?")[2].lower()
+    return (any(k.lower() == "authorization" for k, _ in headers)
+            or "x-amz-signature=" in query or "x-amz-credential=" in query)
+
+
+def signed_headers(method: str, path: str, host: str, headers: list[tuple[str, str]] | None = None,
+                   creds=None) -> list[tuple[str, str]]:
+    """`headers` plus a SigV4 Authorization (helpers/sigv4.py, the suite's full key by default)
+    over the request as sent: `host`, the path and query exactly as in the request line, and every
+    x-amz-* header given (other headers are sent unsigned). The payload is UNSIGNED-PAYLOAD unless
+    the caller gives its own x-amz-content-sha256."""
+    from urllib.parse import unquote
+
+    from . import sigv4  # sigv4 imports this module
+
+    headers = list(headers or [])
+    raw_path, _, raw_query = path.partition("?")
+    params = []
+    for part in raw_query.split("&") if raw_query else []:
+        k, _, v = part.partition("=")
+        params.append((unquote(k), unquote(v)))
+    payload_hash = sigv4.UNSIGNED
+    amz, other = [], []
+    for k, v in headers:
+        lk = k.lower()
+        if lk == "x-amz-content-sha256":
+            payload_hash = v
+        elif lk.startswith("x-amz-"):
+            amz.append((k, v))
+        else:
+            other.append((k, v))
+    s = sigv4.sign(method, raw_path, host, amz, payload_hash, creds or sigv4.FULL, query=params)
+    return other + s.headers
+
+
 def request_bytes(method: str, path: str, host: str, headers: list[tuple[str, str]] | None = None,
-                  body: bytes = b"", content_length: bool | None = None, version: str = "HTTP/1.1") -> bytes:
+                  body: bytes = b"", content_length: bool | None = None, version: str = "HTTP/1.1",
+                  sign: bool = True) -> bytes:
+    """One request's bytes. Signed (see `signed_headers`) unless `sign=False` or it already carries
+    a signature (an Authorization header or a presigned query): the suite's proxies refuse
+    anonymous requests. Send a head changed after this call unsigned, or sign the final head."""
+    headers = list(headers or [])
+    if sign and not _already_signed(path, headers):
+        headers = signed_headers(method, path, host, headers)
     lines = [f"{method} {path} {version}", f"Host: {host}"]
     for k, v in headers or []:
         lines.append(f"{k}: {v}")

@@ -148,7 +148,7 @@ def send(host: str, s: Signed, body: bytes = b"", headers: list[tuple[str, str]]
          timeout: float = 60.0) -> Response:
     """Send a signed request (or its `headers` replaced) on a fresh connection; the response."""
     r = exchange(host, request_bytes(s.method, s.target, host, headers if headers is not None else s.headers,
-                                     body=body), method=s.method, timeout=timeout)
+                                     body=body, sign=False), method=s.method, timeout=timeout)
     assert r is not None, f"{s.method} {s.target}: the server closed the connection without answering"
     return r
 
@@ -164,8 +164,8 @@ def request(host: str, method: str, bucket: str, key: str = "", body: bytes = b"
 
 def anonymous(host: str, method: str, bucket: str, key: str = "", body: bytes = b"",
               headers: list[tuple[str, str]] | None = None) -> Response:
-    r = exchange(host, request_bytes(method, object_path(bucket, key), host, headers or [], body=body), method=method,
-                 timeout=60)
+    r = exchange(host, request_bytes(method, object_path(bucket, key), host, headers or [], body=body, sign=False),
+                 method=method, timeout=60)
     assert r is not None, f"anonymous {method} /{bucket}/{key}: connection closed without an answer"
     return r
 
