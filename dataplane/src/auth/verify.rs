@@ -179,7 +179,7 @@ pub fn verify<'a, S, P>(
 where
     S: AsRef<[u8]>,
 {
-    match cred {
+    let claim = match cred {
         Credential::Header(header) => {
             let scope = header.credential();
             let date = header_date(parts)?;
@@ -212,30 +212,17 @@ where
             let session_token = parts
                 .single_header("x-amz-security-token")
                 .map_err(|()| AuthError::invalid_token())?;
-            let (secret, principal) = lookup(scope.access_key_id, session_token)?;
-            let signing_key =
-                keys.get_or_derive(secret.as_ref(), scope.date, scope.region, scope.service);
-            check_signature(
-                parts,
-                false,
-                header.signed_headers,
-                content_sha256,
-                &signing_key,
-                &date,
-                scope.scope,
-                &header.signature,
-            )?;
-            Ok(Verified {
-                principal,
-                access_key_id: scope.access_key_id,
-                session_token,
+            Claim {
+                presigned: false,
                 scope,
                 date,
-                signature: header.signature,
-                signing_key,
+                signed_headers: header.signed_headers,
+                content_sha256,
                 payload,
+                session_token,
+                signature: header.signature,
                 expires_at: None,
-            })
+            }
         }
         Credential::Presigned(presign) => {
             let scope = presign.credential();
@@ -263,34 +250,51 @@ where
             let payload = PayloadHash::parse(content_sha256)?;
             let signed_headers = presign.signed_headers();
             check_unsigned_headers(parts, signed_headers, &UNSIGNED_OK_PRESIGNED)?;
-            let session_token = presign.security_token();
-            let (secret, principal) = lookup(scope.access_key_id, session_token)?;
-            let signing_key =
-                keys.get_or_derive(secret.as_ref(), scope.date, scope.region, scope.service);
-            check_signature(
-                parts,
-                true,
-                signed_headers,
-                content_sha256,
-                &signing_key,
-                &date,
-                scope.scope,
-                &presign.signature,
-            )?;
-            Ok(Verified {
-                principal,
-                access_key_id: scope.access_key_id,
-                session_token,
+            Claim {
+                presigned: true,
                 scope,
                 date,
-                signature: presign.signature,
-                signing_key,
+                signed_headers,
+                content_sha256,
                 payload,
+                session_token: presign.security_token(),
+                signature: presign.signature,
                 expires_at: Some(expires_at),
-            })
+            }
         }
-        Credential::Anonymous => Err(AuthError::access_denied("Access Denied")),
-    }
+        Credential::Anonymous => return Err(AuthError::access_denied("Access Denied")),
+    };
+    let scope = claim.scope;
+    let (secret, principal) = lookup(scope.access_key_id, claim.session_token)?;
+    let signing_key = keys.get_or_derive(secret.as_ref(), scope.date, scope.region, scope.service);
+    check_signature(parts, &claim, &signing_key)?;
+    Ok(Verified {
+        principal,
+        access_key_id: scope.access_key_id,
+        session_token: claim.session_token,
+        scope,
+        date: claim.date,
+        signature: claim.signature,
+        signing_key,
+        payload: claim.payload,
+        expires_at: claim.expires_at,
+    })
+}
+
+/// What a request's signature claims, once its shape, scope and time passed their checks:
+/// everything the key lookup and the signature check need, whichever way it was signed.
+struct Claim<'a> {
+    /// Signed in the query (the canonical query then leaves out `X-Amz-Signature`).
+    presigned: bool,
+    scope: CredentialScope<'a>,
+    date: AmzDate,
+    signed_headers: &'a str,
+    /// The payload hash as signed: the header's value, the query's, or `UNSIGNED-PAYLOAD`.
+    content_sha256: &'a str,
+    payload: PayloadHash,
+    session_token: Option<&'a str>,
+    signature: [u8; 32],
+    expires_at: Option<SystemTime>,
 }
 
 /// The request time of a header-signed request: `x-amz-date`, else the HTTP `Date` header.
@@ -311,23 +315,23 @@ fn header_date(parts: &RequestParts<'_>) -> Result<AmzDate, AuthError> {
 }
 
 /// Recomputes the signature over the raw path, then over the normalized path if that differs.
-#[allow(clippy::too_many_arguments)]
 fn check_signature(
     parts: &RequestParts<'_>,
-    presigned: bool,
-    signed_headers: &str,
-    payload_hash: &str,
+    claim: &Claim<'_>,
     key: &hmac::Key,
-    date: &AmzDate,
-    scope: &str,
-    signature: &[u8; 32],
 ) -> Result<(), AuthError> {
     let attempt = |uri: &[u8]| -> Result<bool, AuthError> {
-        let mut buf = canonical_request(parts, uri, presigned, signed_headers, payload_hash)
-            .map_err(|_| AuthError::signature_does_not_match())?;
+        let mut buf = canonical_request(
+            parts,
+            uri,
+            claim.presigned,
+            claim.signed_headers,
+            claim.content_sha256,
+        )
+        .map_err(|_| AuthError::signature_does_not_match())?;
         let digest = sha256(&buf);
-        write_string_to_sign(&mut buf, date.as_str(), scope, &digest);
-        Ok(signature_matches(key, &buf, signature))
+        write_string_to_sign(&mut buf, claim.date.as_str(), claim.scope.scope, &digest);
+        Ok(signature_matches(key, &buf, &claim.signature))
     };
     if attempt(parts.raw_path.as_bytes())? {
         return Ok(());
