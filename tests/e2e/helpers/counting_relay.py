@@ -10,11 +10,10 @@ records method, target and Range; a chunked request body makes it stop parsing t
 from __future__ import annotations
 
 import socket
-import threading
 import time
 from dataclasses import dataclass, field
 
-from . import procs
+from .tcp_server import LoopbackServer
 
 
 @dataclass
@@ -73,42 +72,20 @@ class _HeadParser:
             self.skip = int(headers.get("content-length", "0") or 0)
 
 
-class CountingRelay:
+class CountingRelay(LoopbackServer):
     """`with CountingRelay("127.0.0.1:8333") as r:` then point rangecache at `r.endpoint`."""
 
+    name = "relay"
+
     def __init__(self, target_hostport: str):
+        super().__init__(backlog=512)
         host, port = target_hostport.rsplit(":", 1)
         self.target = (host, int(port))
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind((procs.LOOPBACK, 0))
-        self.sock.listen(512)
-        self.port = self.sock.getsockname()[1]
-        self._lock = threading.Lock()
         self._requests: list[SeenRequest] = []
         self.connections = 0
         self.opaque_connections = 0
         self.bytes_up = 0  # client -> server
         self.bytes_down = 0  # server -> client
-        self._stop = threading.Event()
-        self._socks: list[socket.socket] = []
-        self._threads: list[threading.Thread] = []
-        self._accept = threading.Thread(target=self._accept_loop, daemon=True, name="relay-accept")
-
-    @property
-    def endpoint(self) -> str:
-        return f"http://{procs.LOOPBACK}:{self.port}"
-
-    @property
-    def hostport(self) -> str:
-        return f"{procs.LOOPBACK}:{self.port}"
-
-    def __enter__(self) -> "CountingRelay":
-        self._accept.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
     # -- observation -----------------------------------------------------------------------------
     def requests(self, method: str | None = None, path: str | None = None) -> list[SeenRequest]:
@@ -125,54 +102,22 @@ class CountingRelay:
                          for r in self.requests()) or "  (none)"
 
     # -- plumbing --------------------------------------------------------------------------------
-    def close(self) -> None:
-        self._stop.set()
+    def on_accept(self, client: socket.socket) -> None:
         try:
-            self.sock.close()
+            server = socket.create_connection(self.target, timeout=10)
         except OSError:
-            pass
+            client.close()
+            return
+        for s in (client, server):
+            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            s.settimeout(None)
         with self._lock:
-            socks = list(self._socks)
-        for s in socks:
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            try:
-                s.close()
-            except OSError:
-                pass
-        self._accept.join(timeout=5)
-        for t in list(self._threads):
-            t.join(timeout=5)
-
-    def _accept_loop(self) -> None:
-        self.sock.settimeout(0.2)
-        while not self._stop.is_set():
-            try:
-                client, _ = self.sock.accept()
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            try:
-                server = socket.create_connection(self.target, timeout=10)
-            except OSError:
-                client.close()
-                continue
-            for s in (client, server):
-                s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                s.settimeout(None)
-            with self._lock:
-                self.connections += 1
-                conn_id = self.connections
-                self._socks += [client, server]
-            parser = _HeadParser(lambda m, t, h, cid=conn_id: self._record(m, t, h, cid))
-            up = threading.Thread(target=self._pump, args=(client, server, parser, True), daemon=True)
-            down = threading.Thread(target=self._pump, args=(server, client, None, False), daemon=True)
-            self._threads += [up, down]
-            up.start()
-            down.start()
+            self.connections += 1
+            conn_id = self.connections
+        self.track(client, server)
+        parser = _HeadParser(lambda m, t, h, cid=conn_id: self._record(m, t, h, cid))
+        self.spawn(self._pump, client, server, parser, True)
+        self.spawn(self._pump, server, client, None, False)
 
     def _record(self, method: str, target: str, headers: dict[str, str], conn_id: int) -> None:
         with self._lock:

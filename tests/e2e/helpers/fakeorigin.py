@@ -12,8 +12,9 @@ from __future__ import annotations
 import email.utils
 import socket
 import struct
-import threading
 import time
+
+from .tcp_server import LoopbackServer, read_head, skip_body
 
 SIZE = 1_000_000
 SENT_BEFORE_RESET = 1000
@@ -25,85 +26,31 @@ def _pattern(n: int, offset: int = 0) -> bytes:
     return bytes((offset + i) % 251 for i in range(n))
 
 
-class FakeOrigin:
+class FakeOrigin(LoopbackServer):
+    name = "fake-origin"
+
     def __init__(self):
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        self.port = self.sock.getsockname()[1]
+        super().__init__(backlog=64)
         self.requests: list[tuple[str, str, dict[str, str]]] = []
-        self._stop = threading.Event()
-        self._threads: list[threading.Thread] = []
-        self._conns: list[socket.socket] = []
-        self._accept = threading.Thread(target=self._accept_loop, daemon=True)
 
-    @property
-    def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def __enter__(self):
-        self._accept.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def close(self):
-        self._stop.set()
-        try:
-            self.sock.close()
-        except OSError:
-            pass
-        for c in list(self._conns):
-            try:
-                c.close()
-            except OSError:
-                pass
-        self._accept.join(timeout=5)
-        for t in self._threads:
-            t.join(timeout=5)
-
-    def _accept_loop(self):
-        self.sock.settimeout(0.2)
-        while not self._stop.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            self._conns.append(conn)
-            t = threading.Thread(target=self._serve, args=(conn,), daemon=True)
-            self._threads.append(t)
-            t.start()
+    def on_accept(self, conn: socket.socket) -> None:
+        self.track(conn)
+        self.spawn(self._serve, conn)
 
     def _serve(self, conn: socket.socket):
         conn.settimeout(30)
         buf = b""
         try:
             while not self._stop.is_set():
-                while b"\r\n\r\n" not in buf:
-                    chunk = conn.recv(65536)
-                    if not chunk:
-                        return
-                    buf += chunk
-                head, buf = buf.split(b"\r\n\r\n", 1)
-                lines = head.decode("latin-1").split("\r\n")
-                method, target, _ = lines[0].split(" ", 2)
-                headers = {}
-                for ln in lines[1:]:
-                    k, _, v = ln.partition(":")
-                    headers[k.strip().lower()] = v.strip()
+                got = read_head(conn, buf)
+                if got is None:
+                    return
+                method, target, headers, buf = got
                 self.requests.append((method, target, headers))
                 # swallow a fixed-length body
-                n = int(headers.get("content-length", "0") or 0)
-                while len(buf) < n:
-                    chunk = conn.recv(65536)
-                    if not chunk:
-                        return
-                    buf += chunk
-                buf = buf[n:]
+                buf = skip_body(conn, buf, int(headers.get("content-length", "0") or 0))
+                if buf is None:
+                    return
                 path = target.split("?", 1)[0]
                 if not self._answer(conn, method, path, headers):
                     return

@@ -25,11 +25,14 @@ import random
 import socket
 import struct
 import sys
-import threading
 import time
 from dataclasses import dataclass, field
 
-LOOPBACK = "127.0.0.1"
+try:
+    from .tcp_server import LoopbackServer, read_head, skip_body
+except ImportError:  # run as a script: the helpers folder is on sys.path
+    from tcp_server import LoopbackServer, read_head, skip_body
+
 MiB = 1 << 20
 P = 1_048_573
 _BASE = random.Random(20240601).randbytes(P)
@@ -98,10 +101,13 @@ def parse_range(value: str | None, size: int) -> tuple[int, int] | str | None:
     return first, min(last, size - 1)
 
 
-class SlowOrigin:
+class SlowOrigin(LoopbackServer):
+    name = "slow-origin"
+
     def __init__(self, latency: float = 0.0, jitter: float = 0.0, bandwidth: float | None = None,
                  default_size: int = 8 * MiB, sizes: dict[str, int] | None = None, port: int = 0,
                  chunk: int = 64 * 1024, rng_seed: int = 1):
+        super().__init__(port=port, backlog=1024)
         self.latency, self.jitter, self.bandwidth = latency, jitter, bandwidth
         self.default_size = default_size
         self.sizes = dict(sizes or {})
@@ -109,29 +115,11 @@ class SlowOrigin:
         self.faults: dict[str, Fault] = {}
         self.chunk = chunk
         self._rng = random.Random(rng_seed)
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind((LOOPBACK, port))
-        self.sock.listen(1024)
-        self.port = self.sock.getsockname()[1]
-        self._lock = threading.Lock()
         self.seen: list[Seen] = []
         self.bytes_sent = 0
         self.connections = 0
-        self._stop = threading.Event()
-        self._conns: list[socket.socket] = []
-        self._threads: list[threading.Thread] = []
-        self._accept = threading.Thread(target=self._accept_loop, daemon=True, name="slow-origin-accept")
 
     # -- control ---------------------------------------------------------------------------------
-    @property
-    def endpoint(self) -> str:
-        return f"http://{LOOPBACK}:{self.port}"
-
-    @property
-    def hostport(self) -> str:
-        return f"{LOOPBACK}:{self.port}"
-
     def size_of(self, key: str) -> int | None:
         if key in self.sizes:
             return self.sizes[key]
@@ -171,81 +159,26 @@ class SlowOrigin:
             return {"requests": len(seen), "by_method": by, "bytes_sent": self.bytes_sent,
                     "connections": self.connections}
 
-    def __enter__(self) -> "SlowOrigin":
-        self.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def start(self) -> "SlowOrigin":
-        self._accept.start()
-        return self
-
-    def close(self) -> None:
-        self._stop.set()
-        try:
-            self.sock.close()
-        except OSError:
-            pass
-        with self._lock:
-            conns = list(self._conns)
-        for c in conns:
-            try:
-                c.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            try:
-                c.close()
-            except OSError:
-                pass
-        self._accept.join(timeout=5)
-        for t in list(self._threads):
-            t.join(timeout=5)
-
     # -- serving ---------------------------------------------------------------------------------
-    def _accept_loop(self) -> None:
-        self.sock.settimeout(0.2)
-        while not self._stop.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            with self._lock:
-                self.connections += 1
-                self._conns.append(conn)
-                self._threads = [t for t in self._threads if t.is_alive()]
-            t = threading.Thread(target=self._serve, args=(conn,), daemon=True)
-            self._threads.append(t)
-            t.start()
+    def on_accept(self, conn: socket.socket) -> None:
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        with self._lock:
+            self.connections += 1
+        self.track(conn)
+        self.spawn(self._serve, conn)
 
     def _serve(self, conn: socket.socket) -> None:
         conn.settimeout(120)
         buf = b""
         try:
             while not self._stop.is_set():
-                while b"\r\n\r\n" not in buf:
-                    chunk = conn.recv(65536)
-                    if not chunk:
-                        return
-                    buf += chunk
-                head, buf = buf.split(b"\r\n\r\n", 1)
-                lines = head.decode("latin-1").split("\r\n")
-                method, target, _ = lines[0].split(" ", 2)
-                headers: dict[str, str] = {}
-                for ln in lines[1:]:
-                    k, _, v = ln.partition(":")
-                    headers[k.strip().lower()] = v.strip()
-                n = int(headers.get("content-length", "0") or 0)
-                while len(buf) < n:
-                    chunk = conn.recv(65536)
-                    if not chunk:
-                        return
-                    buf += chunk
-                buf = buf[n:]
+                got = read_head(conn, buf)
+                if got is None:
+                    return
+                method, target, headers, buf = got
+                buf = skip_body(conn, buf, int(headers.get("content-length", "0") or 0))
+                if buf is None:
+                    return
                 if not self._answer(conn, method, target, headers):
                     return
                 if headers.get("connection", "").lower() == "close":
@@ -253,9 +186,7 @@ class SlowOrigin:
         except OSError:
             return
         finally:
-            with self._lock:
-                if conn in self._conns:
-                    self._conns.remove(conn)
+            self.forget(conn)
             try:
                 conn.close()
             except OSError:
