@@ -18,7 +18,7 @@ use rangecache_loadtest::bench::suite::{
     EndpointSpec, Env, EnvSpec, NginxSettings, RangecacheSettings, RunSpec, WorkloadSpec,
 };
 use rangecache_loadtest::bench::TargetKind;
-use rangecache_loadtest::report::{self, Machine, Report};
+use rangecache_loadtest::report::{self, Machine, Report, WorkloadReport};
 use rangecache_loadtest::sim::{Credentials, Model, SimConfig, Simulator};
 use rangecache_loadtest::workload::{HerdSpec, ParquetSpec, ScanSpec, ZipfSpec};
 
@@ -126,6 +126,18 @@ fn now_iso() -> String {
     rangecache_loadtest::units::iso8601_secs(secs)
 }
 
+/// A report of `workloads` run in `env` on this machine; `finish` fills in date and command.
+fn report_of(env: &Env, workloads: Vec<WorkloadReport>) -> Report {
+    Report {
+        date: String::new(),
+        command: String::new(),
+        machine: Machine::detect(),
+        origin: env.origin_desc.clone(),
+        notes: vec![SHARED_CORES_NOTE.into()],
+        workloads,
+    }
+}
+
 fn finish(report: Report, out: &OutputArgs) -> Result<()> {
     println!("\n{}", report::table::render(&report));
     write_outputs(&report, out)?;
@@ -180,14 +192,7 @@ fn run(args: RunArgs) -> Result<()> {
     let report = with_runtime(|| async {
         let env = Env::start(&env_spec)?;
         let w = env.run_workload(&spec, &Progress::new()).await?;
-        Ok(Report {
-            date: String::new(),
-            command: String::new(),
-            machine: Machine::detect(),
-            origin: env.origin_desc.clone(),
-            notes: vec![SHARED_CORES_NOTE.into()],
-            workloads: vec![w],
-        })
+        Ok(report_of(&env, vec![w]))
     })?;
     finish(report, &args.output)
 }
@@ -246,14 +251,7 @@ fn full(args: FullArgs) -> Result<()> {
         );
         let mut b = env.run_workload(&hit_path, &progress).await?;
         b.workload = "hit-path".into();
-        Ok(Report {
-            date: String::new(),
-            command: String::new(),
-            machine: Machine::detect(),
-            origin: env.origin_desc.clone(),
-            notes: vec![SHARED_CORES_NOTE.into()],
-            workloads: vec![a, b],
-        })
+        Ok(report_of(&env, vec![a, b]))
     })?;
     finish(report, &args.output)
 }
