@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use bytes::{Bytes, BytesMut};
-use monoio::net::TcpStream;
 
 use super::fill_task::{spawn_fill, spawn_pump, FillRun};
 use super::{respond, WorkerCtx};
@@ -21,7 +20,7 @@ use crate::cache::registry::Role;
 use crate::cache::{BlockKey, Claim, FillError, Lookup, LookupError, ObjectId, ObjectMeta};
 use crate::error::ErrorKind;
 use crate::http::{encode_response_head, RequestHead, ResponseHead};
-use crate::net::BufStream;
+use crate::net::ClientConn;
 use crate::origin::{OriginExchange, OriginRequest, RequestBody};
 use crate::s3::{uri, Operation, S3Error};
 use crate::{Origin, WorkerMetrics};
@@ -72,7 +71,7 @@ impl CachedRequest<'_> {
     }
 
     /// Serve the request from the cache (re-planning once if the object changed mid-fill).
-    pub(crate) async fn serve(&self, conn: &mut BufStream<TcpStream>) -> Served {
+    pub(crate) async fn serve(&self, conn: &mut ClientConn) -> Served {
         let spec = match parse_range(self.head.header("range")) {
             ParsedRange::None => None,
             ParsedRange::Single(spec) => Some(spec),
@@ -326,7 +325,7 @@ impl CachedRequest<'_> {
         }
     }
 
-    async fn not_modified(&self, conn: &mut BufStream<TcpStream>, meta: &ObjectMeta) -> bool {
+    async fn not_modified(&self, conn: &mut ClientConn, meta: &ObjectMeta) -> bool {
         let date = httpdate::fmt_http_date(SystemTime::now());
         let mut headers: Vec<(&[u8], &[u8])> = meta
             .headers
@@ -358,7 +357,7 @@ impl CachedRequest<'_> {
 
     async fn error(
         &self,
-        conn: &mut BufStream<TcpStream>,
+        conn: &mut ClientConn,
         err: &S3Error,
         extra: &[(&[u8], &[u8])],
     ) -> bool {
@@ -378,7 +377,7 @@ impl CachedRequest<'_> {
         n > 0 && self.keep_alive
     }
 
-    async fn write_all(&self, conn: &mut BufStream<TcpStream>, parts: Vec<Bytes>) -> bool {
+    async fn write_all(&self, conn: &mut ClientConn, parts: Vec<Bytes>) -> bool {
         match conn.write_vectored(parts).await {
             Ok(n) => {
                 WorkerMetrics::add(&self.metrics().bytes_out, n as u64);
@@ -393,7 +392,7 @@ impl CachedRequest<'_> {
     /// sent), then write the head and stream the body.
     async fn stream(
         &self,
-        conn: &mut BufStream<TcpStream>,
+        conn: &mut ClientConn,
         object: &ObjectId,
         meta: &Arc<ObjectMeta>,
         range: ByteRange,
@@ -505,7 +504,7 @@ impl CachedRequest<'_> {
         WorkerMetrics::add(counter, n as u64);
     }
 
-    async fn flush(&self, conn: &mut BufStream<TcpStream>, out: &mut Out) -> bool {
+    async fn flush(&self, conn: &mut ClientConn, out: &mut Out) -> bool {
         let parts = std::mem::take(&mut out.pending);
         out.pending_len = 0;
         match conn.write_vectored(parts).await {

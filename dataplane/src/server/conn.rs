@@ -4,11 +4,10 @@ use std::rc::Rc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Instant;
 
-use monoio::net::TcpStream;
 
 use super::{proxy, respond, WorkerCtx};
 use crate::http::{parse_request, Limits, ParseError, RequestHead};
-use crate::net::BufStream;
+use crate::net::{BufStream, ClientConn, ClientStream};
 use crate::s3::{new_request_id, S3Error};
 use crate::WorkerMetrics;
 
@@ -24,7 +23,7 @@ enum HeadError {
 
 /// Serve one accepted connection until the client closes it, an error forces a close, or the
 /// worker drains.
-pub async fn serve_connection(stream: TcpStream, ctx: Rc<WorkerCtx>) {
+pub async fn serve_connection(stream: ClientStream, ctx: Rc<WorkerCtx>) {
     let m = ctx.metrics();
     m.connections_open.fetch_add(1, Relaxed);
     WorkerMetrics::add(&m.connections_accepted, 1);
@@ -80,7 +79,7 @@ pub async fn serve_connection(stream: TcpStream, ctx: Rc<WorkerCtx>) {
 /// Read until one complete request head is buffered. The first byte may take up to the idle
 /// timeout; once it arrived, the whole head must arrive within the header-read timeout.
 async fn read_head(
-    conn: &mut BufStream<TcpStream>,
+    conn: &mut ClientConn,
     limits: &Limits,
     settings: &crate::ServerSettings,
 ) -> Result<RequestHead, HeadError> {

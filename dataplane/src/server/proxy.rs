@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use bytes::{Bytes, BytesMut};
-use monoio::net::TcpStream;
 
 use super::admission;
 use super::cached::{self, CachedRequest, Served};
@@ -17,7 +16,7 @@ use crate::error::{Error, ErrorKind};
 use crate::http::{
     encode_response_head, BodyFraming, Limits, RequestHead, ResponseFraming, ResponseHead,
 };
-use crate::net::{AwsChunkedBody, BodyError, BodyReader, BufStream};
+use crate::net::{AwsChunkedBody, BodyError, BodyReader, ClientConn};
 use crate::origin::{OriginExchange, OriginRequest, RequestBody};
 use crate::s3::{new_request_id, route, uri, Operation, S3Error};
 use crate::{Origin, ServerSettings, Snapshot, WorkerMetrics};
@@ -34,7 +33,7 @@ impl ClientBody {
     /// ([`BodyError::Rejected`] otherwise).
     async fn next(
         &mut self,
-        conn: &mut BufStream<TcpStream>,
+        conn: &mut ClientConn,
         settings: &ServerSettings,
     ) -> Result<Option<Bytes>, BodyError> {
         match self {
@@ -83,7 +82,7 @@ struct Written {
 /// Handle one request whose head has been read. Returns whether the connection may carry
 /// another request.
 pub(crate) async fn handle(
-    conn: &mut BufStream<TcpStream>,
+    conn: &mut ClientConn,
     head: RequestHead,
     ctx: &Rc<WorkerCtx>,
     snapshot: &Snapshot,
@@ -375,7 +374,7 @@ impl Exchange<'_> {
     /// (no unread request body); if not, it is closed.
     async fn fail(
         &self,
-        conn: &mut BufStream<TcpStream>,
+        conn: &mut ClientConn,
         err: &S3Error,
         body_consumed: bool,
     ) -> bool {
@@ -396,7 +395,7 @@ impl Exchange<'_> {
     }
 
     /// The client's body could not be read: answer with the matching error and close.
-    async fn body_failed(&self, conn: &mut BufStream<TcpStream>, e: BodyError) -> bool {
+    async fn body_failed(&self, conn: &mut ClientConn, e: BodyError) -> bool {
         tracing::debug!(error = %e, "client request body failed");
         let err = match e {
             BodyError::Protocol(_) => S3Error::bad_request("malformed request body framing"),
@@ -413,7 +412,7 @@ impl Exchange<'_> {
     /// Stream the client's body to the origin, then relay the response.
     async fn forward_with_body(
         &self,
-        conn: &mut BufStream<TcpStream>,
+        conn: &mut ClientConn,
         head: &RequestHead,
         origin: &Origin,
         req: &OriginRequest,
@@ -489,7 +488,7 @@ impl Exchange<'_> {
     /// Write the origin's response head and stream its body to the client.
     async fn relay_response(
         &self,
-        conn: &mut BufStream<TcpStream>,
+        conn: &mut ClientConn,
         mut up: OriginExchange,
         resp: ResponseHead,
         request_consumed: bool,

@@ -3,10 +3,9 @@
 use std::time::SystemTime;
 
 use bytes::{Bytes, BytesMut};
-use monoio::net::TcpStream;
 
 use crate::http::encode_response_head;
-use crate::net::BufStream;
+use crate::net::ClientConn;
 use crate::s3::S3Error;
 
 /// The interim response sent before reading a body the client holds back for it.
@@ -47,7 +46,7 @@ pub(crate) fn error_response(
 
 /// Write an S3 error; returns the bytes written (0 if the client is gone).
 pub(crate) async fn write_error(
-    conn: &mut BufStream<TcpStream>,
+    conn: &mut ClientConn,
     err: &S3Error,
     resource: &str,
     request_id: &str,
