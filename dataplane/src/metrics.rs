@@ -23,8 +23,13 @@ pub struct WorkerMetrics {
     pub origin_requests: AtomicU64,
     /// Origin requests that failed (connect, TLS, I/O, protocol, timeout).
     pub origin_errors: AtomicU64,
-    /// Origin requests retried once on a fresh connection after a stale pooled one failed.
+    /// Origin requests sent again: once on a fresh connection after a stale pooled one
+    /// failed, or after a transient origin failure (with jittered backoff).
     pub origin_retries: AtomicU64,
+    /// Fills resumed mid-body with `Range` from the next byte and `If-Match`.
+    pub fill_resumes: AtomicU64,
+    /// Client connections cut because the client took no bytes for `server.send_timeout`.
+    pub send_timeouts: AtomicU64,
     /// Connections accepted.
     pub connections_accepted: AtomicU64,
     /// Connections open right now.
@@ -65,6 +70,8 @@ impl Default for WorkerMetrics {
             origin_requests: AtomicU64::new(0),
             origin_errors: AtomicU64::new(0),
             origin_retries: AtomicU64::new(0),
+            fill_resumes: AtomicU64::new(0),
+            send_timeouts: AtomicU64::new(0),
             connections_accepted: AtomicU64::new(0),
             connections_open: AtomicI64::new(0),
             bad_requests: AtomicU64::new(0),
@@ -151,7 +158,7 @@ impl Metrics {
                 }
             }
         }
-        let counters: [Counter; 19] = [
+        let counters: [Counter; 21] = [
             (
                 "rangecache_bytes_in_total",
                 "Request body bytes received from clients.",
@@ -174,8 +181,18 @@ impl Metrics {
             ),
             (
                 "rangecache_origin_retries_total",
-                "Origin requests retried after a stale pooled connection failed.",
+                "Origin requests sent again after a stale pooled connection or a transient origin failure.",
                 |m| m.origin_retries.load(Relaxed),
+            ),
+            (
+                "rangecache_fill_resumes_total",
+                "Fills resumed mid-body from the next byte with If-Match.",
+                |m| m.fill_resumes.load(Relaxed),
+            ),
+            (
+                "rangecache_send_timeouts_total",
+                "Client connections cut after taking no bytes for server.send_timeout.",
+                |m| m.send_timeouts.load(Relaxed),
             ),
             (
                 "rangecache_connections_accepted_total",
