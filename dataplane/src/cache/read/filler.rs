@@ -11,7 +11,7 @@
 //! is answered 5xx, is sent again after a jittered backoff; a body that breaks off is resumed
 //! with `Range` from the next byte and `If-Match`, so the block never mixes two versions (a
 //! changed object answers 412 and the fill fails as [`ErrorKind::Changed`]). After
-//! [`MAX_ATTEMPTS`] failures in a row without progress the failure is final.
+//! [`MAX_ATTEMPTS`] requests for one segment the failure is final.
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -213,7 +213,9 @@ impl<F: OriginFetch> Filler<F> {
         }
     }
 
-    /// Fill `writer`'s segment of block `index` and settle it.
+    /// Fill `writer`'s segment of block `index` and settle it. The attempts are counted per
+    /// segment, progress or not: an origin that keeps cutting every body gives up the block
+    /// after [`MAX_ATTEMPTS`] requests instead of trickling it in.
     async fn fill(&mut self, mut writer: SegmentWriter, index: u64) {
         if let Some(e) = &self.failed {
             writer.fail(e.clone());
@@ -231,7 +233,6 @@ impl<F: OriginFetch> Filler<F> {
                         body.pos -= piece.len() as u64;
                         body.leftover = piece;
                     }
-                    attempts = 0;
                 }
                 Err(e) => {
                     tracing::debug!(error = %e, "block fill failed");
