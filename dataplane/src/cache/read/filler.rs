@@ -187,8 +187,9 @@ impl<F: OriginFetch> Filler<F> {
             let mut filler = self;
             let mut block = first_block;
             while let Some(step) = rx.next().await {
-                if let Step::Fill(writer, _permit) = step {
-                    filler.fill(writer, block).await;
+                match step {
+                    Step::Fill(writer, _permit) => filler.fill(writer, block).await,
+                    Step::Skip => filler.skip(block),
                 }
                 block += 1;
             }
@@ -205,6 +206,16 @@ impl<F: OriginFetch> Filler<F> {
             drop(permit);
             filler.close();
         });
+    }
+
+    /// Block `index` is served otherwise: rather than read its bytes only to drop them (the
+    /// same bytes another fill is fetching), close the body; the next block this filler is
+    /// handed opens a new one at its own offset.
+    fn skip(&mut self, index: u64) {
+        let block_end = (index + 1) * self.target.block_size;
+        if self.body.as_ref().is_some_and(|b| b.pos < block_end) {
+            self.close();
+        }
     }
 
     fn close(&mut self) {

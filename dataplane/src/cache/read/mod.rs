@@ -79,6 +79,9 @@ pub struct ReadRequest<'a> {
 }
 
 /// The pipeline's answer to a read.
+// Returned once per request and matched at once: boxing the body would cost an allocation
+// per response for nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Answer<F: OriginFetch> {
     /// The cache cannot answer exactly as the origin would (the origin's metadata answer was
     /// not a plain 200, or checksums are due that the cached metadata lacks): pass the request
