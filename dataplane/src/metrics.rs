@@ -6,6 +6,8 @@
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 
+use crossbeam_utils::CachePadded;
+
 use crate::s3::Operation;
 
 /// Status classes tracked per operation: 1xx..5xx.
@@ -114,14 +116,17 @@ type Counter = (&'static str, &'static str, fn(&WorkerMetrics) -> u64);
 /// The registry: one block per worker, created before the workers start.
 #[derive(Debug)]
 pub struct Metrics {
-    workers: Vec<WorkerMetrics>,
+    /// Padded to whole cache lines: adjacent workers' blocks never share one.
+    workers: Vec<CachePadded<WorkerMetrics>>,
 }
 
 impl Metrics {
     /// A registry with `workers` zeroed blocks.
     pub fn new(workers: usize) -> Self {
         Self {
-            workers: (0..workers).map(|_| WorkerMetrics::default()).collect(),
+            workers: (0..workers)
+                .map(|_| CachePadded::new(WorkerMetrics::default()))
+                .collect(),
         }
     }
 

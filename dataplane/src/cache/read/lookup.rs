@@ -44,7 +44,7 @@ const FIRST_FETCH_MAX_BLOCKS: u64 = 16;
 /// The origin range of a first fetch for `spec`: from the client's first byte (unknown
 /// object size: the origin clamps past the end) to the end of the block holding its last
 /// byte, at most [`FIRST_FETCH_MAX_BLOCKS`] blocks; a suffix is asked as the same suffix.
-pub(crate) fn first_fetch_range(spec: RangeSpec, bs: u64) -> RangeSpec {
+pub fn first_fetch_range(spec: RangeSpec, bs: u64) -> RangeSpec {
     let end_of = |first: u64, last_block: u64| {
         let last_block = last_block.min(first / bs + FIRST_FETCH_MAX_BLOCKS - 1);
         RangeSpec::FromTo {

@@ -26,6 +26,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use fetch::{FetchBody, OriginFetch};
+pub use lookup::first_fetch_range;
 pub use retry::MAX_ATTEMPTS;
 pub use stream::BodyStream;
 
