@@ -24,7 +24,7 @@ use rangecache_loadtest::bench::TargetKind;
 use rangecache_loadtest::report::memory::MemoryReport;
 use rangecache_loadtest::report::{self, Machine, Report, WorkloadReport};
 use rangecache_loadtest::sim::{Credentials, Model, SimConfig, Simulator};
-use rangecache_loadtest::units::{fmt_bytes, parse_size};
+use rangecache_loadtest::units::{fmt_bytes, parse_size, size_label};
 use rangecache_loadtest::workload::{FirstTouchSpec, HerdSpec, ParquetSpec, ScanSpec, ZipfSpec};
 
 const SHARED_CORES_NOTE: &str =
@@ -304,7 +304,7 @@ fn full(args: FullArgs) -> Result<()> {
                 hit_path.concurrency
             );
             let mut w = env.run_workload(hit_path, &progress).await?;
-            w.workload = format!("hit-path-{}", fmt_bytes(size).replace(' ', ""));
+            w.workload = format!("hit-path-{}", size_label(size));
             out.push(w);
         }
         Ok(report_of(&env, out))

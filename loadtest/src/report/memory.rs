@@ -208,7 +208,15 @@ pub fn render(r: &MemoryReport) -> String {
             p.client_errors,
             p.verify_failures
         );
-        if let Some(c) = &p.cut {
+        if let (Some(c), Some(_)) = (&p.cut, &p.stopped) {
+            let _ = writeln!(
+                s,
+                "  stalled readers cut: not measured ({} of {} connections ended, but rangecache was stopped early): {}",
+                c.cut,
+                c.of,
+                c.verdict.as_str()
+            );
+        } else if let Some(c) = &p.cut {
             let _ = writeln!(
                 s,
                 "  stalled readers cut: {} of {} after {:.0} s without reading (rangecache connections open at the end of the stall: {}; server.send_timeout {}): {}",
@@ -305,8 +313,15 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("vs bound 320 MiB: FAIL"), "{text}");
-        assert!(text.contains("stalled readers cut: 0 of 4"), "{text}");
+        assert!(text.contains("stalled readers cut: not measured"), "{text}");
         assert!(text.contains("stopped early: safety stop"), "{text}");
+        let mut measured = r.clone();
+        measured.phases[0].stopped = None;
+        let text = render(&measured);
+        assert!(
+            text.contains("stalled readers cut: 0 of 4 after 20 s"),
+            "{text}"
+        );
         let json = serde_json::to_string(&r).unwrap();
         assert!(json.contains("\"verdict\":\"FAIL\""), "{json}");
     }
