@@ -277,6 +277,8 @@ pub async fn run_phase(
         Phase::Stall => t0 + STALL_LEAD + stall + plan.resume_for,
         _ => t0 + plan.duration,
     };
+    // Declared after `rc`, so on every path (even a dropped future) the sampler stops before
+    // rangecache is reaped: its PID stays rangecache's while the sampler may signal it.
     let sampler = RssSampler::start(rc.pid(), plan.sample_every, stop_at)?;
     let outcomes: Rc<RefCell<Vec<StreamOutcome>>> = Rc::new(RefCell::new(Vec::new()));
     let local = LocalSet::new();

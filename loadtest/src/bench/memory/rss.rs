@@ -85,12 +85,13 @@ impl RssTrace {
     }
 }
 
-/// A sampling thread.
+/// A sampling thread; dropping it stops and joins the thread (so it never outlives the
+/// process it may kill).
 #[derive(Debug)]
 pub struct RssSampler {
     done: Arc<AtomicBool>,
     stopped: Arc<AtomicBool>,
-    thread: JoinHandle<RssTrace>,
+    thread: Option<JoinHandle<RssTrace>>,
 }
 
 impl RssSampler {
@@ -139,7 +140,7 @@ impl RssSampler {
         Ok(RssSampler {
             done,
             stopped,
-            thread,
+            thread: Some(thread),
         })
     }
 
@@ -149,9 +150,22 @@ impl RssSampler {
     }
 
     /// Stop sampling and return the trace.
-    pub fn finish(self) -> RssTrace {
+    pub fn finish(mut self) -> RssTrace {
+        self.join()
+    }
+
+    fn join(&mut self) -> RssTrace {
         self.done.store(true, Ordering::Relaxed);
-        self.thread.join().unwrap_or_default()
+        self.thread
+            .take()
+            .and_then(|t| t.join().ok())
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for RssSampler {
+    fn drop(&mut self) {
+        self.join();
     }
 }
 
