@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use rangecache_dataplane::cache::range::RangeSpec;
 use rangecache_dataplane::cache::read::{self, Answer, ReadEnv, ReadRequest};
-use rangecache_dataplane::cache::{Cache, CacheConfig, ObjectId};
+use rangecache_dataplane::cache::{Cache, CacheConfig, ObjectId, PrefetchConfig};
 use rangecache_dataplane::{ErrorKind, Metrics};
 use support::fake_origin::{FakeFetch, FakeOrigin, Fault};
 
@@ -25,6 +25,11 @@ fn cache_with(memory: u64, window: u64, inflight: u64) -> Arc<Cache> {
         metadata_entries: 1000,
         readahead_window: window,
         inflight_memory: inflight,
+        // These tests count origin bytes exactly: no fetching ahead (tests/prefetch.rs).
+        prefetch: PrefetchConfig {
+            enabled: false,
+            ..PrefetchConfig::default()
+        },
     }))
 }
 

@@ -19,6 +19,8 @@ pub struct RawConfig {
     pub origin: RawOrigin,
     /// `[cache]`: the shared block cache and object metadata cache.
     pub cache: RawCache,
+    /// `[prefetch]`: sequential read-ahead and Parquet-aware prefetch.
+    pub prefetch: RawPrefetch,
     /// `[auth]`: who may do what (default: verify everything, allow nothing).
     pub auth: RawAuth,
     /// `[[bucket]]`: per-bucket overrides.
@@ -160,6 +162,29 @@ impl Default for RawCache {
             metadata_entries: 100_000,
             readahead_window: "8MiB".into(),
             inflight_memory: "256MiB".into(),
+        }
+    }
+}
+
+/// `[prefetch]` as written. Fixed at startup, like `[cache]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawPrefetch {
+    /// Prefetch at all.
+    pub enabled: bool,
+    /// Most bytes fetched ahead of one reader of one object, as a size.
+    #[serde(deserialize_with = "size_string")]
+    pub max_window: String,
+    /// Decode Parquet footers and prefetch the next row group's column chunks.
+    pub parquet: bool,
+}
+
+impl Default for RawPrefetch {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            max_window: "64MiB".into(),
+            parquet: true,
         }
     }
 }

@@ -5,11 +5,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rangecache_dataplane::cache::CacheConfig;
+use rangecache_dataplane::cache::{CacheConfig, PrefetchConfig};
 use rangecache_dataplane::{Credentials, IoDriver, Scheme, ServerSettings};
 
 use super::auth::AuthSettings;
-use super::raw::{RawBucket, RawCache, RawConfig, RawOrigin, RawServer};
+use super::raw::{RawBucket, RawCache, RawConfig, RawOrigin, RawPrefetch, RawServer};
 use super::units::{format_duration, format_size};
 
 /// What replaces a secret in every view of the configuration.
@@ -110,6 +110,8 @@ pub struct CacheSettings {
     pub readahead_window: u64,
     /// Budget for bytes of fills in flight, process-wide (at least the window).
     pub inflight_memory: u64,
+    /// `[prefetch]`, validated.
+    pub prefetch: PrefetchConfig,
 }
 
 impl CacheSettings {
@@ -122,6 +124,16 @@ impl CacheSettings {
             metadata_entries: self.metadata_entries,
             readahead_window: self.readahead_window,
             inflight_memory: self.inflight_memory,
+            prefetch: self.prefetch,
+        }
+    }
+
+    /// `[prefetch]` in file form.
+    fn prefetch_view(self) -> RawPrefetch {
+        RawPrefetch {
+            enabled: self.prefetch.enabled,
+            max_window: format_size(self.prefetch.max_window),
+            parquet: self.prefetch.parquet,
         }
     }
 
@@ -261,6 +273,7 @@ impl Settings {
             server,
             origin,
             cache: self.cache.view(),
+            prefetch: self.cache.prefetch_view(),
             auth: self.auth.view(),
             buckets,
         }
@@ -280,7 +293,7 @@ impl Settings {
         }
         keep!(server: listen, admin_listen, workers, io_driver, pin_cores);
         // The cache and its counters live as long as the data plane.
-        keep!(cache: memory, block_size, metadata_ttl, metadata_entries, readahead_window, inflight_memory);
+        keep!(cache: memory, block_size, metadata_ttl, metadata_entries, readahead_window, inflight_memory, prefetch);
         changed
     }
 }

@@ -7,10 +7,11 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use rangecache_dataplane::cache::PrefetchConfig;
 use rangecache_dataplane::{Credentials, IoDriver, Scheme};
 
 use super::env::EnvVars;
-use super::raw::{RawBucket, RawCache, RawConfig, RawOrigin, RawServer};
+use super::raw::{RawBucket, RawCache, RawConfig, RawOrigin, RawPrefetch, RawServer};
 use super::settings::{BucketConfig, CacheSettings, OriginConfig, ServerConfig, Settings};
 use super::tls::TlsBuilder;
 use super::units::{format_size, parse_duration, parse_size};
@@ -44,7 +45,8 @@ pub fn validate(
     let server = server(&raw.server)?;
     let origin = default_origin(&raw.origin, env, &mut tls, &mut warnings)?;
     let resolve_interval = duration("origin.resolve_interval", &raw.origin.resolve_interval)?;
-    let cache = cache(&raw.cache, &mut warnings)?;
+    let mut cache = cache(&raw.cache, &mut warnings)?;
+    cache.prefetch = prefetch(&raw.prefetch, &cache)?;
     let mut seen = HashSet::new();
     let mut buckets = Vec::with_capacity(raw.buckets.len());
     for (i, b) in raw.buckets.iter().enumerate() {
@@ -192,6 +194,31 @@ fn cache(raw: &RawCache, warnings: &mut Vec<String>) -> Result<CacheSettings, St
         metadata_entries: raw.metadata_entries,
         readahead_window,
         inflight_memory,
+        prefetch: PrefetchConfig::default(),
+    })
+}
+
+/// `[prefetch]`: the window must hold a block and leave demand reads room in the budget
+/// (prefetches may hold at most half of `cache.inflight_memory`).
+fn prefetch(raw: &RawPrefetch, cache: &CacheSettings) -> Result<PrefetchConfig, StartupError> {
+    let max_window = byte_size("prefetch.max_window", &raw.max_window)?;
+    let most = cache.inflight_memory / 2;
+    if raw.enabled && !(cache.block_size..=most).contains(&max_window) {
+        return Err(invalid(
+            "prefetch.max_window",
+            format_args!(
+                "must be between one block of cache.block_size ({}) and half of \
+                 cache.inflight_memory ({}), got '{}'",
+                format_size(cache.block_size),
+                format_size(most),
+                raw.max_window.trim()
+            ),
+        ));
+    }
+    Ok(PrefetchConfig {
+        enabled: raw.enabled,
+        max_window,
+        parquet: raw.parquet,
     })
 }
 

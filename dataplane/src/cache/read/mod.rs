@@ -18,6 +18,7 @@
 pub mod fetch;
 mod filler;
 mod lookup;
+mod prefetch;
 mod retry;
 mod stream;
 
@@ -169,19 +170,20 @@ pub async fn open<F: OriginFetch>(
         let mut body = BodyStream::new(
             env.clone(),
             fetch.clone(),
-            target,
+            target.clone(),
             body_range,
             found.opened,
             req.budget_wait,
         );
         match body.prime().await {
             Ok(()) => {
+                prefetch::after_read(env, &fetch, &target, body_range);
                 return Ok(Answer::Object {
                     meta,
                     range,
                     partial,
                     body: Some(body),
-                })
+                });
             }
             Err(e) if e.kind() == crate::ErrorKind::Changed && !replanned => {
                 replanned = true;

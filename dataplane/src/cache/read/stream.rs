@@ -184,6 +184,7 @@ impl<F: OriginFetch> BodyStream<F> {
             let m = self.env.metrics();
             if let Some(block) = cache.store.get(&key) {
                 WorkerMetrics::add(&m.cache_block_hits, 1);
+                cache.prefetch.read(&key);
                 self.push(Slot::Hit(block), None);
                 continue;
             }
@@ -205,6 +206,7 @@ impl<F: OriginFetch> BodyStream<F> {
                 Claim::Hit(block) => self.push(Slot::Hit(block), None),
                 Claim::Wait(fill) => {
                     WorkerMetrics::add(&m.coalesced_waits, 1);
+                    cache.prefetch.read(&key);
                     self.push(
                         Slot::Fill {
                             fill,
