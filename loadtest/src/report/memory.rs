@@ -77,9 +77,10 @@ pub fn cut_verdict(cut: usize, of: usize, send_timeout_s: Option<f64>, stall_s: 
     }
 }
 
-/// The bound verdict: the peak within the bound, and the run not stopped early.
-pub fn bound_verdict(peak: u64, bound: u64, stopped_early: bool) -> Verdict {
-    if peak <= bound && !stopped_early {
+/// The bound verdict: the peak within the bound, and the run not stopped early (`stopped`
+/// says why it was).
+pub fn bound_verdict(peak: u64, bound: u64, stopped: Option<&str>) -> Verdict {
+    if peak <= bound && stopped.is_none() {
         Verdict::Pass
     } else {
         Verdict::Fail
@@ -251,9 +252,9 @@ mod tests {
 
     #[test]
     fn verdicts() {
-        assert_eq!(bound_verdict(100, 100, false), Verdict::Pass);
-        assert_eq!(bound_verdict(101, 100, false), Verdict::Fail);
-        assert_eq!(bound_verdict(50, 100, true), Verdict::Fail);
+        assert_eq!(bound_verdict(100, 100, None), Verdict::Pass);
+        assert_eq!(bound_verdict(101, 100, None), Verdict::Fail);
+        assert_eq!(bound_verdict(50, 100, Some("killed")), Verdict::Fail);
         assert_eq!(cut_verdict(4, 4, Some(10.0), 15.0), Verdict::Pass);
         assert_eq!(cut_verdict(3, 4, Some(10.0), 15.0), Verdict::Fail);
         assert_eq!(cut_verdict(4, 4, None, 15.0), Verdict::Fail);

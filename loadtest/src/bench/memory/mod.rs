@@ -366,7 +366,7 @@ pub async fn run_phase(
         last_rss: trace.last,
         samples: trace.samples.len(),
         bound,
-        verdict: bound_verdict(trace.peak, bound, stopped.is_some()),
+        verdict: bound_verdict(trace.peak, bound, stopped.as_deref()),
         stopped,
         bytes: outcomes.iter().map(|o| o.bytes).sum(),
         min_mb_per_s: rates.iter().copied().reduce(f64::min).unwrap_or(0.0),
