@@ -64,6 +64,9 @@ pub struct CutReport {
     pub stall_s: f64,
     /// rangecache's `rangecache_connections_open` at the end of the stall.
     pub open_at_end_of_stall: Option<u64>,
+    /// rangecache's `rangecache_send_timeouts_total` at the end of the phase (`None`: not
+    /// exported by this build).
+    pub send_timeouts: Option<u64>,
     /// PASS when every stalled reader was cut and rangecache has a send timeout shorter than
     /// the stall.
     pub verdict: Verdict,
@@ -220,12 +223,14 @@ pub fn render(r: &MemoryReport) -> String {
         } else if let Some(c) = &p.cut {
             let _ = writeln!(
                 s,
-                "  stalled readers cut: {} of {} after {:.0} s without reading (rangecache connections open at the end of the stall: {}; server.send_timeout {}): {}",
+                "  stalled readers cut: {} of {} after {:.0} s without reading (rangecache connections open at the end of the stall: {}; rangecache_send_timeouts_total {}; server.send_timeout {}): {}",
                 c.cut,
                 c.of,
                 c.stall_s,
                 c.open_at_end_of_stall
                     .map_or_else(|| "unknown".into(), |v| v.to_string()),
+                c.send_timeouts
+                    .map_or_else(|| "absent".into(), |v| v.to_string()),
                 st.send_timeout_s
                     .map_or_else(|| "absent".into(), |t| format!("{t} s")),
                 c.verdict.as_str()
@@ -290,6 +295,7 @@ mod tests {
                 of: 4,
                 stall_s: 20.0,
                 open_at_end_of_stall: Some(4),
+                send_timeouts: None,
                 verdict: Verdict::Fail,
             }),
             rss_series: vec![],
