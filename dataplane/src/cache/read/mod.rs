@@ -175,6 +175,11 @@ pub async fn open<F: OriginFetch>(
             found.opened,
             req.budget_wait,
         );
+        // Claim the blocks this read fills before other requests for the object (waiting on
+        // its metadata) go on: they join these fills instead of racing them.
+        let claimed = body.claim().await;
+        drop(found.lead);
+        claimed?;
         match body.prime().await {
             Ok(()) => {
                 prefetch::after_read(env, &fetch, &target, body_range);

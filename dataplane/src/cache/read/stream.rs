@@ -96,6 +96,12 @@ impl<F: OriginFetch> BodyStream<F> {
         }
     }
 
+    /// Claim the window's blocks (starting the fills this response leads) without waiting for
+    /// any byte.
+    pub(crate) async fn claim(&mut self) -> Result<(), Error> {
+        self.top_up().await
+    }
+
     /// Wait for the first bytes (so that a changed object or a failed fill can still be
     /// answered with a clean error or a re-plan before anything is written).
     pub(crate) async fn prime(&mut self) -> Result<(), Error> {
