@@ -5,11 +5,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use rangecache_dataplane::access_log::AccessLogTarget;
 use rangecache_dataplane::cache::CacheConfig;
 use rangecache_dataplane::{Credentials, IoDriver, Scheme, ServerSettings};
 
 use super::auth::AuthSettings;
-use super::raw::{RawBucket, RawCache, RawConfig, RawOrigin, RawServer};
+use super::raw::{RawBucket, RawCache, RawConfig, RawLog, RawOrigin, RawServer};
 use super::units::{format_duration, format_size};
 
 /// What replaces a secret in every view of the configuration.
@@ -32,6 +33,8 @@ pub struct Settings {
     pub buckets: Vec<BucketConfig>,
     /// `[auth]`.
     pub auth: AuthSettings,
+    /// `[log]`.
+    pub log: LogSettings,
     /// Non-fatal findings (no credentials, ignored keys, ...) for the caller to log.
     pub warnings: Vec<String>,
 }
@@ -65,6 +68,27 @@ pub struct ServerConfig {
     pub body_timeout: Duration,
     /// Time in-flight requests get on shutdown.
     pub drain_timeout: Duration,
+    /// Most client connections open at once (process-wide); 0 = derived from the file
+    /// descriptor limit at startup.
+    pub max_connections: usize,
+}
+
+/// `[log]`, typed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogSettings {
+    /// Where access-log lines go; `None` = off.
+    pub access: Option<AccessLogTarget>,
+}
+
+impl LogSettings {
+    /// The `log.access` value as written in a file.
+    pub fn access_text(&self) -> String {
+        match &self.access {
+            None => "off".into(),
+            Some(AccessLogTarget::Stdout) => "stdout".into(),
+            Some(AccessLogTarget::File(p)) => p.display().to_string(),
+        }
+    }
 }
 
 impl ServerConfig {
@@ -221,6 +245,7 @@ impl Settings {
             idle_timeout: format_duration(s.idle_timeout),
             body_timeout: format_duration(s.body_timeout),
             drain_timeout: format_duration(s.drain_timeout),
+            max_connections: s.max_connections,
         };
         let mut origin = self.origin.view();
         origin.resolve_interval = format_duration(self.resolve_interval);
@@ -250,6 +275,9 @@ impl Settings {
             origin,
             cache: self.cache.view(),
             auth: self.auth.view(),
+            log: RawLog {
+                access: self.log.access_text(),
+            },
             buckets,
         }
     }
@@ -266,7 +294,8 @@ impl Settings {
                 }
             )*};
         }
-        keep!(server: listen, admin_listen, workers, io_driver, pin_cores);
+        keep!(server: listen, admin_listen, workers, io_driver, pin_cores, max_connections);
+        keep!(log: access);
         // The cache and its counters live as long as the data plane.
         keep!(cache: memory, block_size, metadata_ttl, metadata_entries);
         changed

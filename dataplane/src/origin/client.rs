@@ -1,6 +1,7 @@
 //! Sending one request to an origin and reading its response, over pooled connections.
 
-use std::time::{Duration, SystemTime};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::{Bytes, BytesMut};
 
@@ -9,6 +10,7 @@ use crate::error::{Error, ErrorKind, Side};
 use crate::http::{encode_request_head, parse_response, Limits, ResponseFraming, ResponseHead};
 use crate::net::{BodyError, BodyReader, BufStream};
 use crate::snapshot::{Origin, Scheme};
+use crate::Metrics;
 
 /// How the upstream request body is framed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,6 +41,14 @@ pub struct OriginRequest {
 pub struct OriginClient {
     pool: Pool,
     limits: Limits,
+    timing: Option<Timing>,
+}
+
+/// Where an exchange records its origin first-byte time: a worker's metrics block.
+#[derive(Clone)]
+struct Timing {
+    metrics: Arc<Metrics>,
+    worker: usize,
 }
 
 impl Default for OriginClient {
@@ -57,6 +67,9 @@ pub struct OriginExchange {
     keep_alive: bool,
     max_idle: usize,
     response_timeout: Duration,
+    /// When the request head was handed to the connection.
+    sent: Instant,
+    timing: Option<Timing>,
 }
 
 fn pool_key(origin: &Origin) -> String {
@@ -77,6 +90,16 @@ impl OriginClient {
                 max_headers: 256,
                 max_uri_bytes: 16 * 1024,
             },
+            timing: None,
+        }
+    }
+
+    /// A client that records each response's first-byte time in worker `worker`'s block of
+    /// `metrics` (`rangecache_origin_first_byte_seconds`).
+    pub fn with_metrics(metrics: Arc<Metrics>, worker: usize) -> Self {
+        Self {
+            timing: Some(Timing { metrics, worker }),
+            ..Self::new()
         }
     }
 
@@ -124,6 +147,8 @@ impl OriginClient {
             keep_alive: false,
             max_idle: origin.pool_max_idle,
             response_timeout: origin.response_timeout,
+            sent: Instant::now(),
+            timing: self.timing.clone(),
         })
     }
 
@@ -214,8 +239,14 @@ impl OriginExchange {
         self.reused
     }
 
+    /// Time since the request head was sent (for a fill read to its end: the whole fill).
+    pub fn since_sent(&self) -> Duration {
+        self.sent.elapsed()
+    }
+
     async fn write_head(&mut self, origin: &Origin, req: &OriginRequest) -> Result<(), Error> {
         let head = build_head(origin, req)?;
+        self.sent = Instant::now();
         self.conn
             .write_all(head)
             .await
@@ -251,6 +282,8 @@ impl OriginExchange {
                 .await
                 .map_err(|e| Error::io(Side::Origin, "write request body to origin", e))?;
         }
+        // The origin's first byte is timed from the request's end.
+        self.sent = Instant::now();
         Ok(())
     }
 
@@ -308,6 +341,10 @@ impl OriginExchange {
         });
         self.keep_alive =
             head.keep_alive() && !matches!(head.framing(), ResponseFraming::UntilClose);
+        if let Some(t) = &self.timing {
+            let m = t.metrics.worker(t.worker);
+            m.ops.observe_origin_first_byte(self.sent.elapsed());
+        }
         Ok(head)
     }
 

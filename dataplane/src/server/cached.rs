@@ -9,6 +9,7 @@ use std::time::SystemTime;
 use bytes::{Bytes, BytesMut};
 
 use super::fill_task::{spawn_fill, spawn_pump, FillRun};
+use super::outcome::{Outcome, RequestMetrics};
 use super::{respond, WorkerCtx};
 use crate::cache::conditional::{evaluate, Condition, Preconditions};
 use crate::cache::flight::Flight;
@@ -54,6 +55,8 @@ pub(crate) struct CachedRequest<'a> {
     pub key: &'a str,
     pub request_id: &'a str,
     pub keep_alive: bool,
+    /// Told how the cache answered and when origin bytes arrived.
+    pub outcome: &'a Outcome,
 }
 
 /// What serving from the cache came to.
@@ -66,8 +69,8 @@ pub(crate) enum Served {
 }
 
 impl CachedRequest<'_> {
-    fn metrics(&self) -> &WorkerMetrics {
-        self.ctx.metrics()
+    fn metrics(&self) -> RequestMetrics<'_> {
+        RequestMetrics::new(self.ctx.metrics(), self.outcome)
     }
 
     /// Serve the request from the cache (re-planning once if the object changed mid-fill).
@@ -247,14 +250,15 @@ impl CachedRequest<'_> {
             .origin
             .send_bodyless(self.origin, &req, method == "HEAD", &mut retried)
             .await;
-        res.map_err(|e| {
-            WorkerMetrics::add(&self.metrics().origin_errors, 1);
-            if e.kind() == ErrorKind::Timeout {
-                LookupError::Timeout
-            } else {
-                LookupError::Unreachable
-            }
-        })
+        res.inspect(|_| self.outcome.origin_first_byte())
+            .map_err(|e| {
+                WorkerMetrics::add(&self.metrics().origin_errors, 1);
+                if e.kind() == ErrorKind::Timeout {
+                    LookupError::Timeout
+                } else {
+                    LookupError::Unreachable
+                }
+            })
     }
 
     /// Ask the origin for the object's metadata and cache a usable answer.
@@ -355,12 +359,7 @@ impl CachedRequest<'_> {
         self.write_all(conn, vec![out.freeze()]).await && self.keep_alive
     }
 
-    async fn error(
-        &self,
-        conn: &mut ClientConn,
-        err: &S3Error,
-        extra: &[(&[u8], &[u8])],
-    ) -> bool {
+    async fn error(&self, conn: &mut ClientConn, err: &S3Error, extra: &[(&[u8], &[u8])]) -> bool {
         let is_head = self.head.method() == "HEAD";
         let n = respond::write_error(
             conn,
@@ -440,6 +439,7 @@ impl CachedRequest<'_> {
                 Err(e) => return Streamed::Failed(e),
             },
         };
+        self.outcome.blocks(&claims);
         let head = self.response_head(meta, partial, Some(range));
         let mut out = Out {
             pending: vec![head],

@@ -1,14 +1,15 @@
 //! One client connection: read request heads, hand each to the proxy, keep alive or close.
 
+use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::atomic::Ordering::Relaxed;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-
+use super::outcome::Outcome;
 use super::{proxy, respond, WorkerCtx};
 use crate::http::{parse_request, Limits, ParseError, RequestHead};
 use crate::net::{BufStream, ClientConn, ClientStream};
-use crate::s3::{new_request_id, S3Error};
+use crate::s3::S3Error;
 use crate::WorkerMetrics;
 
 /// Why no request head could be read.
@@ -28,6 +29,11 @@ pub async fn serve_connection(stream: ClientStream, ctx: Rc<WorkerCtx>) {
     m.connections_open.fetch_add(1, Relaxed);
     WorkerMetrics::add(&m.connections_accepted, 1);
     let _ = stream.set_nodelay(true);
+    // Only the access log wants the client's address.
+    let client = ctx
+        .access_log
+        .as_ref()
+        .and_then(|_| stream.peer_addr().ok());
     let mut conn = BufStream::new(stream);
     loop {
         let snapshot = ctx.snapshot.load_full();
@@ -42,38 +48,56 @@ pub async fn serve_connection(stream: ClientStream, ctx: Rc<WorkerCtx>) {
             Err(HeadError::Gone) => break,
             Err(HeadError::Parse(e)) => {
                 WorkerMetrics::add(&m.bad_requests, 1);
-                let err = parse_error_to_s3(e);
-                let n =
-                    respond::write_error(&mut conn, &err, "", &new_request_id(), false, true, &[])
-                        .await;
-                WorkerMetrics::add(&m.bytes_out, n);
+                refuse(&mut conn, &ctx, &parse_error_to_s3(e), client).await;
                 break;
             }
             Err(HeadError::Timeout) => {
-                let n = respond::write_error(
-                    &mut conn,
-                    &S3Error::request_timeout(),
-                    "",
-                    &new_request_id(),
-                    false,
-                    true,
-                    &[],
-                )
-                .await;
-                WorkerMetrics::add(&m.bytes_out, n);
+                refuse(&mut conn, &ctx, &S3Error::request_timeout(), client).await;
                 break;
             }
         };
         let _inflight = ctx.begin_request();
         // The head may have waited out a reload: serve it with the newest configuration.
         let snapshot = ctx.snapshot.load_full();
-        let keep_alive = proxy::handle(&mut conn, head, &ctx, &snapshot, &limits).await;
+        let outcome = Outcome::new(ctx.access_log.as_deref());
+        let sent_before = conn.written();
+        let keep_alive = proxy::handle(&mut conn, head, &ctx, &snapshot, &limits, &outcome).await;
+        outcome.finish(&ctx, client, conn.written() - sent_before);
         if !keep_alive || ctx.draining() {
             break;
         }
     }
     let _ = conn.shutdown().await;
     m.connections_open.fetch_sub(1, Relaxed);
+}
+
+/// Time a connection refused at the connection limit gets to send its first bytes; those
+/// that do are answered `503 SlowDown`, the others closed unanswered.
+const REFUSE_WAIT: Duration = Duration::from_millis(100);
+
+/// Refuse a connection the worker has no room for (`server.max_connections`): if the client
+/// sends a request within [`REFUSE_WAIT`], answer `503 SlowDown` (S3 clients back off and
+/// retry); then close.
+pub async fn refuse_connection(stream: ClientStream, ctx: &WorkerCtx) {
+    let client = ctx
+        .access_log
+        .as_ref()
+        .and_then(|_| stream.peer_addr().ok());
+    let mut conn = BufStream::new(stream);
+    if let Ok(Ok(1..)) = monoio::time::timeout(REFUSE_WAIT, conn.fill()).await {
+        refuse(&mut conn, ctx, &S3Error::slow_down(), client).await;
+    }
+    let _ = conn.shutdown().await;
+}
+
+/// Answer a head that could not be read with `err` (the connection closes after it) and
+/// account for it like any request.
+async fn refuse(conn: &mut ClientConn, ctx: &WorkerCtx, err: &S3Error, client: Option<SocketAddr>) {
+    let outcome = Outcome::new(ctx.access_log.as_deref());
+    outcome.status(err.status());
+    let n = respond::write_error(conn, err, "", outcome.request_id(), false, true, &[]).await;
+    WorkerMetrics::add(&ctx.metrics().bytes_out, n);
+    outcome.finish(ctx, client, n);
 }
 
 /// Read until one complete request head is buffered. The first byte may take up to the idle

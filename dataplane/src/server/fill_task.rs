@@ -176,6 +176,7 @@ async fn pump(
             }
         }
     }
+    m.ops.observe_fill(up.since_sent());
     up.finish(&ctx.origin);
 }
 

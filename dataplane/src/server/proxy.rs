@@ -10,6 +10,7 @@ use bytes::{Bytes, BytesMut};
 use super::admission;
 use super::cached::{self, CachedRequest, Served};
 use super::headers::{forward_request_header, forward_response_header, strip_aws_chunked};
+use super::outcome::{Outcome, RequestMetrics};
 use super::{respond, WorkerCtx};
 use crate::auth::{BodyCheck, PRESIGN_PARAMS};
 use crate::error::{Error, ErrorKind};
@@ -18,7 +19,7 @@ use crate::http::{
 };
 use crate::net::{AwsChunkedBody, BodyError, BodyReader, ClientConn};
 use crate::origin::{OriginExchange, OriginRequest, RequestBody};
-use crate::s3::{new_request_id, route, uri, Operation, S3Error};
+use crate::s3::{route, uri, Operation, S3Error};
 use crate::{Origin, ServerSettings, Snapshot, WorkerMetrics};
 
 /// The client's request body, decoded down to the S3 payload and checked against what its
@@ -61,7 +62,8 @@ impl ClientBody {
 struct Exchange<'a> {
     ctx: &'a WorkerCtx,
     settings: &'a ServerSettings,
-    request_id: String,
+    outcome: &'a Outcome,
+    request_id: &'a str,
     resource: String,
     is_head: bool,
     op: Operation,
@@ -79,20 +81,22 @@ struct Written {
     key: Option<String>,
 }
 
-/// Handle one request whose head has been read. Returns whether the connection may carry
-/// another request.
+/// Handle one request whose head has been read, reporting what became of it to `outcome`.
+/// Returns whether the connection may carry another request.
 pub(crate) async fn handle(
     conn: &mut ClientConn,
     head: RequestHead,
     ctx: &Rc<WorkerCtx>,
     snapshot: &Snapshot,
     limits: &Limits,
+    outcome: &Outcome,
 ) -> bool {
     let settings = &snapshot.server;
     let mut ex = Exchange {
         ctx,
         settings,
-        request_id: new_request_id(),
+        outcome,
+        request_id: outcome.request_id(),
         resource: head.path().to_owned(),
         is_head: head.method() == "HEAD",
         op: Operation::OtherObject,
@@ -115,14 +119,27 @@ pub(crate) async fn handle(
         Err(err) => return ex.fail(conn, &err, !has_body).await,
     };
     ex.op = r.op;
+    outcome.target(
+        r.op,
+        r.bucket.as_deref(),
+        r.key.as_deref(),
+        head.header_str("range"),
+    );
     // Authorization comes before the cache: no byte, cached or not, without it.
-    let admitted = admission::admit(&head, &r, &snapshot.auth, &ctx.keys, SystemTime::now())
-        .and_then(|mut check| {
-            if !has_body {
-                check.end(&[])?;
-            }
-            Ok(check)
-        });
+    let admitted = admission::admit(
+        &head,
+        &r,
+        &snapshot.auth,
+        &ctx.keys,
+        SystemTime::now(),
+        outcome,
+    )
+    .and_then(|mut check| {
+        if !has_body {
+            check.end(&[])?;
+        }
+        Ok(check)
+    });
     let check = match admitted {
         Ok(check) => check,
         Err(e) => {
@@ -169,10 +186,12 @@ pub(crate) async fn handle(
             origin: &origin,
             origin_bucket,
             key,
-            request_id: &ex.request_id,
+            request_id: ex.request_id,
             keep_alive: ex.client_keep_alive,
+            outcome,
         };
         if let Served::Done(keep) = cached.serve(conn).await {
+            outcome.served_from_cache();
             return keep;
         }
     }
@@ -189,7 +208,10 @@ pub(crate) async fn handle(
         }
         WorkerMetrics::add(&ctx.metrics().origin_requests, 1 + u64::from(retried));
         match res {
-            Ok((up, resp)) => ex.relay_response(conn, up, resp, true).await,
+            Ok((up, resp)) => {
+                outcome.origin_first_byte();
+                ex.relay_response(conn, up, resp, true).await
+            }
             Err(e) => {
                 WorkerMetrics::add(&ctx.metrics().origin_errors, 1);
                 ex.fail(conn, &origin_error(&e), true).await
@@ -366,24 +388,19 @@ fn origin_error(e: &Error) -> S3Error {
 }
 
 impl Exchange<'_> {
-    fn metrics(&self) -> &WorkerMetrics {
-        self.ctx.metrics()
+    fn metrics(&self) -> RequestMetrics<'_> {
+        RequestMetrics::new(self.ctx.metrics(), self.outcome)
     }
 
     /// Answer with an S3 error. `body_consumed` tells whether the connection is still in sync
     /// (no unread request body); if not, it is closed.
-    async fn fail(
-        &self,
-        conn: &mut ClientConn,
-        err: &S3Error,
-        body_consumed: bool,
-    ) -> bool {
+    async fn fail(&self, conn: &mut ClientConn, err: &S3Error, body_consumed: bool) -> bool {
         let keep = self.client_keep_alive && body_consumed;
         let n = respond::write_error(
             conn,
             err,
             &self.resource,
-            &self.request_id,
+            self.request_id,
             self.is_head,
             !keep,
             &[],
@@ -474,6 +491,7 @@ impl Exchange<'_> {
         }
         match up.read_response_head(client.limits(), self.is_head).await {
             Ok(resp) => {
+                self.outcome.origin_first_byte();
                 let consumed = body.is_done();
                 self.relay_response(conn, up, resp, consumed).await
             }
