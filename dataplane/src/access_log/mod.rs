@@ -45,14 +45,17 @@ pub enum AccessLogTarget {
     File(PathBuf),
 }
 
-/// A batch of complete lines.
-struct Batch {
-    bytes: Vec<u8>,
+/// What the writer thread receives.
+enum Msg {
+    /// Complete lines to write.
+    Batch(Vec<u8>),
+    /// Everything sent before this is written; stop.
+    Close,
 }
 
 /// The running access log: the writer thread and the way to reach it.
 pub struct AccessLog {
-    sender: SyncSender<Batch>,
+    sender: SyncSender<Msg>,
     reopen: Arc<AtomicBool>,
     thread: JoinHandle<()>,
 }
@@ -66,7 +69,7 @@ impl std::fmt::Debug for AccessLog {
 /// What a worker holds to send batches to the writer. Cheap to clone.
 #[derive(Clone)]
 pub struct AccessLogSink {
-    sender: SyncSender<Batch>,
+    sender: SyncSender<Msg>,
 }
 
 impl std::fmt::Debug for AccessLogSink {
@@ -106,10 +109,11 @@ impl AccessLog {
     }
 
     /// Wait until every batch sent so far is written, then stop the writer. Call after the
-    /// workers stopped (their last lines are handed over when they exit).
+    /// workers stopped (their last lines are handed over when they exit). Blocks.
     pub fn close(self) {
-        drop(self.sender);
-        let _ = self.thread.join();
+        if self.sender.send(Msg::Close).is_ok() {
+            let _ = self.thread.join();
+        }
     }
 }
 
@@ -146,16 +150,16 @@ fn open_append(path: &Path) -> io::Result<File> {
 fn write_loop(
     mut out: Output,
     target: AccessLogTarget,
-    receiver: Receiver<Batch>,
+    receiver: Receiver<Msg>,
     reopen: &AtomicBool,
 ) {
     // Errors are logged once per streak, not once per batch.
     let mut failing = false;
     loop {
         let batch = match receiver.recv_timeout(Duration::from_secs(1)) {
-            Ok(batch) => Some(batch),
+            Ok(Msg::Batch(bytes)) => Some(bytes),
+            Ok(Msg::Close) | Err(RecvTimeoutError::Disconnected) => return,
             Err(RecvTimeoutError::Timeout) => None,
-            Err(RecvTimeoutError::Disconnected) => return,
         };
         if reopen.swap(false, Relaxed) {
             if let AccessLogTarget::File(path) = &target {
@@ -171,7 +175,7 @@ fn write_loop(
             }
         }
         let Some(batch) = batch else { continue };
-        match out.write(&batch.bytes) {
+        match out.write(&batch) {
             Ok(()) => failing = false,
             Err(e) if !failing => {
                 failing = true;
@@ -239,7 +243,7 @@ impl WorkerLog {
             &mut *self.buf.borrow_mut(),
             Vec::with_capacity(BATCH_BYTES + 1024),
         );
-        match self.sink.sender.try_send(Batch { bytes }) {
+        match self.sink.sender.try_send(Msg::Batch(bytes)) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
                 let m = self.metrics.worker(self.worker);
@@ -253,7 +257,7 @@ impl Drop for WorkerLog {
     fn drop(&mut self) {
         let lines = self.lines.replace(0);
         let bytes = std::mem::take(self.buf.get_mut());
-        if lines > 0 && self.sink.sender.try_send(Batch { bytes }).is_err() {
+        if lines > 0 && self.sink.sender.try_send(Msg::Batch(bytes)).is_err() {
             let m = self.metrics.worker(self.worker);
             WorkerMetrics::add(&m.ops.access_log_dropped, lines);
         }

@@ -14,7 +14,7 @@ use crate::WorkerMetrics;
 
 /// Most refused connections a worker holds open at once while waiting to answer them 503;
 /// past this, refused connections are closed at once.
-const MAX_REFUSING: usize = 64;
+const MAX_REFUSING: usize = 16;
 
 /// First pause after a failed `accept`; doubled on each further failure up to
 /// [`MAX_BACKOFF`], reset by a successful one.
