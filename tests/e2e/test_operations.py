@@ -393,3 +393,36 @@ def test_grafana_dashboard_queries_only_exported_metrics(proxy, proxy_s3, direct
                  "hit ratio (bytes)", "origin requests", "origin bytes", "origin first byte",
                  "fills in flight", "cache memory", "connections", "per-worker"):
         assert want in titles, f"no panel for {want!r}"
+
+
+# ------------------------------------------------------------------------------------------
+# systemd readiness protocol
+# ------------------------------------------------------------------------------------------
+def test_sd_notify_ready_reloading_stopping(seaweed, proxy_factory, tmp_path):
+    """With NOTIFY_SOCKET set (as systemd does for Type=notify), rangecache sends READY=1 once it
+    serves, RELOADING=1 then READY=1 around a SIGHUP reload, and STOPPING=1 when it drains."""
+    path = str(tmp_path / "notify.sock")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(path)
+    sock.settimeout(20)
+    try:
+        p = proxy_factory.create(proxy_factory.config(seaweed.endpoint), env={"NOTIFY_SOCKET": path})
+        p.spawn()
+
+        def expect(word: str) -> str:
+            while True:
+                msg = sock.recv(4096).decode()
+                if word in msg.splitlines():
+                    return msg
+
+        ready = expect("READY=1")
+        assert p.readyz() == 200  # READY=1 is sent only once /readyz says ready
+        assert "STATUS=serving on 127.0.0.1:" in ready
+        p.reload()
+        expect("RELOADING=1")
+        assert "configuration generation 2" in expect("READY=1")
+        os.kill(p.pid, signal.SIGTERM)
+        expect("STOPPING=1")
+        assert p.wait(timeout=30) == 0
+    finally:
+        sock.close()

@@ -29,24 +29,39 @@ pub const SIZE_BOUNDS: &[u64] = &[
     1 << 30,
 ];
 
+/// Most bounds a histogram may have (the `+Inf` bucket comes on top).
+pub const MAX_BOUNDS: usize = 23;
+
 /// One worker's histogram over fixed bucket bounds (integers in the recording unit).
+///
+/// Aligned to 128 bytes (two cache lines, what adjacent-line prefetching pulls in together):
+/// the histograms of different workers are allocated next to each other at startup, and
+/// sharing a line would make their writers contend after all.
 #[derive(Debug)]
+#[repr(align(128))]
 pub struct Histogram {
     bounds: &'static [u64],
-    /// `counts[i]` holds observations in `(bounds[i-1], bounds[i]]`; the last is `+Inf`.
-    counts: Box<[AtomicU64]>,
+    /// `counts[i]` holds observations in `(bounds[i-1], bounds[i]]`; `counts[bounds.len()]`
+    /// is `+Inf`; the rest is unused.
+    counts: [AtomicU64; MAX_BOUNDS + 1],
     sum: AtomicU64,
 }
 
 impl Histogram {
-    /// An empty histogram over `bounds` (ascending).
+    /// An empty histogram over `bounds` (ascending, at most [`MAX_BOUNDS`]; a longer list is
+    /// a programming error and panics).
     pub fn new(bounds: &'static [u64]) -> Self {
+        assert!(bounds.len() <= MAX_BOUNDS, "too many histogram bounds");
         debug_assert!(bounds.windows(2).all(|w| w[0] < w[1]));
         Self {
             bounds,
-            counts: (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect(),
+            counts: std::array::from_fn(|_| AtomicU64::new(0)),
             sum: AtomicU64::new(0),
         }
+    }
+
+    fn live(&self) -> &[AtomicU64] {
+        &self.counts[..=self.bounds.len()]
     }
 
     /// Record one observation of `value` (in the unit of the bounds).
@@ -58,13 +73,13 @@ impl Histogram {
 
     /// Observations recorded so far.
     pub fn count(&self) -> u64 {
-        self.counts.iter().map(|c| c.load(Relaxed)).sum()
+        self.live().iter().map(|c| c.load(Relaxed)).sum()
     }
 
     /// Add this histogram's current counts into `into`.
     pub fn add_to(&self, into: &mut HistogramSum) {
-        debug_assert_eq!(into.counts.len(), self.counts.len());
-        for (acc, c) in into.counts.iter_mut().zip(self.counts.iter()) {
+        debug_assert_eq!(into.counts.len(), self.live().len());
+        for (acc, c) in into.counts.iter_mut().zip(self.live()) {
             *acc += c.load(Relaxed);
         }
         into.sum += self.sum.load(Relaxed);
