@@ -68,8 +68,8 @@ pub fn run(cli: Cli) -> Result<(), StartupError> {
 
     let access_log = match &settings.log.access {
         Some(target) => Some(AccessLog::start(target.clone()).map_err(|e| {
-            StartupError::new(Phase::OpenAccessLog, format!("{target:?}: {}", io_text(&e)))
-                .with_cause(e)
+            let detail = format!("log.access {}: {}", settings.log.access_text(), io_text(&e));
+            StartupError::new(Phase::OpenAccessLog, detail).with_cause(e)
         })?),
         None => None,
     };

@@ -426,3 +426,17 @@ def test_sd_notify_ready_reloading_stopping(seaweed, proxy_factory, tmp_path):
         assert p.wait(timeout=30) == 0
     finally:
         sock.close()
+
+
+def test_access_log_startup_errors_name_their_phase(tmp_path):
+    cases = [
+        ('[log]\naccess = ""\n', '[validate_config] log.access: expected "off", "stdout" or a file path'),
+        (f'[log]\naccess = "{tmp_path}/missing/dir/access.log"\n', "[open_access_log] log.access "),
+    ]
+    for text, want in cases:
+        cfg = tmp_path / "rc.toml"
+        cfg.write_text(text)
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("RANGECACHE_", "MONOIO_"))}
+        done = subprocess.run([str(binary()), "--config", str(cfg)], capture_output=True, text=True,
+                              timeout=30, env=env)
+        assert done.returncode == 1 and want in done.stderr, done.stderr
