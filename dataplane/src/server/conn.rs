@@ -29,11 +29,7 @@ pub async fn serve_connection(stream: ClientStream, ctx: Rc<WorkerCtx>) {
     m.connections_open.fetch_add(1, Relaxed);
     WorkerMetrics::add(&m.connections_accepted, 1);
     let _ = stream.set_nodelay(true);
-    // Only the access log wants the client's address.
-    let client = ctx
-        .access_log
-        .as_ref()
-        .and_then(|_| stream.peer_addr().ok());
+    let client = client_addr(&stream, &ctx);
     let mut conn = BufStream::new(stream);
     loop {
         let snapshot = ctx.snapshot.load_full();
@@ -48,11 +44,11 @@ pub async fn serve_connection(stream: ClientStream, ctx: Rc<WorkerCtx>) {
             Err(HeadError::Gone) => break,
             Err(HeadError::Parse(e)) => {
                 WorkerMetrics::add(&m.bad_requests, 1);
-                refuse(&mut conn, &ctx, &parse_error_to_s3(e), client).await;
+                answer_and_close(&mut conn, &ctx, &parse_error_to_s3(e), client).await;
                 break;
             }
             Err(HeadError::Timeout) => {
-                refuse(&mut conn, &ctx, &S3Error::request_timeout(), client).await;
+                answer_and_close(&mut conn, &ctx, &S3Error::request_timeout(), client).await;
                 break;
             }
         };
@@ -79,20 +75,30 @@ const REFUSE_WAIT: Duration = Duration::from_millis(100);
 /// sends a request within [`REFUSE_WAIT`], answer `503 SlowDown` (S3 clients back off and
 /// retry); then close.
 pub async fn refuse_connection(stream: ClientStream, ctx: &WorkerCtx) {
-    let client = ctx
-        .access_log
-        .as_ref()
-        .and_then(|_| stream.peer_addr().ok());
+    let client = client_addr(&stream, ctx);
     let mut conn = BufStream::new(stream);
     if let Ok(Ok(1..)) = monoio::time::timeout(REFUSE_WAIT, conn.fill()).await {
-        refuse(&mut conn, ctx, &S3Error::slow_down(), client).await;
+        answer_and_close(&mut conn, ctx, &S3Error::slow_down(), client).await;
     }
     let _ = conn.shutdown().await;
 }
 
-/// Answer a head that could not be read with `err` (the connection closes after it) and
-/// account for it like any request.
-async fn refuse(conn: &mut ClientConn, ctx: &WorkerCtx, err: &S3Error, client: Option<SocketAddr>) {
+/// The client's address, when the access log wants it (a `getpeername` otherwise saved).
+fn client_addr(stream: &ClientStream, ctx: &WorkerCtx) -> Option<SocketAddr> {
+    ctx.access_log
+        .as_ref()
+        .and_then(|_| stream.peer_addr().ok())
+}
+
+/// Answer with `err` and `Connection: close` a connection that gets no request served (a
+/// malformed or late head, no room at the connection limit), and account for it like any
+/// request.
+async fn answer_and_close(
+    conn: &mut ClientConn,
+    ctx: &WorkerCtx,
+    err: &S3Error,
+    client: Option<SocketAddr>,
+) {
     let outcome = Outcome::new(ctx.access_log.as_deref());
     outcome.status(err.status());
     let n = respond::write_error(conn, err, "", outcome.request_id(), false, true, &[]).await;
