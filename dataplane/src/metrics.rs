@@ -10,6 +10,12 @@ use crossbeam_utils::CachePadded;
 
 use crate::s3::Operation;
 
+mod histogram;
+mod ops;
+
+pub use histogram::{Histogram, HistogramSum, LATENCY_BOUNDS_US, SIZE_BOUNDS};
+pub use ops::{CacheResult, OpsMetrics};
+
 /// Status classes tracked per operation: 1xx..5xx.
 const STATUS_CLASSES: usize = 5;
 
@@ -61,6 +67,8 @@ pub struct WorkerMetrics {
     pub meta_misses: AtomicU64,
     /// Requests re-planned after a fill found the object changed (412).
     pub replans: AtomicU64,
+    /// Histograms and operational counters (connection limit, accept errors, access log).
+    pub ops: OpsMetrics,
 }
 
 impl Default for WorkerMetrics {
@@ -88,6 +96,7 @@ impl Default for WorkerMetrics {
             meta_hits: AtomicU64::new(0),
             meta_misses: AtomicU64::new(0),
             replans: AtomicU64::new(0),
+            ops: OpsMetrics::default(),
         }
     }
 }
@@ -281,6 +290,7 @@ impl Metrics {
                 let _ = writeln!(out, "{name}{{worker=\"{w}\"}} {}", get(m));
             }
         }
+        ops::render(&self.workers, out);
     }
 }
 

@@ -23,6 +23,8 @@ pub struct RawConfig {
     pub prefetch: RawPrefetch,
     /// `[auth]`: who may do what (default: verify everything, allow nothing).
     pub auth: RawAuth,
+    /// `[log]`: the access log.
+    pub log: RawLog,
     /// `[[bucket]]`: per-bucket overrides.
     #[serde(rename = "bucket", skip_serializing_if = "Vec::is_empty")]
     pub buckets: Vec<RawBucket>,
@@ -62,6 +64,9 @@ pub struct RawServer {
     pub send_timeout: String,
     /// Time in-flight requests get to finish on shutdown.
     pub drain_timeout: String,
+    /// Most client connections open at once, process-wide; 0 = derived from the file
+    /// descriptor limit.
+    pub max_connections: usize,
 }
 
 impl Default for RawServer {
@@ -81,6 +86,23 @@ impl Default for RawServer {
             body_timeout: "60s".into(),
             send_timeout: "30s".into(),
             drain_timeout: "30s".into(),
+            max_connections: 0,
+        }
+    }
+}
+
+/// `[log]` as written.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawLog {
+    /// `"off"`, `"stdout"` or a file path: where JSON access-log lines go.
+    pub access: String,
+}
+
+impl Default for RawLog {
+    fn default() -> Self {
+        Self {
+            access: "off".into(),
         }
     }
 }

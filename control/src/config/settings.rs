@@ -5,11 +5,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use rangecache_dataplane::access_log::AccessLogTarget;
 use rangecache_dataplane::cache::{CacheConfig, PrefetchConfig};
 use rangecache_dataplane::{Credentials, IoDriver, Scheme, ServerSettings};
 
 use super::auth::AuthSettings;
-use super::raw::{RawBucket, RawCache, RawConfig, RawOrigin, RawPrefetch, RawServer};
+use super::raw::{RawBucket, RawCache, RawConfig, RawLog, RawOrigin, RawPrefetch, RawServer};
 use super::units::{format_duration, format_size};
 
 /// What replaces a secret in every view of the configuration.
@@ -32,6 +33,8 @@ pub struct Settings {
     pub buckets: Vec<BucketConfig>,
     /// `[auth]`.
     pub auth: AuthSettings,
+    /// `[log]`.
+    pub log: LogSettings,
     /// Non-fatal findings (no credentials, ignored keys, ...) for the caller to log.
     pub warnings: Vec<String>,
 }
@@ -67,6 +70,27 @@ pub struct ServerConfig {
     pub send_timeout: Duration,
     /// Time in-flight requests get on shutdown.
     pub drain_timeout: Duration,
+    /// Most client connections open at once (process-wide); 0 = derived from the file
+    /// descriptor limit at startup.
+    pub max_connections: usize,
+}
+
+/// `[log]`, typed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogSettings {
+    /// Where access-log lines go; `None` = off.
+    pub access: Option<AccessLogTarget>,
+}
+
+impl LogSettings {
+    /// The `log.access` value as written in a file.
+    pub fn access_text(&self) -> String {
+        match &self.access {
+            None => "off".into(),
+            Some(AccessLogTarget::Stdout) => "stdout".into(),
+            Some(AccessLogTarget::File(p)) => p.display().to_string(),
+        }
+    }
 }
 
 impl ServerConfig {
@@ -245,6 +269,7 @@ impl Settings {
             body_timeout: format_duration(s.body_timeout),
             send_timeout: format_duration(s.send_timeout),
             drain_timeout: format_duration(s.drain_timeout),
+            max_connections: s.max_connections,
         };
         let mut origin = self.origin.view();
         origin.resolve_interval = format_duration(self.resolve_interval);
@@ -275,6 +300,9 @@ impl Settings {
             cache: self.cache.view(),
             prefetch: self.cache.prefetch_view(),
             auth: self.auth.view(),
+            log: RawLog {
+                access: self.log.access_text(),
+            },
             buckets,
         }
     }
@@ -291,7 +319,8 @@ impl Settings {
                 }
             )*};
         }
-        keep!(server: listen, admin_listen, workers, io_driver, pin_cores);
+        keep!(server: listen, admin_listen, workers, io_driver, pin_cores, max_connections);
+        keep!(log: access);
         // The cache and its counters live as long as the data plane.
         keep!(cache: memory, block_size, metadata_ttl, metadata_entries, readahead_window, inflight_memory, prefetch);
         changed

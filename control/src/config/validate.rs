@@ -7,12 +7,15 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use rangecache_dataplane::access_log::AccessLogTarget;
 use rangecache_dataplane::cache::PrefetchConfig;
 use rangecache_dataplane::{Credentials, IoDriver, Scheme};
 
 use super::env::EnvVars;
-use super::raw::{RawBucket, RawCache, RawConfig, RawOrigin, RawPrefetch, RawServer};
-use super::settings::{BucketConfig, CacheSettings, OriginConfig, ServerConfig, Settings};
+use super::raw::{RawBucket, RawCache, RawConfig, RawLog, RawOrigin, RawPrefetch, RawServer};
+use super::settings::{
+    BucketConfig, CacheSettings, LogSettings, OriginConfig, ServerConfig, Settings,
+};
 use super::tls::TlsBuilder;
 use super::units::{format_size, parse_duration, parse_size};
 use crate::error::{Phase, StartupError};
@@ -69,6 +72,7 @@ pub fn validate(
         )?);
     }
     let auth = super::auth::validate(&raw.auth, env, &mut tls, &mut warnings)?;
+    let log = log(&raw.log)?;
     Ok(Settings {
         source,
         server,
@@ -77,8 +81,25 @@ pub fn validate(
         cache,
         buckets,
         auth,
+        log,
         warnings,
     })
+}
+
+/// `[log]`: `access` is `off`, `stdout` or a file path (relative to the working directory).
+fn log(raw: &RawLog) -> Result<LogSettings, StartupError> {
+    let access = match raw.access.trim() {
+        "off" => None,
+        "stdout" => Some(AccessLogTarget::Stdout),
+        "" => {
+            return Err(invalid(
+                "log.access",
+                "expected \"off\", \"stdout\" or a file path, got ''",
+            ))
+        }
+        path => Some(AccessLogTarget::File(PathBuf::from(path))),
+    };
+    Ok(LogSettings { access })
 }
 
 fn invalid(key: &str, detail: impl std::fmt::Display) -> StartupError {
@@ -129,6 +150,7 @@ fn server(raw: &RawServer) -> Result<ServerConfig, StartupError> {
         body_timeout: timeout("server.body_timeout", &raw.body_timeout)?,
         send_timeout: timeout("server.send_timeout", &raw.send_timeout)?,
         drain_timeout: duration("server.drain_timeout", &raw.drain_timeout)?,
+        max_connections: raw.max_connections,
     })
 }
 

@@ -90,6 +90,17 @@ pub enum Credential<'a> {
     Anonymous,
 }
 
+impl Credential<'_> {
+    /// The access key id the request claims to be signed with; `None` for anonymous.
+    pub fn access_key_id(&self) -> Option<&str> {
+        match self {
+            Credential::Header(h) => Some(h.credential().access_key_id),
+            Credential::Presigned(p) => Some(p.credential().access_key_id),
+            Credential::Anonymous => None,
+        }
+    }
+}
+
 /// Finds out how `parts` claims to be signed.
 ///
 /// Errors: more than one `Authorization` header, or one that is not text, is

@@ -11,6 +11,8 @@ use crate::auth::{
 use crate::http::RequestHead;
 use crate::s3::{uri, Route};
 
+use super::outcome::Outcome;
+
 /// Decides whether `head`, routed as `route`, may proceed under `policy`.
 ///
 /// `Ok` carries what its body must still satisfy (check it while streaming; for a request
@@ -24,6 +26,7 @@ pub(crate) fn admit(
     policy: &AuthPolicy,
     keys: &KeyCache,
     now: SystemTime,
+    outcome: &Outcome,
 ) -> Result<BodyCheck, AuthError> {
     if policy.mode == AuthMode::None {
         return Ok(BodyCheck::none());
@@ -35,6 +38,7 @@ pub(crate) fn admit(
         headers: head.headers(),
     };
     let cred = credential(&parts)?;
+    outcome.access_key(cred.access_key_id());
     let (grants, check) = match &cred {
         Credential::Anonymous => (policy.anonymous.clone(), BodyCheck::trailer_only(&parts)?),
         _ => {
@@ -209,7 +213,14 @@ mod tests {
             false,
         )
         .unwrap();
-        admit(head, &r, policy, &KeyCache::default(), now())
+        admit(
+            head,
+            &r,
+            policy,
+            &KeyCache::default(),
+            now(),
+            &Outcome::new(None),
+        )
     }
 
     fn creds(akid: &str, secret: &str, token: Option<String>) -> Credentials {

@@ -5,6 +5,7 @@ mod admission;
 mod cached;
 mod conn;
 mod headers;
+mod outcome;
 mod proxy;
 mod respond;
 
@@ -12,8 +13,9 @@ use std::cell::Cell;
 use std::rc::Rc;
 use std::sync::Arc;
 
-pub use conn::serve_connection;
+pub use conn::{refuse_connection, serve_connection};
 
+use crate::access_log::{AccessLogSink, WorkerLog};
 use crate::auth::KeyCache;
 use crate::cache::read::ReadEnv;
 use crate::cache::Cache;
@@ -37,6 +39,8 @@ pub struct WorkerCtx {
     pub cache: Arc<Cache>,
     /// SigV4 signing keys of verified clients, shared by all workers.
     pub keys: Arc<KeyCache>,
+    /// This worker's access-log buffer; `None` when `log.access = "off"`.
+    pub access_log: Option<Rc<WorkerLog>>,
     /// Requests being processed now.
     inflight: Cell<usize>,
     /// Set when the worker drains: finish the current request, then close.
@@ -44,19 +48,22 @@ pub struct WorkerCtx {
 }
 
 impl WorkerCtx {
-    /// A context for worker `id`.
+    /// A context for worker `id`. Call on the worker's runtime: with an access log, it starts
+    /// the task that hands the worker's log buffer over.
     pub fn new(
         id: usize,
         snapshot: SharedSnapshot,
         metrics: Arc<Metrics>,
         cache: Arc<Cache>,
         keys: Arc<KeyCache>,
+        access_log: Option<AccessLogSink>,
     ) -> Rc<Self> {
         Rc::new(Self {
             id,
             snapshot,
             origin: Rc::new(OriginClient::new(metrics.clone(), id)),
             read: ReadEnv::new(cache.clone(), metrics.clone(), id),
+            access_log: access_log.map(|sink| WorkerLog::start(sink, metrics.clone(), id)),
             metrics,
             cache,
             keys,

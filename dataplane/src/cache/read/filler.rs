@@ -19,6 +19,7 @@ use std::future::poll_fn;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::task::{Poll, Waker};
+use std::time::Instant;
 
 use bytes::Bytes;
 
@@ -50,24 +51,31 @@ pub(crate) struct OpenBody<B> {
     pos: u64,
     /// Object offset one past the body's last byte.
     end: u64,
+    /// When its request was sent (the whole-fill time is observed when it is read to its
+    /// end).
+    sent: Instant,
     /// Bytes read from `body` and not yet handed out.
     leftover: Bytes,
 }
 
 impl<B: FetchBody> OpenBody<B> {
-    /// A body whose first byte is object offset `first` and whose last is `last`.
-    pub(crate) fn new(body: B, first: u64, last: u64) -> Self {
+    /// A body whose first byte is object offset `first` and whose last is `last`, of a
+    /// request sent at `sent`.
+    pub(crate) fn new(body: B, first: u64, last: u64, sent: Instant) -> Self {
         Self {
             body,
             pos: first,
             end: last + 1,
             leftover: Bytes::new(),
+            sent,
         }
     }
 
-    /// Settle the connection: reusable only when read to its end.
-    fn close(self) {
+    /// Settle the connection: reusable only when read to its end (then the whole fill's time
+    /// is observed in `m`).
+    fn close(self, m: &WorkerMetrics) {
         if self.pos == self.end && self.leftover.is_empty() {
+            m.ops.observe_fill(self.sent.elapsed());
             self.body.finish();
         }
     }
@@ -220,7 +228,7 @@ impl<F: OriginFetch> Filler<F> {
 
     fn close(&mut self) {
         if let Some(body) = self.body.take() {
-            body.close();
+            body.close(self.env.metrics());
         }
     }
 
@@ -325,6 +333,7 @@ impl<F: OriginFetch> Filler<F> {
             first: at,
             last: end - 1,
         };
+        let sent = Instant::now();
         let (head, body) = match self.fetch.get(range, Some(&t.etag)).await {
             Ok(x) => x,
             Err(e) => return self.pause_before_retry(attempts, e).await,
@@ -350,7 +359,7 @@ impl<F: OriginFetch> Filler<F> {
         }
         match served {
             Some((first, last)) => {
-                self.body = Some(OpenBody::new(body, first, last));
+                self.body = Some(OpenBody::new(body, first, last, sent));
                 Ok(())
             }
             None => {

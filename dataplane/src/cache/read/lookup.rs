@@ -157,6 +157,7 @@ async fn first_fetch<F: OriginFetch>(
     loop {
         let epoch = env.cache.meta.epoch();
         WorkerMetrics::add(&m.fill_requests, 1);
+        let sent = std::time::Instant::now();
         let answer = fetch.get(range, None).await;
         let failure = match answer {
             Ok((resp, body)) => match ObjectMeta::from_partial_get(&resp) {
@@ -165,7 +166,7 @@ async fn first_fetch<F: OriginFetch>(
                     env.cache.meta.insert(object.clone(), meta.clone(), epoch);
                     return Ok(Some(Found {
                         meta,
-                        opened: Some(OpenBody::new(body, got.first, got.last)),
+                        opened: Some(OpenBody::new(body, got.first, got.last, sent)),
                         lead: None,
                     }));
                 }
