@@ -54,6 +54,12 @@ pub struct WorkerMetrics {
     pub meta_misses: AtomicU64,
     /// Requests re-planned after a fill found the object changed (412).
     pub replans: AtomicU64,
+    /// TLS handshakes with clients that succeeded.
+    pub tls_handshakes: AtomicU64,
+    /// TLS handshakes with clients that failed (protocol, certificate, reset).
+    pub tls_handshake_failures: AtomicU64,
+    /// TLS handshakes with clients cut at `server.tls.handshake_timeout`.
+    pub tls_handshake_timeouts: AtomicU64,
 }
 
 impl Default for WorkerMetrics {
@@ -79,6 +85,9 @@ impl Default for WorkerMetrics {
             meta_hits: AtomicU64::new(0),
             meta_misses: AtomicU64::new(0),
             replans: AtomicU64::new(0),
+            tls_handshakes: AtomicU64::new(0),
+            tls_handshake_failures: AtomicU64::new(0),
+            tls_handshake_timeouts: AtomicU64::new(0),
         }
     }
 }
@@ -151,7 +160,7 @@ impl Metrics {
                 }
             }
         }
-        let counters: [Counter; 19] = [
+        let counters: [Counter; 22] = [
             (
                 "rangecache_bytes_in_total",
                 "Request body bytes received from clients.",
@@ -246,6 +255,21 @@ impl Metrics {
                 "rangecache_replans_total",
                 "Requests re-planned after the object changed during a fill (412).",
                 |m| m.replans.load(Relaxed),
+            ),
+            (
+                "rangecache_tls_handshakes_total",
+                "Client TLS handshakes that succeeded.",
+                |m| m.tls_handshakes.load(Relaxed),
+            ),
+            (
+                "rangecache_tls_handshake_failures_total",
+                "Client TLS handshakes that failed (protocol, certificate, reset).",
+                |m| m.tls_handshake_failures.load(Relaxed),
+            ),
+            (
+                "rangecache_tls_handshake_timeouts_total",
+                "Client TLS handshakes cut at server.tls.handshake_timeout.",
+                |m| m.tls_handshake_timeouts.load(Relaxed),
             ),
         ];
         for (name, help, get) in counters {

@@ -12,6 +12,7 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 
 use crate::auth::AuthPolicy;
+use crate::net::TlsSettings;
 
 /// The one place the current snapshot lives; shared by the control plane and all workers.
 pub type SharedSnapshot = Arc<ArcSwap<Snapshot>>;
@@ -58,6 +59,9 @@ pub struct ServerSettings {
     pub idle_timeout: Duration,
     /// Time allowed for one body read or write to make progress.
     pub body_timeout: Duration,
+    /// TLS on the client listener; `None` = plain HTTP. Read at accept time, so a reload
+    /// that rotates the certificate applies to new connections only.
+    pub tls: Option<TlsSettings>,
 }
 
 impl Default for ServerSettings {
@@ -70,6 +74,7 @@ impl Default for ServerSettings {
             header_read_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
             body_timeout: Duration::from_secs(60),
+            tls: None,
         }
     }
 }

@@ -15,7 +15,7 @@ use monoio::{FusionRuntime, IoUringDriver, LegacyDriver, RuntimeBuilder};
 
 use crate::auth::KeyCache;
 use crate::cache::{Cache, CacheConfig};
-use crate::server::{serve_connection, WorkerCtx};
+use crate::server::{serve_accepted, WorkerCtx};
 use crate::{Metrics, SharedSnapshot};
 
 mod affinity;
@@ -279,7 +279,7 @@ async fn worker_main(
         monoio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, _peer)) => {
-                    monoio::spawn(serve_connection(stream, ctx.clone()));
+                    monoio::spawn(serve_accepted(stream, ctx.clone()));
                 }
                 Err(e) => {
                     // Out of descriptors or memory: back off instead of spinning.

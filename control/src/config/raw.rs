@@ -58,6 +58,33 @@ pub struct RawServer {
     pub body_timeout: String,
     /// Time in-flight requests get to finish on shutdown.
     pub drain_timeout: String,
+    /// `[server.tls]`: TLS (and mTLS) on the client listener; empty = plain HTTP.
+    pub tls: RawServerTls,
+}
+
+/// `[server.tls]` as written. All paths empty = plain HTTP.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawServerTls {
+    /// PEM certificate chain, leaf first (RSA or ECDSA).
+    pub cert_file: String,
+    /// PEM private key of the leaf certificate (PKCS#8, PKCS#1 or SEC1).
+    pub key_file: String,
+    /// PEM bundle of CAs whose client certificates are required (mTLS); empty = none asked.
+    pub client_ca_file: String,
+    /// Longest time from accept to a finished TLS handshake.
+    pub handshake_timeout: String,
+}
+
+impl Default for RawServerTls {
+    fn default() -> Self {
+        Self {
+            cert_file: String::new(),
+            key_file: String::new(),
+            client_ca_file: String::new(),
+            handshake_timeout: "10s".into(),
+        }
+    }
 }
 
 impl Default for RawServer {
@@ -76,6 +103,7 @@ impl Default for RawServer {
             idle_timeout: "60s".into(),
             body_timeout: "60s".into(),
             drain_timeout: "30s".into(),
+            tls: RawServerTls::default(),
         }
     }
 }

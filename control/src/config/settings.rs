@@ -10,6 +10,7 @@ use rangecache_dataplane::{Credentials, IoDriver, Scheme, ServerSettings};
 
 use super::auth::AuthSettings;
 use super::raw::{RawBucket, RawCache, RawConfig, RawOrigin, RawServer};
+use super::server_tls::ServerTlsConfig;
 use super::units::{format_duration, format_size};
 
 /// What replaces a secret in every view of the configuration.
@@ -65,6 +66,10 @@ pub struct ServerConfig {
     pub body_timeout: Duration,
     /// Time in-flight requests get on shutdown.
     pub drain_timeout: Duration,
+    /// `[server.tls]`: TLS on the client listener; `None` = plain HTTP.
+    pub tls: Option<ServerTlsConfig>,
+    /// `server.tls.handshake_timeout` (kept when TLS is off, for the effective view).
+    pub tls_handshake_timeout: Duration,
 }
 
 impl ServerConfig {
@@ -87,6 +92,7 @@ impl ServerConfig {
             header_read_timeout: self.header_read_timeout,
             idle_timeout: self.idle_timeout,
             body_timeout: self.body_timeout,
+            tls: self.tls.as_ref().map(ServerTlsConfig::to_dataplane),
         }
     }
 }
@@ -221,6 +227,7 @@ impl Settings {
             idle_timeout: format_duration(s.idle_timeout),
             body_timeout: format_duration(s.body_timeout),
             drain_timeout: format_duration(s.drain_timeout),
+            tls: ServerTlsConfig::view(s.tls.as_ref(), format_duration(s.tls_handshake_timeout)),
         };
         let mut origin = self.origin.view();
         origin.resolve_interval = format_duration(self.resolve_interval);
@@ -267,6 +274,11 @@ impl Settings {
             )*};
         }
         keep!(server: listen, admin_listen, workers, io_driver, pin_cores);
+        // The listener's transport: a reload may rotate files, not switch TLS on or off.
+        if self.server.tls.is_some() != running.server.tls.is_some() {
+            changed.push("server.tls");
+            self.server.tls.clone_from(&running.server.tls);
+        }
         // The cache and its counters live as long as the data plane.
         keep!(cache: memory, block_size, metadata_ttl, metadata_entries);
         changed

@@ -112,6 +112,8 @@ fn server(raw: &RawServer) -> Result<ServerConfig, StartupError> {
     if raw.max_headers == 0 {
         return Err(invalid("server.max_headers", "must be at least 1"));
     }
+    let tls_handshake_timeout =
+        timeout("server.tls.handshake_timeout", &raw.tls.handshake_timeout)?;
     Ok(ServerConfig {
         listen,
         admin_listen,
@@ -126,6 +128,8 @@ fn server(raw: &RawServer) -> Result<ServerConfig, StartupError> {
         idle_timeout: timeout("server.idle_timeout", &raw.idle_timeout)?,
         body_timeout: timeout("server.body_timeout", &raw.body_timeout)?,
         drain_timeout: duration("server.drain_timeout", &raw.drain_timeout)?,
+        tls: super::server_tls::validate(&raw.tls, tls_handshake_timeout)?,
+        tls_handshake_timeout,
     })
 }
 

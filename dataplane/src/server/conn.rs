@@ -4,7 +4,6 @@ use std::rc::Rc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Instant;
 
-
 use super::{proxy, respond, WorkerCtx};
 use crate::http::{parse_request, Limits, ParseError, RequestHead};
 use crate::net::{BufStream, ClientConn, ClientStream};
@@ -27,7 +26,6 @@ pub async fn serve_connection(stream: ClientStream, ctx: Rc<WorkerCtx>) {
     let m = ctx.metrics();
     m.connections_open.fetch_add(1, Relaxed);
     WorkerMetrics::add(&m.connections_accepted, 1);
-    let _ = stream.set_nodelay(true);
     let mut conn = BufStream::new(stream);
     loop {
         let snapshot = ctx.snapshot.load_full();
