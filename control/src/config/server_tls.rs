@@ -125,15 +125,22 @@ pub fn validate(
         }
     };
     let mut config = builder.with_single_cert(chain, key).map_err(|e| {
-        invalid(
-            "server.tls.key_file",
-            format_args!(
-                "{}: does not fit the certificate in {}: {e}",
-                key_file.display(),
-                cert_file.display()
+        let err = match &e {
+            // The leaf could not be parsed: the certificate file is at fault.
+            rustls::Error::InvalidCertificate(_) => invalid(
+                "server.tls.cert_file",
+                format_args!("{}: unusable certificate: {e}", cert_file.display()),
             ),
-        )
-        .with_cause(e)
+            _ => invalid(
+                "server.tls.key_file",
+                format_args!(
+                    "{}: does not fit the certificate in {}: {e}",
+                    key_file.display(),
+                    cert_file.display()
+                ),
+            ),
+        };
+        err.with_cause(e)
     })?;
     config.alpn_protocols = vec![ALPN_HTTP1.to_vec()];
     Ok(Some(ServerTlsConfig {

@@ -99,6 +99,16 @@ fn bad_files_name_the_key_and_the_file() {
         d.starts_with("server.tls.key_file: ") && d.contains("does not fit the certificate"),
         "{d}"
     );
+    let garbage = crate::test_support::TempFile::new(
+        "-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydA==\n-----END CERTIFICATE-----\n",
+    );
+    let mut bad = raw("", "server-rsa.key", "");
+    bad.cert_file = garbage.path();
+    let d = err(bad);
+    assert!(
+        d.starts_with("server.tls.cert_file: ") && d.contains("unusable certificate"),
+        "{d}"
+    );
     let d = err(raw("server-rsa.pem", "server-rsa.key", "server-rsa.key"));
     assert!(d.starts_with("server.tls.client_ca_file: "), "{d}");
 }
