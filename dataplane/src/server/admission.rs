@@ -9,7 +9,6 @@ use crate::auth::{
     Credential, Grant, KeyCache, Need, RequestParts, SigV2, SIGV2_REFUSED,
 };
 use crate::http::RequestHead;
-use crate::s3::route::AddressingStyle;
 use crate::s3::{uri, Route};
 
 /// Decides whether `head`, routed as `route`, may proceed under `policy`. Signature Version 2
@@ -43,15 +42,10 @@ pub(crate) fn admit(
             if policy.sigv2 == SigV2::Refuse {
                 return Err(AuthError::invalid_argument(SIGV2_REFUSED));
             }
-            // Virtual-hosted requests sign `/bucket` in front of the path.
-            let bucket = match route.style {
-                AddressingStyle::VirtualHost => route.bucket.as_deref(),
-                AddressingStyle::Path => None,
-            };
             let verified = verify_v2(
                 &parts,
                 *claim,
-                bucket,
+                route,
                 |akid, token| lookup(policy, akid, token, now),
                 now,
             )?;

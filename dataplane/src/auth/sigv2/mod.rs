@@ -11,9 +11,10 @@
 //!
 //! where the date line is empty when `x-amz-date` is sent (it is then among the amz headers),
 //! the amz headers are every `x-amz-*` header lower-cased, sorted, repeated values joined with
-//! `,`, one `name:value\n` each, and the resource is `/bucket` (virtual-hosted requests) plus
-//! the path as sent plus the sub-resources S3 signs (`?acl`, `?uploadId=…`, `response-*`, …)
-//! sorted by name with decoded values. A presigned URL carries its `x-amz-*`, `Content-Type`
+//! `,`, one `name:value\n` each, and the resource is `/bucket/` for a bucket, `/bucket/key`
+//! (the key as sent, still encoded) for an object, whether the bucket came in the path or the
+//! host, plus the sub-resources S3 signs (`?acl`, `?uploadId=…`, `response-*`, …) sorted by
+//! name with decoded values. A presigned URL carries its `x-amz-*`, `Content-Type`
 //! and `Content-MD5` in the query; they are signed as if they were headers.
 //!
 //! SigV2 signs neither the body nor the `Range` header. That widens nothing: grants are per
@@ -33,6 +34,8 @@ pub use parse::{
 use super::parse::{AmzDate, MAX_PRESIGN_EXPIRES};
 use super::verify::MAX_CLOCK_SKEW;
 use super::{AuthError, RequestParts};
+use crate::s3::route::AddressingStyle;
+use crate::s3::Route;
 
 /// Whether Signature Version 2 is accepted (`auth.sigv2`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -109,8 +112,8 @@ pub enum V2Claim<'a> {
 
 /// Verifies a SigV2 request.
 ///
-/// `bucket` is the bucket of a virtual-hosted-style request (it leads the canonical resource);
-/// `None` for path-style. `lookup(access_key_id, session_token)` is as for
+/// `route` is how the request was routed: the canonical resource is built from its bucket and
+/// addressing style. `lookup(access_key_id, session_token)` is as for
 /// [`verify`](super::verify); the session token is `x-amz-security-token` (header, or query
 /// for presigned URLs). `now` is the current time.
 ///
@@ -123,7 +126,7 @@ pub enum V2Claim<'a> {
 pub fn verify_v2<S, P>(
     parts: &RequestParts<'_>,
     claim: V2Claim<'_>,
-    bucket: Option<&str>,
+    route: &Route,
     lookup: impl FnOnce(&str, Option<&str>) -> Result<(S, P), AuthError>,
     now: SystemTime,
 ) -> Result<VerifiedV2<P>, AuthError>
@@ -171,7 +174,7 @@ where
     };
     let (secret, principal) = lookup(&parsed.access_key_id, token.as_deref())?;
     let key = hmac::Key::new(hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, secret.as_ref());
-    let to_sign = string_to_sign(parts, &date_line, presign_query, bucket);
+    let to_sign = string_to_sign(parts, &date_line, presign_query, route);
     hmac::verify(&key, &to_sign, &parsed.signature)
         .map_err(|_| AuthError::signature_does_not_match())?;
     Ok(VerifiedV2 {
@@ -219,7 +222,7 @@ fn string_to_sign(
     parts: &RequestParts<'_>,
     date_line: &[u8],
     presign_query: Option<&str>,
-    bucket: Option<&str>,
+    route: &Route,
 ) -> Vec<u8> {
     let mut out = Vec::with_capacity(256);
     out.extend_from_slice(parts.method.as_bytes());
@@ -240,15 +243,20 @@ fn string_to_sign(
         out.extend_from_slice(&value);
         out.push(b'\n');
     }
-    if let Some(bucket) = bucket {
+    let path = if parts.raw_path.is_empty() {
+        "/"
+    } else {
+        parts.raw_path
+    };
+    if let (AddressingStyle::VirtualHost, Some(bucket)) = (route.style, &route.bucket) {
         out.push(b'/');
         out.extend_from_slice(bucket.as_bytes());
     }
-    out.extend_from_slice(if parts.raw_path.is_empty() {
-        b"/"
-    } else {
-        parts.raw_path.as_bytes()
-    });
+    out.extend_from_slice(path.as_bytes());
+    // A bucket is `/bucket/`, with the slash a path-style client may leave out.
+    if route.bucket.is_some() && route.key.is_none() && !path.ends_with('/') {
+        out.push(b'/');
+    }
     write_sub_resources(&mut out, parts.raw_query);
     out
 }

@@ -48,14 +48,22 @@ impl Req {
         }
     }
 
-    /// Verify as the data plane does: find the claim, then check it at `now`.
-    fn check(&self, bucket: Option<&str>, now: u64) -> Result<&'static str, AuthError> {
+    /// Verify as the data plane does: route (virtual-hosted under `domain`, if given), find the
+    /// claim, then check it at `now`.
+    fn check(&self, domain: Option<&str>, now: u64) -> Result<&'static str, AuthError> {
         let parts = self.parts();
+        let host = self
+            .headers
+            .iter()
+            .find(|h| h.is("host"))
+            .and_then(|h| h.value_str());
+        let route = crate::s3::route(self.method, &self.path, &self.query, host, domain, false)
+            .expect("routable");
         let claim = match credential(&parts)? {
             Credential::SigV2(claim) => claim,
             other => panic!("not a SigV2 claim: {other:?}"),
         };
-        verify_v2(&parts, claim, bucket, lookup, at(now)).map(|v| v.principal)
+        verify_v2(&parts, claim, &route, lookup, at(now)).map(|v| v.principal)
     }
 }
 
@@ -100,7 +108,7 @@ fn header_auth_path_and_virtual_hosted() {
             ("Authorization", GET_SIG),
         ],
     );
-    assert_eq!(vh.check(Some("johnsmith"), T), Ok("long-term"));
+    assert_eq!(vh.check(Some("s3.local"), T), Ok("long-term"));
     assert_eq!(
         vh.check(None, T).unwrap_err().kind(),
         AuthErrorKind::SignatureDoesNotMatch
@@ -154,18 +162,22 @@ fn header_auth_with_a_session_token() {
     let list = |token: &str| {
         Req::new(
             "GET",
+            // The bucket's resource is `/johnsmith/`, slash or not.
             "/johnsmith?list-type=2&prefix=a",
             &[
                 ("x-amz-security-token", token),
                 ("Date", DATE),
                 (
                     "Authorization",
-                    "AWS AKIAIOSFODNN7EXAMPLE:vctItj2OF4k51hqCXuutVM7sKzY=",
+                    "AWS AKIAIOSFODNN7EXAMPLE:+c9KSdmaAY6OtXINUaIurXxEkBA=",
                 ),
             ],
         )
     };
     assert_eq!(list("TOKEN").check(None, T), Ok("session"));
+    let mut slash = list("TOKEN");
+    slash.path = "/johnsmith/".into();
+    assert_eq!(slash.check(None, T), Ok("session"));
     assert_eq!(
         list("FORGED").check(None, T).unwrap_err().kind(),
         AuthErrorKind::InvalidToken
