@@ -94,6 +94,7 @@ EOF
   fi
   RUST_LOG=warn taskset -c "$4" "$RC" --config "$cfg" >"$WORK/$1.log" 2>&1 &
   PIDS+=($!)
+  eval "${1^^}_PID=$!"
   wait_port "$2"
 }
 PLAIN=$(free_port); PLAIN_ADMIN=$(free_port); TLS=$(free_port); TLS_ADMIN=$(free_port)
@@ -106,7 +107,8 @@ echo "== $(date -u +%FT%TZ) $(nproc) cores; rangecache $(git rev-parse --short H
 for range in 64KiB 1MiB; do
   "$TB" hit-path --plain "127.0.0.1:$PLAIN" --tls "127.0.0.1:$TLS" --ca "$WORK/ca.pem" \
     --bucket bench --key hot-size-64MiB --range "$range" --conns "$CONNS" --seconds "$SECONDS_EACH" \
-    --rounds "$ROUNDS"
+    --rounds "$ROUNDS" --plain-pid "$PLAIN_PID" --tls-pid "$TLS_PID"
 done
-"$TB" handshakes --tls "127.0.0.1:$TLS" --ca "$WORK/ca.pem" --conns 8 --seconds "$SECONDS_EACH"
+"$TB" handshakes --tls "127.0.0.1:$TLS" --ca "$WORK/ca.pem" --conns 8 --seconds "$SECONDS_EACH" \
+  --tls-pid "$TLS_PID"
 echo "server side: $(curl -s "http://127.0.0.1:$TLS_ADMIN/metrics" | grep -E '^rangecache_tls_handshake' | tr '\n' ' ')"

@@ -43,7 +43,7 @@ struct Cli {
 enum Command {
     /// Random aligned ranges of one cached object, plain and TLS in alternating rounds.
     HitPath(HitArgs),
-    /// Connect, handshake, close, as fast as `--conns` loops can (full and resumed).
+    /// Connect, full handshake (no resumption), close, as fast as `--conns` loops can.
     Handshakes(ShakeArgs),
 }
 
@@ -75,6 +75,12 @@ struct HitArgs {
     /// Rounds per target (A B A B ...).
     #[arg(long, default_value_t = 3)]
     rounds: usize,
+    /// Process id of the plain server: its CPU time per round is reported (Linux /proc).
+    #[arg(long)]
+    plain_pid: Option<u32>,
+    /// Process id of the TLS server.
+    #[arg(long)]
+    tls_pid: Option<u32>,
 }
 
 #[derive(Debug, Args)]
@@ -91,13 +97,28 @@ struct ShakeArgs {
     /// Seconds per measurement.
     #[arg(long, default_value_t = 5)]
     seconds: u64,
+    /// Process id of the TLS server: its CPU time is reported (Linux /proc).
+    #[arg(long)]
+    tls_pid: Option<u32>,
+}
+
+/// CPU time (user + system) a process has used so far, from `/proc/<pid>/stat`.
+fn cpu_secs(pid: Option<u32>) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{}/stat", pid?)).ok()?;
+    // Fields after the command name (which may hold spaces) start after the last ')'.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split(' ').collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    // SAFETY: sysconf only reads a configuration value.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    Some(ticks / hz)
 }
 
 trait Stream: AsyncRead + AsyncWrite + Unpin {}
 impl<T: AsyncRead + AsyncWrite + Unpin> Stream for T {}
 
-/// A TLS client configuration trusting `ca`, ALPN `http/1.1`, optionally without resumption.
-fn tls_config(ca: &PathBuf, resume: bool) -> Result<Arc<rustls::ClientConfig>> {
+/// A TLS client configuration trusting `ca`, ALPN `http/1.1`.
+fn tls_config(ca: &PathBuf) -> Result<rustls::ClientConfig> {
     let pem = std::fs::read(ca).with_context(|| format!("reading {}", ca.display()))?;
     let mut roots = rustls::RootCertStore::empty();
     for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
@@ -110,10 +131,7 @@ fn tls_config(ca: &PathBuf, resume: bool) -> Result<Arc<rustls::ClientConfig>> {
     .with_root_certificates(roots)
     .with_no_client_auth();
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    if !resume {
-        config.resumption = rustls::client::Resumption::disabled();
-    }
-    Ok(Arc::new(config))
+    Ok(config)
 }
 
 async fn connect(addr: SocketAddr, tls: Option<&TlsConnector>) -> io::Result<Box<dyn Stream>> {
@@ -191,6 +209,8 @@ struct Round {
     bytes: u64,
     bad: u64,
     secs: f64,
+    /// CPU seconds the server used in the round, when its pid is known.
+    server_cpu: Option<f64>,
     latency: Histogram<u64>,
 }
 
@@ -198,10 +218,12 @@ async fn hit_round(
     args: &HitArgs,
     addr: SocketAddr,
     tls: Option<TlsConnector>,
+    pid: Option<u32>,
     seed: u64,
     size: u64,
     round: u64,
 ) -> Result<Round> {
+    let cpu_before = cpu_secs(pid);
     let path = format!("/{}/{}", args.bucket, args.key);
     let slots = (size / args.range).max(1);
     let deadline = Instant::now() + Duration::from_secs(args.seconds);
@@ -230,6 +252,7 @@ async fn hit_round(
         bytes: 0,
         bad: 0,
         secs: 0.0,
+        server_cpu: None,
         latency: Histogram::new(3)?,
     };
     for t in tasks {
@@ -240,6 +263,7 @@ async fn hit_round(
     }
     out.secs = started.elapsed().as_secs_f64();
     out.bytes = out.requests * args.range;
+    out.server_cpu = cpu_before.zip(cpu_secs(pid)).map(|(a, b)| b - a);
     Ok(out)
 }
 
@@ -247,7 +271,7 @@ async fn hit_path(args: HitArgs) -> Result<()> {
     let size = rangecache_loadtest::object::synthetic_size(&args.key)
         .context("--key must be a simulator object, <name>-size-<bytes>")?;
     let seed = content::object_seed(&args.bucket, &args.key, 0);
-    let tls = TlsConnector::from(tls_config(&args.ca, true)?);
+    let tls = TlsConnector::from(Arc::new(tls_config(&args.ca)?));
     // Warm both caches with whole blocks of the object, checked.
     for (addr, t) in [(args.plain, None), (args.tls, Some(&tls))] {
         let mut s = connect(addr, t).await?;
@@ -270,54 +294,77 @@ async fn hit_path(args: HitArgs) -> Result<()> {
         args.conns,
         args.seconds
     );
-    let mut totals = [
-        (0f64, 0u64, 0u64, Histogram::<u64>::new(3)?),
-        (0f64, 0, 0, Histogram::new(3)?),
+    // Per target, summed over its rounds.
+    let empty = || -> Result<Round> {
+        Ok(Round {
+            requests: 0,
+            bytes: 0,
+            bad: 0,
+            secs: 0.0,
+            server_cpu: Some(0.0),
+            latency: Histogram::new(3)?,
+        })
+    };
+    let mut totals = [empty()?, empty()?];
+    let targets = [
+        ("plain", args.plain, None, args.plain_pid),
+        ("tls", args.tls, Some(tls.clone()), args.tls_pid),
     ];
     for round in 0..args.rounds {
-        for (i, (name, addr, t)) in [
-            ("plain", args.plain, None),
-            ("tls", args.tls, Some(tls.clone())),
-        ]
-        .into_iter()
-        .enumerate()
-        {
-            let r = hit_round(&args, addr, t, seed, size, (round * 2 + i) as u64).await?;
-            println!(
-                "  round {} {name:5}: {:9.0} req/s {:8.1} MB/s  p50 {:6} us  p99 {:6} us  bad bytes {}",
-                round + 1,
-                r.requests as f64 / r.secs,
-                r.bytes as f64 / r.secs / 1e6,
-                r.latency.value_at_quantile(0.5),
-                r.latency.value_at_quantile(0.99),
-                r.bad
-            );
+        for (i, (name, addr, t, pid)) in targets.iter().cloned().enumerate() {
+            let r = hit_round(&args, addr, t, pid, seed, size, (round * 2 + i) as u64).await?;
+            println!("  round {} {name:5}: {}", round + 1, r.line());
             let tot = &mut totals[i];
-            tot.0 += r.secs;
-            tot.1 += r.requests;
-            tot.2 += r.bad;
-            tot.3.add(&r.latency)?;
+            tot.secs += r.secs;
+            tot.requests += r.requests;
+            tot.bytes += r.bytes;
+            tot.bad += r.bad;
+            tot.server_cpu = tot.server_cpu.zip(r.server_cpu).map(|(a, b)| a + b);
+            tot.latency.add(&r.latency)?;
         }
     }
-    let rate = |t: &(f64, u64, u64, Histogram<u64>)| t.1 as f64 / t.0;
     for (name, t) in [("plain", &totals[0]), ("tls", &totals[1])] {
-        println!(
-            "  total {name:5}: {:9.0} req/s {:8.1} MB/s  p50 {:6} us  p99 {:6} us  bad bytes {}",
-            rate(t),
-            rate(t) * args.range as f64 / 1e6,
-            t.3.value_at_quantile(0.5),
-            t.3.value_at_quantile(0.99),
-            t.2
-        );
+        println!("  total {name:5}: {}", t.line());
     }
+    let rate = |t: &Round| t.requests as f64 / t.secs;
     println!(
-        "  tls / plain throughput: {:.2}",
+        "  tls / plain: throughput {:.2}",
         rate(&totals[1]) / rate(&totals[0])
     );
-    if totals[0].2 + totals[1].2 > 0 {
+    if let (Some(p), Some(t)) = (totals[0].server_cpu, totals[1].server_cpu) {
+        if p > 0.0 && t > 0.0 {
+            println!(
+                "  tls / plain: requests per server CPU-second {:.2}",
+                (totals[1].requests as f64 / t) / (totals[0].requests as f64 / p)
+            );
+        }
+    }
+    if totals[0].bad + totals[1].bad > 0 {
         bail!("bytes failed verification");
     }
     Ok(())
+}
+
+impl Round {
+    /// Rates, latency percentiles, server CPU rates (when known) and failed bytes, one line.
+    fn line(&self) -> String {
+        let server = match self.server_cpu {
+            Some(cpu) if cpu > 0.0 => format!(
+                "server {:6.0} req/s/core {:7.1} MB/s/core  ",
+                self.requests as f64 / cpu,
+                self.bytes as f64 / cpu / 1e6
+            ),
+            _ => String::new(),
+        };
+        format!(
+            "{:7.0} req/s {:7.1} MB/s  p50 {:6} us  p99 {:6} us  {server}bad bytes {}",
+            self.requests as f64 / self.secs,
+            self.bytes as f64 / self.secs / 1e6,
+            self.latency.value_at_quantile(0.5),
+            self.latency.value_at_quantile(0.99),
+            self.bad
+        )
+    }
 }
 
 async fn handshakes(args: ShakeArgs) -> Result<()> {
@@ -326,12 +373,14 @@ async fn handshakes(args: ShakeArgs) -> Result<()> {
          client: 1 thread on the same cores)",
         args.tls, args.conns, args.seconds
     );
-    for (label, resume) in [("full", false), ("resumed", true)] {
-        let connector = TlsConnector::from(tls_config(&args.ca, resume)?);
-        // One handshake first, so that a resumed run has a session to resume.
-        drop(connect(args.tls, Some(&connector)).await?);
+    {
+        let label = "full";
+        let mut config = tls_config(&args.ca)?;
+        config.resumption = rustls::client::Resumption::disabled();
+        let connector = TlsConnector::from(Arc::new(config));
         let deadline = Instant::now() + Duration::from_secs(args.seconds);
         let started = Instant::now();
+        let cpu_before = cpu_secs(args.tls_pid);
         let mut tasks = Vec::new();
         for _ in 0..args.conns {
             let connector = connector.clone();
@@ -351,9 +400,17 @@ async fn handshakes(args: ShakeArgs) -> Result<()> {
             total += t.await??;
         }
         let secs = started.elapsed().as_secs_f64();
+        let cpu = cpu_before.zip(cpu_secs(args.tls_pid)).map(|(a, b)| b - a);
         println!(
-            "  {label:7}: {total} handshakes in {secs:.1} s = {:.0} per second",
-            total as f64 / secs
+            "  {label:7}: {total} handshakes in {secs:.1} s = {:.0} per second{}",
+            total as f64 / secs,
+            match cpu {
+                Some(c) if c > 0.0 => format!(
+                    "; server CPU {c:.2} s = {:.0} handshakes per server core-second",
+                    total as f64 / c
+                ),
+                _ => String::new(),
+            }
         );
     }
     Ok(())
