@@ -101,7 +101,8 @@ def tls_proxy(driver, seaweed, ca, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def tls_bucket(tls_proxy, direct_s3, driver):
+def tls_bucket(direct_s3, driver):
+    """One bucket per driver for every test here (each bucket costs the origin volumes)."""
     name = f"tls-{short(driver)}-{os.getpid() % 10000}"
     direct_s3.create_bucket(Bucket=name)
     return name
@@ -234,39 +235,39 @@ def test_duckdb_over_tls(tls_proxy, tls_bucket, tls_parquet, ca):
 
 # ------------------------------------------------------------------------------------------ mTLS
 def test_mtls_requires_a_client_certificate_and_sigv4_still_decides(proxy_factory, seaweed, ca, tmp_path,
-                                                                     direct_s3, new_bucket):
+                                                                     direct_s3, tls_bucket):
     server = ca.issue_server("mtls-server", "rsa")
     client = ca.issue_client("mtls-client")
     stranger = TestCA(tmp_path / "stranger", "stranger CA").issue_client("stranger-client")
     p = proxy_factory.start(seaweed.endpoint, server={"tls": tls_section(server, client_ca=ca.ca_file)})
-    bucket = new_bucket("mtls")
-    direct_s3.put_object(Bucket=bucket, Key="k", Body=b"mutual")
+    bucket = tls_bucket
+    direct_s3.put_object(Bucket=bucket, Key="mtls/k", Body=b"mutual")
     # With a client certificate from the CA: served.
     ok = boto(https(p), ca.ca_file, client_cert=(str(client.cert), str(client.key)))
-    assert ok.get_object(Bucket=bucket, Key="k")["Body"].read() == b"mutual"
+    assert ok.get_object(Bucket=bucket, Key="mtls/k")["Body"].read() == b"mutual"
     # The certificate admits the connection, not the request: a wrong secret is still refused.
     bad = boto(https(p), ca.ca_file, secret="not-the-secret", client_cert=(str(client.cert), str(client.key)))
     with pytest.raises(bad.exceptions.ClientError) as e:
-        bad.get_object(Bucket=bucket, Key="k")
+        bad.get_object(Bucket=bucket, Key="mtls/k")
     assert e.value.response["Error"]["Code"] == "SignatureDoesNotMatch"
     # Without a certificate, or with one from another CA: refused in the handshake.
     before = p.metric_sum("rangecache_tls_handshake_failures_total")
     for cert in (None, stranger):
         with pytest.raises((ssl.SSLError, OSError, Closed)):
             with TlsConn(p.listen, ca.ca_file, cert=cert) as c:
-                c.get(f"/{bucket}/k", p.listen)
+                c.get(f"/{bucket}/mtls/k", p.listen)
     procs.wait_until(lambda: p.metric_sum("rangecache_tls_handshake_failures_total") >= before + 2, 10,
                      what="both refusals counted as handshake failures")
 
 
 # -------------------------------------------------------------------------------- rotation
 def test_sighup_rotates_the_certificate_and_keeps_open_connections(proxy_factory, seaweed, ca, direct_s3,
-                                                                   new_bucket):
+                                                                   tls_bucket):
     first = ca.issue_server("rot-first", "rsa")
     p = proxy_factory.start(seaweed.endpoint, server={"tls": tls_section(first)})
-    bucket = new_bucket("rot")
-    direct_s3.put_object(Bucket=bucket, Key="k", Body=b"x" * 1000)
-    path = f"/{bucket}/k"
+    bucket = tls_bucket
+    direct_s3.put_object(Bucket=bucket, Key="rot/k", Body=b"x" * 1000)
+    path = f"/{bucket}/rot/k"
     old = TlsConn(p.listen, ca.ca_file)
     try:
         assert old.peer_der() == first.leaf_der
