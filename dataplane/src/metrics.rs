@@ -69,6 +69,12 @@ pub struct WorkerMetrics {
     pub replans: AtomicU64,
     /// Histograms and operational counters (connection limit, accept errors, access log).
     pub ops: OpsMetrics,
+    /// TLS handshakes with clients that succeeded.
+    pub tls_handshakes: AtomicU64,
+    /// TLS handshakes with clients that failed (protocol, certificate, reset).
+    pub tls_handshake_failures: AtomicU64,
+    /// TLS handshakes with clients cut at `server.tls.handshake_timeout`.
+    pub tls_handshake_timeouts: AtomicU64,
 }
 
 impl Default for WorkerMetrics {
@@ -97,6 +103,9 @@ impl Default for WorkerMetrics {
             meta_misses: AtomicU64::new(0),
             replans: AtomicU64::new(0),
             ops: OpsMetrics::default(),
+            tls_handshakes: AtomicU64::new(0),
+            tls_handshake_failures: AtomicU64::new(0),
+            tls_handshake_timeouts: AtomicU64::new(0),
         }
     }
 }
@@ -172,7 +181,7 @@ impl Metrics {
                 }
             }
         }
-        let counters: [Counter; 21] = [
+        let counters: [Counter; 24] = [
             (
                 "rangecache_bytes_in_total",
                 "Request body bytes received from clients.",
@@ -277,6 +286,21 @@ impl Metrics {
                 "rangecache_replans_total",
                 "Requests re-planned after the object changed during a fill (412).",
                 |m| m.replans.load(Relaxed),
+            ),
+            (
+                "rangecache_tls_handshakes_total",
+                "Client TLS handshakes that succeeded.",
+                |m| m.tls_handshakes.load(Relaxed),
+            ),
+            (
+                "rangecache_tls_handshake_failures_total",
+                "Client TLS handshakes that failed (protocol, certificate, reset).",
+                |m| m.tls_handshake_failures.load(Relaxed),
+            ),
+            (
+                "rangecache_tls_handshake_timeouts_total",
+                "Client TLS handshakes cut at server.tls.handshake_timeout.",
+                |m| m.tls_handshake_timeouts.load(Relaxed),
             ),
         ];
         for (name, help, get) in counters {

@@ -299,7 +299,7 @@ async fn worker_main(
     let drain = loop {
         monoio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _peer)) => gate.admit(stream, &ctx),
+                Ok((stream, peer)) => gate.admit(stream, peer, &ctx),
                 Err(e) => gate.failed(e, ctx.metrics()).await,
             },
             drain = &mut stop => break drain.unwrap_or(Duration::ZERO),

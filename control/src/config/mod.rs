@@ -8,6 +8,7 @@ pub mod auth;
 pub mod env;
 pub mod raw;
 pub mod raw_auth;
+pub mod server_tls;
 pub mod settings;
 pub mod tls;
 pub mod units;

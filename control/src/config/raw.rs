@@ -67,6 +67,33 @@ pub struct RawServer {
     /// Most client connections open at once, process-wide; 0 = derived from the file
     /// descriptor limit.
     pub max_connections: usize,
+    /// `[server.tls]`: TLS (and mTLS) on the client listener; empty = plain HTTP.
+    pub tls: RawServerTls,
+}
+
+/// `[server.tls]` as written. All paths empty = plain HTTP.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawServerTls {
+    /// PEM certificate chain, leaf first (RSA or ECDSA).
+    pub cert_file: String,
+    /// PEM private key of the leaf certificate (PKCS#8, PKCS#1 or SEC1).
+    pub key_file: String,
+    /// PEM bundle of CAs whose client certificates are required (mTLS); empty = none asked.
+    pub client_ca_file: String,
+    /// Longest time from accept to a finished TLS handshake.
+    pub handshake_timeout: String,
+}
+
+impl Default for RawServerTls {
+    fn default() -> Self {
+        Self {
+            cert_file: String::new(),
+            key_file: String::new(),
+            client_ca_file: String::new(),
+            handshake_timeout: "10s".into(),
+        }
+    }
 }
 
 impl Default for RawServer {
@@ -86,6 +113,7 @@ impl Default for RawServer {
             body_timeout: "60s".into(),
             send_timeout: "30s".into(),
             drain_timeout: "30s".into(),
+            tls: RawServerTls::default(),
             max_connections: 0,
         }
     }

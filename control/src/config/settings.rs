@@ -11,6 +11,7 @@ use rangecache_dataplane::{Credentials, IoDriver, Scheme, ServerSettings};
 
 use super::auth::AuthSettings;
 use super::raw::{RawBucket, RawCache, RawConfig, RawLog, RawOrigin, RawPrefetch, RawServer};
+use super::server_tls::ServerTlsConfig;
 use super::units::{format_duration, format_size};
 
 /// What replaces a secret in every view of the configuration.
@@ -70,6 +71,10 @@ pub struct ServerConfig {
     pub send_timeout: Duration,
     /// Time in-flight requests get on shutdown.
     pub drain_timeout: Duration,
+    /// `[server.tls]`: TLS on the client listener; `None` = plain HTTP.
+    pub tls: Option<ServerTlsConfig>,
+    /// `server.tls.handshake_timeout` (kept when TLS is off, for the effective view).
+    pub tls_handshake_timeout: Duration,
     /// Most client connections open at once (process-wide); 0 = derived from the file
     /// descriptor limit at startup.
     pub max_connections: usize,
@@ -114,6 +119,7 @@ impl ServerConfig {
             idle_timeout: self.idle_timeout,
             body_timeout: self.body_timeout,
             send_timeout: self.send_timeout,
+            tls: self.tls.as_ref().map(ServerTlsConfig::to_dataplane),
         }
     }
 }
@@ -270,6 +276,7 @@ impl Settings {
             send_timeout: format_duration(s.send_timeout),
             drain_timeout: format_duration(s.drain_timeout),
             max_connections: s.max_connections,
+            tls: ServerTlsConfig::view(s.tls.as_ref(), format_duration(s.tls_handshake_timeout)),
         };
         let mut origin = self.origin.view();
         origin.resolve_interval = format_duration(self.resolve_interval);
@@ -321,6 +328,11 @@ impl Settings {
         }
         keep!(server: listen, admin_listen, workers, io_driver, pin_cores, max_connections);
         keep!(log: access);
+        // The listener's transport: a reload may rotate files, not switch TLS on or off.
+        if self.server.tls.is_some() != running.server.tls.is_some() {
+            changed.push("server.tls");
+            self.server.tls.clone_from(&running.server.tls);
+        }
         // The cache and its counters live as long as the data plane.
         keep!(cache: memory, block_size, metadata_ttl, metadata_entries, readahead_window, inflight_memory, prefetch);
         changed

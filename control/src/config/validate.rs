@@ -135,6 +135,8 @@ fn server(raw: &RawServer) -> Result<ServerConfig, StartupError> {
     if raw.max_headers == 0 {
         return Err(invalid("server.max_headers", "must be at least 1"));
     }
+    let tls_handshake_timeout =
+        timeout("server.tls.handshake_timeout", &raw.tls.handshake_timeout)?;
     Ok(ServerConfig {
         listen,
         admin_listen,
@@ -151,6 +153,8 @@ fn server(raw: &RawServer) -> Result<ServerConfig, StartupError> {
         send_timeout: timeout("server.send_timeout", &raw.send_timeout)?,
         drain_timeout: duration("server.drain_timeout", &raw.drain_timeout)?,
         max_connections: raw.max_connections,
+        tls: super::server_tls::validate(&raw.tls, tls_handshake_timeout)?,
+        tls_handshake_timeout,
     })
 }
 

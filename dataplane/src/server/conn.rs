@@ -24,12 +24,11 @@ enum HeadError {
 
 /// Serve one accepted connection until the client closes it, an error forces a close, or the
 /// worker drains.
-pub async fn serve_connection(stream: ClientStream, ctx: Rc<WorkerCtx>) {
+pub async fn serve_connection(stream: ClientStream, peer: SocketAddr, ctx: Rc<WorkerCtx>) {
     let m = ctx.metrics();
     m.connections_open.fetch_add(1, Relaxed);
     WorkerMetrics::add(&m.connections_accepted, 1);
-    let _ = stream.set_nodelay(true);
-    let client = client_addr(&stream, &ctx);
+    let client = Some(peer);
     let mut conn = BufStream::new(stream);
     loop {
         let snapshot = ctx.snapshot.load_full();
@@ -73,21 +72,18 @@ const REFUSE_WAIT: Duration = Duration::from_millis(100);
 
 /// Refuse a connection the worker has no room for (`server.max_connections`): if the client
 /// sends a request within [`REFUSE_WAIT`], answer `503 SlowDown` (S3 clients back off and
-/// retry); then close.
-pub async fn refuse_connection(stream: ClientStream, ctx: &WorkerCtx) {
-    let client = client_addr(&stream, ctx);
-    let mut conn = BufStream::new(stream);
+/// retry); then close. On a TLS listener the socket is closed at once: answering would need a
+/// handshake, the very work there is no room for.
+pub async fn refuse_connection(stream: monoio::net::TcpStream, peer: SocketAddr, ctx: &WorkerCtx) {
+    if ctx.snapshot.load().server.tls.is_some() {
+        return;
+    }
+    let client = Some(peer);
+    let mut conn = BufStream::new(ClientStream::Plain(stream));
     if let Ok(Ok(1..)) = monoio::time::timeout(REFUSE_WAIT, conn.fill()).await {
         answer_and_close(&mut conn, ctx, &S3Error::slow_down(), client).await;
     }
     let _ = conn.shutdown().await;
-}
-
-/// The client's address, when the access log wants it (a `getpeername` otherwise saved).
-fn client_addr(stream: &ClientStream, ctx: &WorkerCtx) -> Option<SocketAddr> {
-    ctx.access_log
-        .as_ref()
-        .and_then(|_| stream.peer_addr().ok())
 }
 
 /// Answer with `err` and `Connection: close` a connection that gets no request served (a

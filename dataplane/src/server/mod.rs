@@ -1,6 +1,7 @@
 //! The client-facing side of a worker: the per-connection loop, the S3 pass-through, and
 //! response writing.
 
+mod accept;
 mod admission;
 mod cached;
 mod conn;
@@ -13,6 +14,7 @@ use std::cell::Cell;
 use std::rc::Rc;
 use std::sync::Arc;
 
+pub use accept::serve_accepted;
 pub use conn::{refuse_connection, serve_connection};
 
 use crate::access_log::{AccessLogSink, WorkerLog};

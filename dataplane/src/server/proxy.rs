@@ -12,7 +12,7 @@ use super::cached::{self, CachedRequest, Served};
 use super::headers::{forward_request_header, forward_response_header, strip_aws_chunked};
 use super::outcome::{Outcome, RequestMetrics};
 use super::{respond, WorkerCtx};
-use crate::auth::{BodyCheck, PRESIGN_PARAMS};
+use crate::auth::{BodyCheck, PRESIGN_PARAMS, SIGV2_PRESIGN_PARAMS};
 use crate::error::Error;
 use crate::http::{
     encode_response_head, BodyFraming, Limits, Method, RequestHead, ResponseFraming, ResponseHead,
@@ -327,12 +327,15 @@ fn build_origin_request(
     })
 }
 
-/// Appends `?query` to an origin path, without the client's presign parameters.
+/// Appends `?query` to an origin path, without the client's presign parameters (SigV4's and
+/// SigV2's).
 fn append_origin_query(path: &mut String, raw_query: &str) {
     let mut first = true;
     for segment in raw_query.split('&').filter(|s| !s.is_empty()) {
         let name = segment.split_once('=').map_or(segment, |(n, _)| n);
-        if PRESIGN_PARAMS.iter().any(|p| p.eq_ignore_ascii_case(name)) {
+        let presign = PRESIGN_PARAMS.iter().any(|p| p.eq_ignore_ascii_case(name))
+            || SIGV2_PRESIGN_PARAMS.contains(&name);
+        if presign {
             continue;
         }
         path.push(if first { '?' } else { '&' });

@@ -4,12 +4,13 @@
 
 use std::cell::Cell;
 use std::io;
+use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use monoio::net::TcpStream;
 
-use crate::server::{refuse_connection, serve_connection, WorkerCtx};
+use crate::server::{refuse_connection, serve_accepted, WorkerCtx};
 use crate::WorkerMetrics;
 
 /// Most refused connections a worker holds open at once while waiting to answer them 503;
@@ -84,14 +85,14 @@ impl AcceptGate {
     /// `503 SlowDown` if a request arrives within a moment (at most [`MAX_REFUSING`] such
     /// waits at once), close it otherwise. Refusals count in
     /// `rangecache_connections_refused_total`.
-    pub fn admit(&self, stream: TcpStream, ctx: &Rc<WorkerCtx>) {
+    pub fn admit(&self, stream: TcpStream, peer: SocketAddr, ctx: &Rc<WorkerCtx>) {
         self.backoff.set(FIRST_BACKOFF);
         if self.limit == 0 || self.open.get() < self.limit {
             let slot = Slot::take(&self.open);
             let ctx = ctx.clone();
             monoio::spawn(async move {
                 let _slot = slot;
-                serve_connection(stream, ctx).await;
+                serve_accepted(stream, peer, ctx).await;
             });
             return;
         }
@@ -104,7 +105,7 @@ impl AcceptGate {
         let ctx = ctx.clone();
         monoio::spawn(async move {
             let _slot = slot;
-            refuse_connection(stream, &ctx).await;
+            refuse_connection(stream, peer, &ctx).await;
         });
     }
 
