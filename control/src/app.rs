@@ -20,6 +20,7 @@ use crate::cli::Cli;
 use crate::config::units::{format_duration, format_size};
 use crate::config::{self, tls::io_text, Settings, Sources};
 use crate::error::{Phase, StartupError};
+use crate::fleet::Fleet;
 use crate::resolve;
 use crate::signals::{Signal, Signals};
 use crate::snapshot_build::Publisher;
@@ -69,7 +70,14 @@ pub fn run(cli: Cli) -> Result<(), StartupError> {
         backlog: BACKLOG,
         cache: settings.cache.to_dataplane(),
     };
-    let publisher = Publisher::new(settings, addrs);
+    let mut publisher = Publisher::new(settings, addrs);
+    let fleet = Arc::new(Fleet::new(
+        runtime.handle().clone(),
+        publisher.settings_handle(),
+        admin_addr,
+    ));
+    runtime.block_on(fleet.refresh());
+    publisher.install_fleet(fleet.clone());
     let metrics = Arc::new(Metrics::new(workers));
     let dataplane = DataPlane::start(dp_config.clone(), publisher.shared(), metrics.clone())
         .map_err(|e| start_error(&dp_config, e))?;
@@ -93,6 +101,8 @@ pub fn run(cli: Cli) -> Result<(), StartupError> {
         serving: AtomicBool::new(true),
         reloads_ok: AtomicU64::new(0),
         reloads_failed: AtomicU64::new(0),
+        fleet,
+        unauthorized: AtomicU64::new(0),
     });
     let control = Control {
         sources,
@@ -224,6 +234,7 @@ impl Control {
                 self.state.reloads_ok.fetch_add(1, Relaxed);
                 info!("configuration reloaded: generation {generation}");
                 log_auth(&self.publisher.settings());
+                self.state.fleet.refresh().await;
             }
             Err(e) => {
                 self.state.reloads_failed.fetch_add(1, Relaxed);

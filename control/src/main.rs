@@ -6,6 +6,7 @@ mod app;
 mod cli;
 mod config;
 mod error;
+mod fleet;
 mod resolve;
 mod signals;
 mod snapshot_build;

@@ -7,6 +7,7 @@
 pub mod auth;
 pub mod cache;
 pub mod error;
+pub mod fleet;
 pub mod http;
 pub mod metrics;
 pub mod net;

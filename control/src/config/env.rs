@@ -78,7 +78,7 @@ fn override_one(
         .and_then(toml::Value::as_table_mut)
         .ok_or_else(|| {
             fail(format!(
-                "unknown section '{section}' (expected server, origin, cache or auth)"
+                "unknown section '{section}' (expected server, origin, cache, auth, admin or fleet)"
             ))
         })?
         .get_mut(field)

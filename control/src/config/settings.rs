@@ -9,6 +9,7 @@ use rangecache_dataplane::cache::CacheConfig;
 use rangecache_dataplane::{Credentials, IoDriver, Scheme, ServerSettings};
 
 use super::auth::AuthSettings;
+use super::fleet::{AdminSettings, FleetSettings};
 use super::raw::{RawBucket, RawCache, RawConfig, RawOrigin, RawServer};
 use super::units::{format_duration, format_size};
 
@@ -32,6 +33,10 @@ pub struct Settings {
     pub buckets: Vec<BucketConfig>,
     /// `[auth]`.
     pub auth: AuthSettings,
+    /// `[admin]`.
+    pub admin: AdminSettings,
+    /// `[fleet]`.
+    pub fleet: FleetSettings,
     /// Non-fatal findings (no credentials, ignored keys, ...) for the caller to log.
     pub warnings: Vec<String>,
 }
@@ -250,6 +255,8 @@ impl Settings {
             origin,
             cache: self.cache.view(),
             auth: self.auth.view(),
+            admin: self.admin.view(),
+            fleet: self.fleet.view(),
             buckets,
         }
     }

@@ -67,6 +67,8 @@ pub fn validate(
         )?);
     }
     let auth = super::auth::validate(&raw.auth, env, &mut tls, &mut warnings)?;
+    let admin = super::fleet::admin(&raw.admin)?;
+    let fleet = super::fleet::fleet(&raw.fleet, &raw.server.admin_listen)?;
     Ok(Settings {
         source,
         server,
@@ -75,11 +77,13 @@ pub fn validate(
         cache,
         buckets,
         auth,
+        admin,
+        fleet,
         warnings,
     })
 }
 
-fn invalid(key: &str, detail: impl std::fmt::Display) -> StartupError {
+pub(super) fn invalid(key: &str, detail: impl std::fmt::Display) -> StartupError {
     StartupError::new(Phase::ValidateConfig, format!("{key}: {detail}"))
 }
 
@@ -224,7 +228,7 @@ fn duration(key: &str, s: &str) -> Result<Duration, StartupError> {
 }
 
 /// A duration that must not be zero (a zero timeout would fail every request).
-fn timeout(key: &str, s: &str) -> Result<Duration, StartupError> {
+pub(super) fn timeout(key: &str, s: &str) -> Result<Duration, StartupError> {
     let d = duration(key, s)?;
     if d.is_zero() {
         return Err(invalid(key, "must be greater than zero"));

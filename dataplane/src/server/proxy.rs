@@ -13,6 +13,7 @@ use super::headers::{forward_request_header, forward_response_header, strip_aws_
 use super::{respond, WorkerCtx};
 use crate::auth::{BodyCheck, PRESIGN_PARAMS};
 use crate::error::{Error, ErrorKind};
+use crate::fleet::Invalidation;
 use crate::http::{
     encode_response_head, BodyFraming, Limits, RequestHead, ResponseFraming, ResponseHead,
 };
@@ -201,23 +202,31 @@ pub(crate) async fn handle(
     keep
 }
 
-/// Forget what the cache knows of an object a write through the proxy may have changed, so
-/// the writer reads its own write. Blocks are keyed by ETag, so dropping the metadata is
-/// enough: the next read fetches the new ETag and never meets the old blocks.
-fn invalidate_after_write(ctx: &WorkerCtx, w: &Written) {
+/// Forget what this node and its fleet peers know of an object a write through the proxy may
+/// have changed, so the writer reads its own write through any node. Peers are waited for at
+/// most the bound their hook names; one that does not answer keeps the old metadata until its
+/// `cache.metadata_ttl` (the hook logs and counts it).
+async fn invalidate_after_write(ctx: &WorkerCtx, w: &Written) {
     let (origin, origin_bucket) = (&w.origin, w.origin_bucket.as_str());
-    let meta = &ctx.cache.meta;
-    match (w.op, w.key.as_deref()) {
+    let what = match (w.op, w.key.as_deref()) {
         // The keys are in the request body, which is streamed, not parsed: drop the bucket.
-        (Operation::DeleteObjects, _) => {
-            meta.purge(|id| id.origin() == origin.name && id.bucket() == origin_bucket);
-        }
-        (_, Some(key)) => meta.invalidate(&crate::cache::ObjectId::new(
+        (Operation::DeleteObjects, _) => Invalidation::Bucket {
+            origin: origin.name.clone(),
+            bucket: origin_bucket.to_owned(),
+        },
+        (_, Some(key)) => Invalidation::Object(crate::cache::ObjectId::new(
             &origin.name,
             origin_bucket,
             key,
         )),
-        (_, None) => {}
+        (_, None) => return,
+    };
+    what.apply(&ctx.cache.meta);
+    let fleet = ctx.snapshot.load().fleet.clone();
+    if let Some(pending) = fleet.and_then(|f| f.invalidate(what)) {
+        if !crate::fleet::wait(pending).await {
+            tracing::debug!("fleet invalidation not confirmed in time");
+        }
     }
 }
 
@@ -372,12 +381,7 @@ impl Exchange<'_> {
 
     /// Answer with an S3 error. `body_consumed` tells whether the connection is still in sync
     /// (no unread request body); if not, it is closed.
-    async fn fail(
-        &self,
-        conn: &mut ClientConn,
-        err: &S3Error,
-        body_consumed: bool,
-    ) -> bool {
+    async fn fail(&self, conn: &mut ClientConn, err: &S3Error, body_consumed: bool) -> bool {
         let keep = self.client_keep_alive && body_consumed;
         let n = respond::write_error(
             conn,
@@ -496,7 +500,7 @@ impl Exchange<'_> {
         let status = resp.status();
         if let (Some(w), 200..=299) = (&self.writes, status) {
             // Before the client hears of the write: its next read, on any worker, must see it.
-            invalidate_after_write(self.ctx, w);
+            invalidate_after_write(self.ctx, w).await;
         }
         let chunk_to_client = matches!(
             resp.framing(),
