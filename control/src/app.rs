@@ -129,10 +129,26 @@ fn log_cache(cache: &Cache) {
     }
 }
 
-/// The client-auth summary; `auth.mode = "none"` is already among the warnings.
+/// The client-auth summary; `auth.mode = "none"` is already among the warnings. Then who may
+/// use the admin endpoint.
 fn log_auth(settings: &Settings) {
     if settings.auth.mode == AuthMode::SigV4 {
         info!("client auth: {}", settings.auth.summary());
+    }
+    let admin = &settings.admin;
+    match &admin.token_file {
+        Some(file) => {
+            info!(
+            "admin endpoint: bearer token from {} required for all but /healthz, /readyz{} and STS",
+            file.display(),
+            if admin.protect_metrics { "" } else { ", /metrics" }
+        )
+        }
+        None => info!(
+            "admin endpoint: no admin.token_file, so whoever reaches {} may purge the cache and \
+             read the configuration",
+            settings.server.admin_listen
+        ),
     }
 }
 

@@ -92,6 +92,8 @@ class Ring:
     def bounded(self, h: int, served: dict[int, int], total: int, factor: int) -> int:
         """The server for `h` when each may hold only its share of the concurrent requests."""
         i = self.nearest(h)
+        if factor == 0:  # hash-balance-factor 0: bounded load off
+            return self.owner[i]
         tot_slots = ((total + 1) * factor + 99) // 100
         n = len(self.ids)
         per, rem = divmod(tot_slots, n)

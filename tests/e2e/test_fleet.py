@@ -228,7 +228,10 @@ def test_read_after_write_through_any_node(fleet, seaweed, figures):
     cached = bal.get_object(Bucket=fleet.bucket, Key=k)["Body"].read()
     s3_client(seaweed.endpoint).put_object(Bucket=fleet.bucket, Key=k, Body=b"written behind the fleet's back")
     assert bal.get_object(Bucket=fleet.bucket, Key=k)["Body"].read() == cached
-    figures["fleet_read_after_write"] = {k: v for k, v in out.items() if k != "home"}
+    total = sum(n.metric_sum("rangecache_fleet_invalidation_seconds_sum") for n in fleet.nodes)
+    count = sum(n.metric_sum("rangecache_fleet_invalidation_seconds_count") for n in fleet.nodes)
+    figures["fleet_read_after_write"] = {k: v for k, v in out.items() if k != "home"} | {
+        "peer_calls": count, "mean_peer_invalidation_ms": round(1000 * total / max(count, 1), 2)}
 
 
 # --------------------------------------------------------------------------------------------

@@ -22,10 +22,16 @@ def binary() -> str:
     return exe
 
 
-def config_for(nodes: list[RangeCache], port: int) -> str:
+def config_for(nodes: list[RangeCache], port: int, balance_factor: int | None = None) -> str:
     """The shipped file, listening on 127.0.0.1:`port`, with one `server rcN` line per node (its
-    data address, `port` = its admin port for the /readyz check). Everything else is verbatim."""
+    data address, `port` = its admin port for the /readyz check), and `hash-balance-factor`
+    replaced when `balance_factor` is given (0 = bounded load off). Everything else is verbatim."""
     text = SHIPPED.read_text()
+    if balance_factor is not None:
+        text, n = re.subn(r"(?m)^    hash-balance-factor \d+$", f"    hash-balance-factor {balance_factor}", text)
+        assert n == 1, f"expected one hash-balance-factor line in {SHIPPED}"
+        if balance_factor == 0:
+            text = text.replace("    hash-balance-factor 0\n", "")
     binds = re.findall(r"(?m)^    bind .*$", text)
     assert len(binds) == 1, f"expected one bind line in {SHIPPED}: {binds}"
     text = text.replace(binds[0], f"    bind {procs.LOOPBACK}:{port}")
@@ -39,12 +45,12 @@ def config_for(nodes: list[RangeCache], port: int) -> str:
 class HAProxy:
     """One HAProxy process in the foreground (`-db`), stopped by PID."""
 
-    def __init__(self, workdir: Path, nodes: list[RangeCache]):
+    def __init__(self, workdir: Path, nodes: list[RangeCache], balance_factor: int | None = None):
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.port = procs.free_port()
         self.config_path = self.workdir / "haproxy.cfg"
-        self.config_path.write_text(config_for(nodes, self.port))
+        self.config_path.write_text(config_for(nodes, self.port, balance_factor))
         self.log_path = self.workdir / "haproxy.log"
         self.proc: subprocess.Popen | None = None
 
