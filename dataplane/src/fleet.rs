@@ -81,3 +81,76 @@ pub async fn wait(pending: Pending) -> bool {
         Ok(Ok(()))
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cache::{Cache, CacheConfig, ObjectMeta};
+    use std::sync::Arc;
+    use std::time::Instant;
+
+    fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        let mut rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
+            .enable_timer()
+            .build()
+            .expect("an epoll runtime");
+        rt.block_on(f)
+    }
+
+    fn pending(bound: Duration) -> (oneshot::Sender<()>, Pending) {
+        let (tx, done) = oneshot::channel();
+        (tx, Pending { done, bound })
+    }
+
+    #[test]
+    fn wait_reports_done_late_and_abandoned() {
+        let (tx, p) = pending(Duration::from_secs(5));
+        tx.send(()).unwrap();
+        assert!(block_on(wait(p)), "answered in time");
+
+        let (_tx, p) = pending(Duration::from_millis(30));
+        let start = Instant::now();
+        assert!(!block_on(wait(p)), "no answer within the bound");
+        assert!(start.elapsed() >= Duration::from_millis(30));
+
+        let (tx, p) = pending(Duration::from_secs(5));
+        drop(tx);
+        assert!(!block_on(wait(p)), "the fan-out went away");
+    }
+
+    #[test]
+    fn apply_drops_one_object_or_a_bucket() {
+        let cache = Cache::new(CacheConfig::default());
+        let meta = Arc::new(ObjectMeta {
+            size: 1,
+            etag: Arc::from("\"e\""),
+            last_modified: None,
+            headers: Vec::new(),
+            fetched: Instant::now(),
+            checksums_known: true,
+        });
+        let ids = [
+            ObjectId::new("o", "b", "k1"),
+            ObjectId::new("o", "b", "k2"),
+            ObjectId::new("o", "c", "k1"),
+            ObjectId::new("p", "b", "k1"),
+        ];
+        for id in &ids {
+            cache
+                .meta
+                .insert(id.clone(), meta.clone(), cache.meta.epoch());
+        }
+        let one = Invalidation::Object(ids[0].clone());
+        assert_eq!(one.parts(), ("o", "b", Some("k1")));
+        assert_eq!(one.apply(&cache.meta), 1);
+        assert_eq!(one.apply(&cache.meta), 0);
+        let bucket = Invalidation::Bucket {
+            origin: "o".into(),
+            bucket: "b".into(),
+        };
+        assert_eq!(bucket.parts(), ("o", "b", None));
+        assert_eq!(bucket.apply(&cache.meta), 1);
+        assert!(cache.meta.get(&ids[2]).is_some(), "another bucket");
+        assert!(cache.meta.get(&ids[3]).is_some(), "another origin");
+    }
+}

@@ -7,7 +7,8 @@ deploy/haproxy/haproxy.cfg, SeaweedFS behind them, all on loopback.
   read nothing stale although every node trusts metadata for an hour (fleet invalidation), while
   a write that bypasses the fleet is (by design) not seen until that TTL;
 - the admin token: missing, wrong and rotated-out tokens are refused, health and metrics stay open;
-- one node stopped mid-run: reads keep succeeding; the few that fail are counted.
+- one node stopped mid-run (SIGTERM, then back, then SIGKILL): reads keep succeeding, only
+  that node's objects move, and the few reads that fail are counted.
 """
 
 from __future__ import annotations
@@ -309,25 +310,20 @@ def test_bad_token_file_is_a_startup_error(proxy_factory, seaweed, tmp_path):
 
 
 # --------------------------------------------------------------------------------------------
-# Node loss (last: it stops a node)
+# Node loss (last: it stops nodes)
 # --------------------------------------------------------------------------------------------
-def test_node_stopped_mid_run(fleet, direct_s3, figures):
-    keys = [f"loss/{i:03d}" for i in range(30)]
-    bodies = {k: os.urandom(20_000) + k.encode() for k in keys}
-    for k, b in bodies.items():
-        direct_s3.put_object(Bucket=fleet.bucket, Key=k, Body=b)
-    bal = fleet.client()
-    home = {k: served_by(bal.get_object(Bucket=fleet.bucket, Key=k)) for k in keys}
-    victim_name = max(fleet.by_name, key=lambda n: sum(1 for h in home.values() if h == n))
-    victim = fleet.by_name[victim_name]
-    assert any(h == victim_name for h in home.values())
+READERS = 3
 
-    readers = 3
+
+def reads_during(fleet: Fleet, bodies: dict[str, bytes], action) -> dict:
+    """READERS threads read `bodies` through the balancer (no client retries) while `action()`
+    runs once enough reads went through; returns the tally of reads before and after it."""
+    keys = sorted(bodies)
     stop_reading = threading.Event()
-    stopped = threading.Event()
+    acted = threading.Event()
     lock = threading.Lock()
     tally = {"ok_before": 0, "ok_after": 0, "failed": 0, "wrong": 0, "failures": []}
-    started = threading.Barrier(readers + 1)
+    started = threading.Barrier(READERS + 1)
 
     def read_loop(seed: int):
         client = fleet.client()
@@ -336,7 +332,7 @@ def test_node_stopped_mid_run(fleet, direct_s3, figures):
         while not stop_reading.is_set():
             k = keys[i % len(keys)]
             i += 7
-            phase = "ok_after" if stopped.is_set() else "ok_before"
+            phase = "ok_after" if acted.is_set() else "ok_before"
             try:
                 got = client.get_object(Bucket=fleet.bucket, Key=k)["Body"].read()
             except Exception as e:  # noqa: BLE001 - counted, not hidden
@@ -348,31 +344,70 @@ def test_node_stopped_mid_run(fleet, direct_s3, figures):
                 tally[phase] += 1
                 tally["wrong"] += got != bodies[k]
 
-    threads = [threading.Thread(target=read_loop, args=(s,)) for s in range(readers)]
+    threads = [threading.Thread(target=read_loop, args=(s,)) for s in range(READERS)]
     for t in threads:
         t.start()
-    started.wait()
-    procs.wait_until(lambda: tally["ok_before"] >= 60, timeout=60, what="reads before the stop")
-    code = victim.terminate(timeout=60)
-    stopped.set()
-    assert code == 0, f"{victim_name} exited with {code}\n{victim.logs()}"
-    procs.wait_until(lambda: tally["ok_after"] >= 120, timeout=120, what="reads after the stop")
-    stop_reading.set()
-    for t in threads:
-        t.join(timeout=60)
+    try:
+        started.wait()
+        procs.wait_until(lambda: tally["ok_before"] >= 60, timeout=60, what="reads before the stop")
+        action()
+        acted.set()
+        procs.wait_until(lambda: tally["ok_after"] >= 120, timeout=120, what="reads after the stop")
+    finally:
+        stop_reading.set()
+        for t in threads:
+            t.join(timeout=60)
+    return tally
 
-    # Once HAProxy has marked the node down, every object reads, the victim's from the others.
+
+def wait_for_homes(fleet: Fleet, bodies: dict[str, bytes], want) -> None:
+    """Wait until every object reads right through the balancer from a node `want(key, node)`
+    accepts (HAProxy's health checks have caught up)."""
+    bal = fleet.client()
+
     def sweep_ok() -> bool:
-        for k in keys:
+        for k, body in bodies.items():
             got = bal.get_object(Bucket=fleet.bucket, Key=k)
-            if served_by(got) == victim_name or got["Body"].read() != bodies[k]:
+            if not want(k, served_by(got)) or got["Body"].read() != body:
                 return False
         return True
 
-    procs.wait_until(sweep_ok, timeout=30, what="every object readable without the stopped node")
-    assert tally["wrong"] == 0, tally
+    procs.wait_until(sweep_ok, timeout=30, what="every object readable from the expected nodes")
+
+
+def test_node_stopped_mid_run_then_back_then_killed(fleet, direct_s3, figures):
+    bodies = {f"loss/{i:03d}": os.urandom(20_000) + b"loss" for i in range(30)}
+    for k, b in bodies.items():
+        direct_s3.put_object(Bucket=fleet.bucket, Key=k, Body=b)
+    bal = fleet.client()
+    home = {k: served_by(bal.get_object(Bucket=fleet.bucket, Key=k)) for k in bodies}
+    victim_name = max(fleet.by_name, key=lambda n: sum(1 for h in home.values() if h == n))
+    victim = fleet.by_name[victim_name]
+    victim_objects = sum(1 for h in home.values() if h == victim_name)
+    assert victim_objects > 0
+
+    # SIGTERM: the node drains what it has in flight, then HAProxy moves only its objects.
+    def stop():
+        code = victim.terminate(timeout=60)
+        assert code == 0, f"{victim_name} exited with {code}\n{victim.logs()}"
+
+    stopped = reads_during(fleet, bodies, stop)
+    wait_for_homes(fleet, bodies, lambda k, n: n != victim_name and (home[k] == victim_name or n == home[k]))
+    assert stopped["wrong"] == 0, stopped
     # Only requests caught on the stopping node may fail: at most a few per reader.
-    assert tally["failed"] <= 3 * readers, tally
-    figures["fleet_node_loss"] = {k: v for k, v in tally.items() if k != "failures"} | {
-        "readers": readers, "victim_objects": sum(1 for h in home.values() if h == victim_name),
-        "objects": len(keys), "failure_samples": tally["failures"][:5]}
+    assert stopped["failed"] <= 3 * READERS, stopped
+
+    # Back: the node's objects return to it, and only those.
+    victim.start()
+    wait_for_homes(fleet, bodies, lambda k, n: n == home[k])
+
+    # SIGKILL: no drain. Requests in flight on it fail; the rest keep succeeding.
+    killed = reads_during(fleet, bodies, victim.kill)
+    wait_for_homes(fleet, bodies, lambda k, n: n != victim_name)
+    assert killed["wrong"] == 0, killed
+    assert killed["failed"] <= 3 * READERS, killed
+    figures["fleet_node_loss"] = {
+        "readers": READERS, "objects": len(bodies), "victim_objects": victim_objects,
+        "sigterm": {k: v for k, v in stopped.items() if k != "failures"} | {"samples": stopped["failures"][:3]},
+        "sigkill": {k: v for k, v in killed.items() if k != "failures"} | {"samples": killed["failures"][:3]},
+    }
