@@ -332,6 +332,28 @@ mod tests {
     }
 
     #[test]
+    fn peers_without_a_token_are_warned_about() {
+        let load = |text: &str| {
+            let raw = crate::config::parse(text).unwrap();
+            crate::config::validate::validate(&raw, &Default::default(), None).unwrap()
+        };
+        let s = load("[fleet]\npeers = [\"http://10.0.0.2:9090\"]\n");
+        assert!(
+            s.warnings
+                .iter()
+                .any(|w| w.contains("without admin.token_file")),
+            "{:?}",
+            s.warnings
+        );
+        let token = crate::test_support::TempFile::new("t0k\n");
+        let s = load(&format!(
+            "[admin]\ntoken_file = \"{}\"\n[fleet]\npeers = [\"http://10.0.0.2:9090\"]\n",
+            token.path()
+        ));
+        assert!(!s.warnings.iter().any(|w| w.contains("admin.token_file")));
+    }
+
+    #[test]
     fn bad_token_files_are_errors() {
         let empty = crate::test_support::TempFile::new(" \n");
         let spaced = crate::test_support::TempFile::new("a b\n");

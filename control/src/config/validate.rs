@@ -69,6 +69,13 @@ pub fn validate(
     let auth = super::auth::validate(&raw.auth, env, &mut tls, &mut warnings)?;
     let admin = super::fleet::admin(&raw.admin)?;
     let fleet = super::fleet::fleet(&raw.fleet, &raw.server.admin_listen)?;
+    if !fleet.peers.is_empty() && admin.token.is_none() {
+        warnings.push(
+            "fleet.peers is set without admin.token_file: peer invalidations go unauthenticated, \
+             and whoever reaches an admin port can purge that node's cache"
+                .to_owned(),
+        );
+    }
     Ok(Settings {
         source,
         server,
