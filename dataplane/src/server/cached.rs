@@ -355,7 +355,12 @@ impl CachedRequest<'_> {
         self.write_all(conn, vec![out.freeze()]).await && self.keep_alive
     }
 
-    async fn error(&self, conn: &mut ClientConn, err: &S3Error, extra: &[(&[u8], &[u8])]) -> bool {
+    async fn error(
+        &self,
+        conn: &mut ClientConn,
+        err: &S3Error,
+        extra: &[(&[u8], &[u8])],
+    ) -> bool {
         let is_head = self.head.method() == "HEAD";
         let n = respond::write_error(
             conn,

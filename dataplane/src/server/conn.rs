@@ -4,6 +4,7 @@ use std::rc::Rc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Instant;
 
+
 use super::{proxy, respond, WorkerCtx};
 use crate::http::{parse_request, Limits, ParseError, RequestHead};
 use crate::net::{BufStream, ClientConn, ClientStream};

@@ -381,7 +381,12 @@ impl Exchange<'_> {
 
     /// Answer with an S3 error. `body_consumed` tells whether the connection is still in sync
     /// (no unread request body); if not, it is closed.
-    async fn fail(&self, conn: &mut ClientConn, err: &S3Error, body_consumed: bool) -> bool {
+    async fn fail(
+        &self,
+        conn: &mut ClientConn,
+        err: &S3Error,
+        body_consumed: bool,
+    ) -> bool {
         let keep = self.client_keep_alive && body_consumed;
         let n = respond::write_error(
             conn,
