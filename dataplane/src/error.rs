@@ -36,6 +36,19 @@ pub enum ErrorKind {
     Signing,
     /// Configuration does not allow this (unknown origin, no address, ...).
     Config,
+    /// The origin answered a status other than the one asked for ([`Error::status`] says
+    /// which).
+    Status,
+    /// The object changed under a request: the origin answered 412 to `If-Match`, or a fill
+    /// saw another ETag.
+    Changed,
+    /// An origin body ended before the bytes it promised.
+    Truncated,
+    /// The party doing the work went away without finishing it (a filler or lookup leader whose
+    /// worker stopped).
+    Abandoned,
+    /// A bounded resource (the in-flight fill budget) stayed exhausted past its wait bound.
+    Busy,
 }
 
 /// The data plane's error: kind, side and an optional cause.
@@ -44,6 +57,7 @@ pub struct Error {
     kind: ErrorKind,
     side: Side,
     context: &'static str,
+    status: u16,
     cause: Option<Arc<dyn std::error::Error + Send + Sync>>,
 }
 
@@ -54,8 +68,16 @@ impl Error {
             kind,
             side,
             context,
+            status: 0,
             cause: None,
         }
+    }
+
+    /// The origin answered `status` where another was expected (kind [`ErrorKind::Status`]).
+    pub fn origin_status(status: u16, context: &'static str) -> Self {
+        let mut e = Self::new(ErrorKind::Status, Side::Origin, context);
+        e.status = status;
+        e
     }
 
     /// Attach the underlying cause.
@@ -91,6 +113,28 @@ impl Error {
     pub fn is_timeout(&self) -> bool {
         self.kind == ErrorKind::Timeout
     }
+
+    /// The origin's status for [`ErrorKind::Status`] errors, `None` otherwise.
+    pub fn status(&self) -> Option<u16> {
+        (self.kind == ErrorKind::Status).then_some(self.status)
+    }
+
+    /// True when asking the origin again may succeed: it could not be reached, timed out,
+    /// reset or cut the connection, or answered a server error (500, 502, 503 SlowDown, 504).
+    /// Client-side failures, changed objects and configuration problems are final.
+    pub fn is_transient(&self) -> bool {
+        match self.kind {
+            ErrorKind::Io
+            | ErrorKind::Timeout
+            | ErrorKind::Connect
+            | ErrorKind::Tls
+            | ErrorKind::Closed
+            | ErrorKind::Truncated
+            | ErrorKind::Protocol => self.side == Side::Origin,
+            ErrorKind::Status => matches!(self.status, 500 | 502 | 503 | 504),
+            _ => false,
+        }
+    }
 }
 
 impl fmt::Debug for Error {
@@ -106,6 +150,9 @@ impl fmt::Display for Error {
             "{:?} error ({:?} side): {}",
             self.kind, self.side, self.context
         )?;
+        if self.kind == ErrorKind::Status {
+            write!(f, " (status {})", self.status)?;
+        }
         if let Some(cause) = &self.cause {
             write!(f, ": {cause}")?;
         }

@@ -6,6 +6,8 @@
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 
+use crossbeam_utils::CachePadded;
+
 use crate::s3::Operation;
 
 /// Status classes tracked per operation: 1xx..5xx.
@@ -23,8 +25,13 @@ pub struct WorkerMetrics {
     pub origin_requests: AtomicU64,
     /// Origin requests that failed (connect, TLS, I/O, protocol, timeout).
     pub origin_errors: AtomicU64,
-    /// Origin requests retried once on a fresh connection after a stale pooled one failed.
+    /// Origin requests sent again: once on a fresh connection after a stale pooled one
+    /// failed, or after a transient origin failure (with jittered backoff).
     pub origin_retries: AtomicU64,
+    /// Fills resumed mid-body with `Range` from the next byte and `If-Match`.
+    pub fill_resumes: AtomicU64,
+    /// Client connections cut because the client took no bytes for `server.send_timeout`.
+    pub send_timeouts: AtomicU64,
     /// Connections accepted.
     pub connections_accepted: AtomicU64,
     /// Connections open right now.
@@ -65,6 +72,8 @@ impl Default for WorkerMetrics {
             origin_requests: AtomicU64::new(0),
             origin_errors: AtomicU64::new(0),
             origin_retries: AtomicU64::new(0),
+            fill_resumes: AtomicU64::new(0),
+            send_timeouts: AtomicU64::new(0),
             connections_accepted: AtomicU64::new(0),
             connections_open: AtomicI64::new(0),
             bad_requests: AtomicU64::new(0),
@@ -107,14 +116,17 @@ type Counter = (&'static str, &'static str, fn(&WorkerMetrics) -> u64);
 /// The registry: one block per worker, created before the workers start.
 #[derive(Debug)]
 pub struct Metrics {
-    workers: Vec<WorkerMetrics>,
+    /// Padded to whole cache lines: adjacent workers' blocks never share one.
+    workers: Vec<CachePadded<WorkerMetrics>>,
 }
 
 impl Metrics {
     /// A registry with `workers` zeroed blocks.
     pub fn new(workers: usize) -> Self {
         Self {
-            workers: (0..workers).map(|_| WorkerMetrics::default()).collect(),
+            workers: (0..workers)
+                .map(|_| CachePadded::new(WorkerMetrics::default()))
+                .collect(),
         }
     }
 
@@ -151,7 +163,7 @@ impl Metrics {
                 }
             }
         }
-        let counters: [Counter; 19] = [
+        let counters: [Counter; 21] = [
             (
                 "rangecache_bytes_in_total",
                 "Request body bytes received from clients.",
@@ -174,8 +186,18 @@ impl Metrics {
             ),
             (
                 "rangecache_origin_retries_total",
-                "Origin requests retried after a stale pooled connection failed.",
+                "Origin requests sent again after a stale pooled connection or a transient origin failure.",
                 |m| m.origin_retries.load(Relaxed),
+            ),
+            (
+                "rangecache_fill_resumes_total",
+                "Fills resumed mid-body from the next byte with If-Match.",
+                |m| m.fill_resumes.load(Relaxed),
+            ),
+            (
+                "rangecache_send_timeouts_total",
+                "Client connections cut after taking no bytes for server.send_timeout.",
+                |m| m.send_timeouts.load(Relaxed),
             ),
             (
                 "rangecache_connections_accepted_total",

@@ -61,6 +61,9 @@ pub struct ServerSettings {
     pub idle_timeout: Duration,
     /// Time allowed for one body read or write to make progress.
     pub body_timeout: Duration,
+    /// Time a client may take no response bytes before it is disconnected (its claims are
+    /// released; fills other readers wait on still complete).
+    pub send_timeout: Duration,
 }
 
 impl Default for ServerSettings {
@@ -73,6 +76,7 @@ impl Default for ServerSettings {
             header_read_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
             body_timeout: Duration::from_secs(60),
+            send_timeout: Duration::from_secs(30),
         }
     }
 }

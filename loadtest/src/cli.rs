@@ -29,8 +29,13 @@ pub enum Command {
     /// Run one workload against several targets, interleaved, and report.
     Run(Box<RunArgs>),
     /// The full comparison: parquet against direct, rangecache and nginx, then the hit path
-    /// (64 KiB random ranges, all cached, 64 connections) against rangecache and nginx.
+    /// (4 KiB, 64 KiB and 1 MiB random ranges, all cached, 64 connections) against rangecache
+    /// signed, rangecache anonymous, nginx's slice cache and nginx serving local files.
     Full(Box<FullArgs>),
+    /// The memory bound run: rangecache's peak RSS with slow, fast and stalled readers of
+    /// large objects against cache.memory + cache.inflight_memory + 64 MiB (PASS/FAIL lines),
+    /// and how many stalled readers rangecache cut.
+    Memory(Box<MemoryArgs>),
 }
 
 /// The simulator's model and credentials.
@@ -90,6 +95,8 @@ pub enum WorkloadName {
     Scan,
     /// All clients read the same cold range at the same moment.
     Herd,
+    /// Every read a first touch: a never-read object at a random offset (cold path alone).
+    FirstTouch,
 }
 
 /// Workload parameters (each has a per-workload default).
@@ -122,13 +129,13 @@ pub struct WorkloadArgs {
     /// parquet: most columns per query.
     #[arg(long)]
     pub query_columns_max: Option<usize>,
-    /// zipf: number of objects.
+    /// zipf: number of objects; first-touch: most reads (fresh objects) per round.
     #[arg(long)]
     pub objects: Option<usize>,
-    /// zipf/scan/herd: object size.
+    /// zipf/scan/herd/first-touch: object size.
     #[arg(long, value_parser = parse_size)]
     pub object_size: Option<u64>,
-    /// zipf/scan/herd: range size.
+    /// zipf/scan/herd/first-touch: range size.
     #[arg(long, value_parser = parse_size)]
     pub range_size: Option<u64>,
     /// zipf: exponent (0 = uniform).
@@ -149,15 +156,25 @@ pub struct RangecacheArgs {
     /// Do not run `cargo build --release -p rangecache` first.
     #[arg(long)]
     pub no_build: bool,
-    /// rangecache `cache.memory`.
-    #[arg(long, default_value = "2GiB")]
-    pub rangecache_memory: String,
+    /// rangecache `cache.memory` (default 2GiB; `memory`: 256MiB).
+    #[arg(long)]
+    pub rangecache_memory: Option<String>,
     /// rangecache `cache.block_size`.
     #[arg(long, default_value = "1MiB")]
     pub block_size: String,
     /// rangecache `server.workers` (0 = one per core).
     #[arg(long, default_value_t = 0)]
     pub rangecache_workers: usize,
+    /// rangecache `cache.inflight_memory` (written only when given: builds before the bounded
+    /// read path reject the key).
+    #[arg(long)]
+    pub inflight_memory: Option<String>,
+    /// rangecache `cache.readahead_window` (written only when given).
+    #[arg(long)]
+    pub readahead_window: Option<String>,
+    /// rangecache `server.send_timeout` (written only when given).
+    #[arg(long)]
+    pub send_timeout: Option<String>,
 }
 
 /// nginx process settings.
@@ -265,6 +282,9 @@ pub struct FullArgs {
     /// Connections of the hit-path benchmark.
     #[arg(long, default_value_t = 64)]
     pub hit_concurrency: usize,
+    /// Range sizes of the hit-path benchmark, comma-separated.
+    #[arg(long, default_value = "4KiB,64KiB,1MiB")]
+    pub hit_sizes: String,
     /// Seed.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
@@ -280,4 +300,63 @@ pub struct FullArgs {
     /// Output.
     #[command(flatten)]
     pub output: OutputArgs,
+}
+
+/// `memory` arguments.
+#[derive(Debug, Clone, Args)]
+pub struct MemoryArgs {
+    /// Phases, comma-separated: slow (rate-limited readers), fast (readers as fast as they
+    /// can), stall (readers that stop reading).
+    #[arg(long, default_value = "slow,fast,stall")]
+    pub phases: String,
+    /// Readers in the slow and fast phases, each on a different object.
+    #[arg(long, default_value_t = 16)]
+    pub clients: usize,
+    /// Readers in the stall phase.
+    #[arg(long, default_value_t = 4)]
+    pub stall_clients: usize,
+    /// Size of each object (the simulator generates it; nothing is stored).
+    #[arg(long, default_value = "4GiB", value_parser = parse_size)]
+    pub object_size: u64,
+    /// Read rate of each slow reader.
+    #[arg(long, default_value = "1MB/s", value_parser = parse_rate)]
+    pub rate: u64,
+    /// Length of the slow and fast phases.
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    pub duration: Duration,
+    /// How long stalled readers take nothing (default: rangecache's server.send_timeout + 5 s,
+    /// or 20 s when it has none).
+    #[arg(long, value_parser = parse_duration)]
+    pub stall: Option<Duration>,
+    /// Bytes a stalled reader takes before it stops.
+    #[arg(long, default_value = "1MiB", value_parser = parse_size)]
+    pub stall_after: u64,
+    /// How long a stalled reader reads again afterwards to see whether it was cut.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    pub resume_for: Duration,
+    /// SO_RCVBUF of slow and stalled readers.
+    #[arg(long, default_value = "16KiB", value_parser = parse_size)]
+    pub recv_buffer: u64,
+    /// RSS sampling interval.
+    #[arg(long, default_value = "100ms", value_parser = parse_duration)]
+    pub sample_every: Duration,
+    /// Kill rangecache when its RSS passes this (default: the larger of 4 GiB and twice the
+    /// bound), so a build that breaks the bound cannot take the machine.
+    #[arg(long, value_parser = parse_size)]
+    pub safety_stop: Option<u64>,
+    /// Count bytes without checking them.
+    #[arg(long)]
+    pub no_verify: bool,
+    /// Seed of the simulator's draws.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Simulator.
+    #[command(flatten)]
+    pub sim: SimArgs,
+    /// rangecache.
+    #[command(flatten)]
+    pub rangecache: RangecacheArgs,
+    /// Write the report as JSON here (default: target/loadtest/memory.json).
+    #[arg(long)]
+    pub json: Option<PathBuf>,
 }

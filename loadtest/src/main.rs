@@ -1,6 +1,6 @@
 //! rangecache-loadtest: `cargo run --release -p rangecache-loadtest` runs the main job (the
-//! parquet workload direct vs rangecache cold and warm on the simulator); `run`, `full` and
-//! `origin` do more. See `cli.rs` or `--help`.
+//! parquet workload direct vs rangecache cold and warm on the simulator); `run`, `full`,
+//! `memory` and `origin` do more. See `cli.rs` or `--help`.
 
 mod cli;
 
@@ -11,16 +11,21 @@ use anyhow::{Context, Result};
 use clap::Parser;
 
 use cli::{
-    Cli, Command, FullArgs, OriginArgs, OutputArgs, RunArgs, SimArgs, WorkloadArgs, WorkloadName,
+    Cli, Command, FullArgs, MemoryArgs, OriginArgs, OutputArgs, RunArgs, SimArgs, WorkloadArgs,
+    WorkloadName,
 };
+use rangecache_loadtest::bench::memory::{self, MemoryPlan, Phase};
 use rangecache_loadtest::bench::progress::Progress;
+use rangecache_loadtest::bench::rangecache::{locate_binary, ExtraKeys, RangecacheOptions};
 use rangecache_loadtest::bench::suite::{
     EndpointSpec, Env, EnvSpec, NginxSettings, RangecacheSettings, RunSpec, WorkloadSpec,
 };
 use rangecache_loadtest::bench::TargetKind;
+use rangecache_loadtest::report::memory::MemoryReport;
 use rangecache_loadtest::report::{self, Machine, Report, WorkloadReport};
 use rangecache_loadtest::sim::{Credentials, Model, SimConfig, Simulator};
-use rangecache_loadtest::workload::{HerdSpec, ParquetSpec, ScanSpec, ZipfSpec};
+use rangecache_loadtest::units::{fmt_bytes, parse_size, size_label};
+use rangecache_loadtest::workload::{FirstTouchSpec, HerdSpec, ParquetSpec, ScanSpec, ZipfSpec};
 
 const SHARED_CORES_NOTE: &str =
     "the load generator shares the machine's cores with the server under test (and with the origin simulator)";
@@ -81,6 +86,14 @@ fn workload_spec(name: WorkloadName, a: &WorkloadArgs) -> WorkloadSpec {
             let d = HerdSpec::default();
             WorkloadSpec::Herd(HerdSpec {
                 waves: a.waves.unwrap_or(d.waves),
+                object_size: a.object_size.unwrap_or(d.object_size),
+                range_size: a.range_size.unwrap_or(d.range_size),
+            })
+        }
+        WorkloadName::FirstTouch => {
+            let d = FirstTouchSpec::default();
+            WorkloadSpec::FirstTouch(FirstTouchSpec {
+                reads: a.objects.unwrap_or(d.reads).max(1),
                 object_size: a.object_size.unwrap_or(d.object_size),
                 range_size: a.range_size.unwrap_or(d.range_size),
             })
@@ -171,7 +184,10 @@ fn run(args: RunArgs) -> Result<()> {
             bucket: args.endpoint.bucket.clone(),
             upload: args.endpoint.upload,
         }),
-        rangecache: rangecache_settings(&args.rangecache),
+        rangecache: rangecache_settings(
+            &args.rangecache,
+            targets.contains(&TargetKind::RangecacheAnon),
+        ),
         nginx: NginxSettings {
             bin: args.nginx.nginx.clone(),
             workers: args.nginx.nginx_workers.unwrap_or_else(cores),
@@ -197,13 +213,33 @@ fn run(args: RunArgs) -> Result<()> {
     finish(report, &args.output)
 }
 
-fn rangecache_settings(a: &cli::RangecacheArgs) -> RangecacheSettings {
+/// `cache.memory` of `run` and `full` unless given.
+const DEFAULT_MEMORY: &str = "2GiB";
+/// `cache.memory` of `memory` unless given: small, so the cache evicts and the bound is tight.
+const MEMORY_RUN_MEMORY: &str = "256MiB";
+
+fn extra_keys(a: &cli::RangecacheArgs) -> ExtraKeys {
+    ExtraKeys {
+        inflight_memory: a.inflight_memory.clone(),
+        readahead_window: a.readahead_window.clone(),
+        send_timeout: a.send_timeout.clone(),
+    }
+}
+
+/// rangecache's settings from the command line; `anonymous_read` adds an anonymous read grant
+/// (for the `rangecache-anon` target).
+fn rangecache_settings(a: &cli::RangecacheArgs, anonymous_read: bool) -> RangecacheSettings {
     RangecacheSettings {
         bin: a.rangecache_bin.clone(),
         build: !a.no_build,
-        memory: a.rangecache_memory.clone(),
+        memory: a
+            .rangecache_memory
+            .clone()
+            .unwrap_or_else(|| DEFAULT_MEMORY.into()),
         block_size: a.block_size.clone(),
         workers: a.rangecache_workers,
+        extra: extra_keys(a),
+        anonymous_read,
     }
 }
 
@@ -211,7 +247,7 @@ fn full(args: FullArgs) -> Result<()> {
     let env_spec = EnvSpec {
         sim: sim_config(&args.sim, true, args.seed),
         endpoint: None,
-        rangecache: rangecache_settings(&args.rangecache),
+        rangecache: rangecache_settings(&args.rangecache, true),
         nginx: NginxSettings {
             bin: args.nginx.nginx.clone(),
             workers: args.nginx.nginx_workers.unwrap_or_else(cores),
@@ -229,31 +265,148 @@ fn full(args: FullArgs) -> Result<()> {
         seed: args.seed,
         verify: true,
     };
-    let hit_path = RunSpec {
-        workload: WorkloadSpec::Zipf(ZipfSpec {
-            objects: 16,
-            object_size: 16 << 20,
-            range_size: 64 << 10,
-            s: 0.0,
-        }),
-        targets: TargetKind::parse_list("rangecache-warm,nginx-warm")?,
-        concurrency: args.hit_concurrency.max(1),
-        ..parquet.clone()
-    };
+    let sizes = args
+        .hit_sizes
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| parse_size(s).map_err(anyhow::Error::msg))
+        .collect::<Result<Vec<u64>>>()?;
+    // The hit path like for like: rangecache signed (as clients send) and unsigned (as nginx
+    // gets), nginx's slice cache, and nginx serving the same bytes from local files.
+    let hit_paths: Vec<RunSpec> = sizes
+        .iter()
+        .map(|&range_size| -> Result<RunSpec> {
+            Ok(RunSpec {
+                workload: WorkloadSpec::Zipf(ZipfSpec {
+                    objects: 16,
+                    object_size: 16 << 20,
+                    range_size,
+                    s: 0.0,
+                }),
+                targets: TargetKind::parse_list(
+                    "rangecache-warm,rangecache-anon,nginx-warm,nginx-file",
+                )?,
+                concurrency: args.hit_concurrency.max(1),
+                ..parquet.clone()
+            })
+        })
+        .collect::<Result<_>>()?;
     let report = with_runtime(|| async {
         let env = Env::start(&env_spec)?;
         let progress = Progress::new();
         eprintln!("parquet workload: direct, rangecache, nginx");
-        let a = env.run_workload(&parquet, &progress).await?;
-        eprintln!(
-            "hit path: 64 KiB random ranges, all cached, {} connections",
-            hit_path.concurrency
-        );
-        let mut b = env.run_workload(&hit_path, &progress).await?;
-        b.workload = "hit-path".into();
-        Ok(report_of(&env, vec![a, b]))
+        let mut out = vec![env.run_workload(&parquet, &progress).await?];
+        for (hit_path, &size) in hit_paths.iter().zip(&sizes) {
+            eprintln!(
+                "hit path: {} random ranges, all cached, {} connections",
+                fmt_bytes(size),
+                hit_path.concurrency
+            );
+            let mut w = env.run_workload(hit_path, &progress).await?;
+            w.workload = format!("hit-path-{}", size_label(size));
+            out.push(w);
+        }
+        Ok(report_of(&env, out))
     })?;
     finish(report, &args.output)
+}
+
+fn memory_run(args: MemoryArgs) -> Result<()> {
+    let plan = MemoryPlan {
+        phases: Phase::parse_list(&args.phases)?,
+        clients: args.clients.max(1),
+        stall_clients: args.stall_clients.max(1),
+        object_size: args.object_size,
+        rate: args.rate,
+        duration: args.duration,
+        stall: args.stall,
+        stall_after: args.stall_after,
+        resume_for: args.resume_for,
+        recv_buffer: u32::try_from(args.recv_buffer).context("--recv-buffer too large")?,
+        sample_every: args.sample_every,
+        safety_stop: args.safety_stop,
+        verify: !args.no_verify,
+    };
+    let sim_cfg = sim_config(&args.sim, false, args.seed);
+    let rs = rangecache_settings(&args.rangecache, false);
+    let bin = locate_binary(rs.bin.as_deref(), rs.build)?;
+    let date = now_iso();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let dir = std::env::temp_dir().join(format!("rangecache-loadtest-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
+    let sim = Simulator::start(sim_cfg.clone(), "127.0.0.1:0".parse()?)
+        .context("start the origin simulator")?;
+    let c = &sim_cfg.credentials;
+    let opts = RangecacheOptions {
+        bin,
+        origin: format!("http://{}", sim.addr()),
+        access_key: c.access_key.clone(),
+        secret_key: c.secret_key.clone(),
+        region: c.region.clone(),
+        memory: args
+            .rangecache
+            .rangecache_memory
+            .clone()
+            .unwrap_or_else(|| MEMORY_RUN_MEMORY.into()),
+        block_size: rs.block_size.clone(),
+        workers: rs.workers,
+        extra: rs.extra.clone(),
+        anonymous_read: false,
+    };
+    // Each phase stops its rangecache before returning; Ctrl-C drops the phase (and with it
+    // rangecache); the simulator and the directory go at the end either way.
+    let result = rt.block_on(async {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        let phases = async {
+            let mut settings = None;
+            let mut phases = Vec::new();
+            for &p in &plan.phases {
+                let (r, s) = memory::run_phase(&plan, p, &opts, c, &dir).await?;
+                eprintln!(
+                    "  phase {}: peak RSS {} vs bound {}: {}",
+                    r.phase,
+                    fmt_bytes(r.peak_rss),
+                    fmt_bytes(r.bound),
+                    r.verdict.as_str()
+                );
+                settings.get_or_insert(s);
+                phases.push(r);
+            }
+            anyhow::Ok((settings.unwrap_or_default(), phases))
+        };
+        tokio::select! {
+            r = phases => r,
+            _ = tokio::signal::ctrl_c() => anyhow::bail!("interrupted"),
+            _ = term.recv() => anyhow::bail!("terminated"),
+        }
+    });
+    sim.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+    let (settings, phases) = result?;
+    let report = MemoryReport {
+        date,
+        command: std::env::args().collect::<Vec<_>>().join(" "),
+        machine: Machine::detect(),
+        origin: sim_cfg.describe(),
+        bound: settings.bound(),
+        settings,
+        notes: vec![SHARED_CORES_NOTE.into(), memory::bound_note()],
+        phases,
+    };
+    println!("\n{}", report::memory::render(&report));
+    let json = args
+        .json
+        .unwrap_or_else(|| default_out_dir().join("memory.json"));
+    if let Some(parent) = json.parent() {
+        std::fs::create_dir_all(parent).with_context(|| format!("create {}", parent.display()))?;
+    }
+    std::fs::write(&json, serde_json::to_vec_pretty(&report)?)
+        .with_context(|| format!("write {}", json.display()))?;
+    println!("report: {}", json.display());
+    Ok(())
 }
 
 /// Run `f` on a current-thread runtime (the load generator takes one thread) and stamp the
@@ -323,6 +476,7 @@ fn main() {
         },
         Some(Command::Run(args)) => run(*args),
         Some(Command::Full(args)) => full(*args),
+        Some(Command::Memory(args)) => memory_run(*args),
         Some(Command::Origin(args)) => origin(args),
     };
     if let Err(e) = result {

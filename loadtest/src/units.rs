@@ -92,6 +92,16 @@ pub fn parse_fraction(s: &str) -> Result<f64, String> {
     Ok(v)
 }
 
+/// Format a size as a label without spaces, exact: "4KiB", "1MiB", "1500B".
+pub fn size_label(n: u64) -> String {
+    for (shift, unit) in [(30, "GiB"), (20, "MiB"), (10, "KiB")] {
+        if n != 0 && n.is_multiple_of(1u64 << shift) {
+            return format!("{}{unit}", n >> shift);
+        }
+    }
+    format!("{n}B")
+}
+
 /// Format a byte count for people: "64.0 KiB", "1.50 GiB".
 pub fn fmt_bytes(n: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
@@ -177,5 +187,14 @@ mod tests {
         assert_eq!(fmt_bytes(512), "512 B");
         assert_eq!(fmt_bytes(65536), "64.0 KiB");
         assert_eq!(fmt_bytes(3 << 30), "3.0 GiB");
+    }
+
+    #[test]
+    fn size_labels_are_exact() {
+        assert_eq!(size_label(4096), "4KiB");
+        assert_eq!(size_label(1 << 20), "1MiB");
+        assert_eq!(size_label(3 << 30), "3GiB");
+        assert_eq!(size_label(1500), "1500B");
+        assert_eq!(size_label(0), "0B");
     }
 }

@@ -33,6 +33,10 @@ pub(super) fn stats(state: &AdminState) -> Reply {
         "evictions": s.evictions,
         "insertions": s.insertions,
         "inflight": s.inflight,
+        "inflight_bytes": s.budget.used,
+        "inflight_capacity_bytes": s.budget.capacity,
+        "inflight_waits": s.budget.waits,
+        "inflight_wait_timeouts": s.budget.timeouts,
         "block_size": config.block_size,
         "metadata_ttl_seconds": config.metadata_ttl.as_secs_f64(),
     });
@@ -178,6 +182,30 @@ pub(super) fn render_metrics(cache: &Cache, out: &mut String) {
             "Block fills from the origin in flight.",
             s.inflight,
         ),
+        (
+            "rangecache_inflight_bytes",
+            "gauge",
+            "Bytes of block fills in flight charged to cache.inflight_memory.",
+            s.budget.used,
+        ),
+        (
+            "rangecache_inflight_capacity_bytes",
+            "gauge",
+            "The in-flight fill budget (cache.inflight_memory).",
+            s.budget.capacity,
+        ),
+        (
+            "rangecache_inflight_waits_total",
+            "counter",
+            "Block misses that waited for in-flight fill budget.",
+            s.budget.waits,
+        ),
+        (
+            "rangecache_inflight_wait_timeouts_total",
+            "counter",
+            "Waits for in-flight fill budget that ran out (503 SlowDown or a cut response).",
+            s.budget.timeouts,
+        ),
     ] {
         let _ = writeln!(
             out,
@@ -205,6 +233,7 @@ mod tests {
             block_size: 64 << 10,
             metadata_ttl: Duration::from_millis(1500),
             metadata_entries: 100,
+            ..CacheConfig::default()
         }
     }
 
@@ -302,6 +331,10 @@ mod tests {
                 "hit_ratio",
                 "hits",
                 "inflight",
+                "inflight_bytes",
+                "inflight_capacity_bytes",
+                "inflight_wait_timeouts",
+                "inflight_waits",
                 "insertions",
                 "metadata_ttl_seconds",
                 "misses",

@@ -91,6 +91,7 @@ mod tests {
             block_size: 64 << 10,
             metadata_ttl: Duration::from_secs(60),
             metadata_entries: 100,
+            ..CacheConfig::default()
         });
         for key in ["a b/c+d", "x", "y"] {
             let id = ObjectId::new("default", "bkt", key);

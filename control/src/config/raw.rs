@@ -61,6 +61,8 @@ pub struct RawServer {
     pub idle_timeout: String,
     /// Time for one body read or write to make progress.
     pub body_timeout: String,
+    /// Time a client may take no response bytes before it is disconnected.
+    pub send_timeout: String,
     /// Time in-flight requests get to finish on shutdown.
     pub drain_timeout: String,
 }
@@ -80,6 +82,7 @@ impl Default for RawServer {
             header_read_timeout: "10s".into(),
             idle_timeout: "60s".into(),
             body_timeout: "60s".into(),
+            send_timeout: "30s".into(),
             drain_timeout: "30s".into(),
         }
     }
@@ -145,6 +148,12 @@ pub struct RawCache {
     pub metadata_ttl: String,
     /// Most objects whose metadata is kept.
     pub metadata_entries: usize,
+    /// Bytes one response may hold claimed ahead of what its client has taken, as a size.
+    #[serde(deserialize_with = "size_string")]
+    pub readahead_window: String,
+    /// Process-wide budget for bytes of fills in flight, as a size.
+    #[serde(deserialize_with = "size_string")]
+    pub inflight_memory: String,
 }
 
 impl Default for RawCache {
@@ -154,6 +163,8 @@ impl Default for RawCache {
             block_size: "1MiB".into(),
             metadata_ttl: "60s".into(),
             metadata_entries: 100_000,
+            readahead_window: "8MiB".into(),
+            inflight_memory: "256MiB".into(),
         }
     }
 }

@@ -68,6 +68,8 @@ pub struct ServerConfig {
     pub idle_timeout: Duration,
     /// Time for one body read or write to make progress.
     pub body_timeout: Duration,
+    /// Time a client may take no response bytes before it is disconnected.
+    pub send_timeout: Duration,
     /// Time in-flight requests get on shutdown.
     pub drain_timeout: Duration,
 }
@@ -92,6 +94,7 @@ impl ServerConfig {
             header_read_timeout: self.header_read_timeout,
             idle_timeout: self.idle_timeout,
             body_timeout: self.body_timeout,
+            send_timeout: self.send_timeout,
         }
     }
 }
@@ -108,6 +111,10 @@ pub struct CacheSettings {
     pub metadata_ttl: Duration,
     /// Most objects whose metadata is kept (at least 1).
     pub metadata_entries: usize,
+    /// Bytes one response may hold claimed ahead of its client (at least one block).
+    pub readahead_window: u64,
+    /// Budget for bytes of fills in flight, process-wide (at least the window).
+    pub inflight_memory: u64,
 }
 
 impl CacheSettings {
@@ -118,6 +125,8 @@ impl CacheSettings {
             block_size: self.block_size,
             metadata_ttl: self.metadata_ttl,
             metadata_entries: self.metadata_entries,
+            readahead_window: self.readahead_window,
+            inflight_memory: self.inflight_memory,
         }
     }
 
@@ -128,6 +137,8 @@ impl CacheSettings {
             block_size: format_size(self.block_size),
             metadata_ttl: format_duration(self.metadata_ttl),
             metadata_entries: self.metadata_entries,
+            readahead_window: format_size(self.readahead_window),
+            inflight_memory: format_size(self.inflight_memory),
         }
     }
 }
@@ -225,6 +236,7 @@ impl Settings {
             header_read_timeout: format_duration(s.header_read_timeout),
             idle_timeout: format_duration(s.idle_timeout),
             body_timeout: format_duration(s.body_timeout),
+            send_timeout: format_duration(s.send_timeout),
             drain_timeout: format_duration(s.drain_timeout),
         };
         let mut origin = self.origin.view();
@@ -275,7 +287,7 @@ impl Settings {
         }
         keep!(server: listen, admin_listen, workers, io_driver, pin_cores);
         // The cache and its counters live as long as the data plane.
-        keep!(cache: memory, block_size, metadata_ttl, metadata_entries);
+        keep!(cache: memory, block_size, metadata_ttl, metadata_entries, readahead_window, inflight_memory);
         changed
     }
 }

@@ -136,6 +136,7 @@ fn server(raw: &RawServer) -> Result<ServerConfig, StartupError> {
         header_read_timeout: timeout("server.header_read_timeout", &raw.header_read_timeout)?,
         idle_timeout: timeout("server.idle_timeout", &raw.idle_timeout)?,
         body_timeout: timeout("server.body_timeout", &raw.body_timeout)?,
+        send_timeout: timeout("server.send_timeout", &raw.send_timeout)?,
         drain_timeout: duration("server.drain_timeout", &raw.drain_timeout)?,
     })
 }
@@ -180,11 +181,28 @@ fn cache(raw: &RawCache, warnings: &mut Vec<String>) -> Result<CacheSettings, St
             "must be at least 1 (set cache.metadata_ttl = \"0s\" to keep no metadata)",
         ));
     }
+    // A response always holds at least the block it is sending.
+    let readahead_window =
+        byte_size("cache.readahead_window", &raw.readahead_window)?.max(block_size);
+    let inflight_memory = byte_size("cache.inflight_memory", &raw.inflight_memory)?;
+    if inflight_memory < readahead_window {
+        return Err(invalid(
+            "cache.inflight_memory",
+            format_args!(
+                "must be at least cache.readahead_window and one block of cache.block_size \
+                 ({}), got '{}'",
+                format_size(readahead_window),
+                raw.inflight_memory.trim()
+            ),
+        ));
+    }
     Ok(CacheSettings {
         memory,
         block_size,
         metadata_ttl: duration("cache.metadata_ttl", &raw.metadata_ttl)?,
         metadata_entries: raw.metadata_entries,
+        readahead_window,
+        inflight_memory,
     })
 }
 

@@ -1,11 +1,21 @@
 //! In-flight block fills: the first miss of a block becomes its filler; every later request
 //! for it, on any worker, reads the same bytes as they arrive from the origin.
 //!
-//! A [`BlockFill`] is a growing list of `Bytes` pieces plus an outcome. The filler appends and
-//! wakes; readers poll from their own offset. Locks are `std` mutexes held only to append or to
-//! clone a piece: never across an await or a syscall.
+//! A [`BlockFill`] is one block split into one or two *segments*, each written in order by one
+//! [`SegmentWriter`]. A cold read that starts inside a block fills the block's tail (from the
+//! client's first byte) and its head (the bytes before it) with two origin requests side by
+//! side, so the client's first byte waits for nothing before it and the block still ends up
+//! whole and aligned. Readers poll from their own offset and see each segment's bytes as they
+//! arrive. Locks are `std` mutexes held only to append or to clone a piece: never across an
+//! await or a syscall.
+//!
+//! The protocol around the registry ("publish into the store, then release the key") is kept
+//! here, by the writers: whatever their caller does, a completed block is in the store before
+//! a new claim can miss it, and a failed or abandoned one is released so the next request
+//! fetches it again.
 
 use std::future::poll_fn;
+use std::ops::Range;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Poll, Waker};
 
@@ -13,59 +23,58 @@ use bytes::{Bytes, BytesMut};
 
 use super::registry::{Registry, Role};
 use super::store::{BlockKey, BlockStore};
+use crate::error::{Error, ErrorKind, Side};
 
-/// Why a fill did not complete. Cheap to clone: every waiter gets the same failure.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum FillError {
-    /// The origin answered 412 to `If-Match`: the object changed since the plan was made.
-    Changed,
-    /// The origin answered this status instead of the requested bytes.
-    Status(u16),
-    /// The origin could not be reached or answered too slowly (no bytes yet).
-    Unreachable,
-    /// The origin timed out.
-    Timeout,
-    /// The origin's body ended or failed before the block was complete.
-    Truncated,
-    /// The filler went away without finishing (worker shut down).
-    Abandoned,
+/// One segment of a block: `range` of the block's bytes, written front to back.
+struct Segment {
+    range: Range<usize>,
+    pieces: Vec<Bytes>,
+    len: usize,
+    outcome: Option<Result<(), Error>>,
 }
 
-impl std::fmt::Display for FillError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            FillError::Changed => f.write_str("object changed during the fill (412)"),
-            FillError::Status(s) => write!(f, "origin answered {s}"),
-            FillError::Unreachable => f.write_str("origin unreachable"),
-            FillError::Timeout => f.write_str("origin timed out"),
-            FillError::Truncated => f.write_str("origin body ended early"),
-            FillError::Abandoned => f.write_str("fill abandoned"),
+impl Segment {
+    fn new(range: Range<usize>) -> Self {
+        Self {
+            range,
+            pieces: Vec::new(),
+            len: 0,
+            outcome: None,
         }
+    }
+
+    fn is_full(&self) -> bool {
+        self.len == self.range.len()
     }
 }
 
-impl std::error::Error for FillError {}
-
-#[derive(Default)]
 struct FillState {
-    pieces: Vec<Bytes>,
-    len: usize,
-    outcome: Option<Result<Bytes, FillError>>,
+    segments: Vec<Segment>,
     wakers: Vec<Waker>,
 }
 
-/// One block being fetched: its bytes so far and, at the end, the whole block or the failure.
+/// One block being fetched: each segment's bytes so far and its outcome.
 pub struct BlockFill {
     expected: usize,
     state: Mutex<FillState>,
 }
 
 impl BlockFill {
-    /// A fill for a block of `expected` bytes.
-    pub fn new(expected: usize) -> Self {
+    /// A fill for a block of `expected` bytes, in one segment, or in two split at `split_at`
+    /// (`[0, split_at)` and `[split_at, expected)`) when it is strictly inside the block.
+    pub fn new(expected: usize, split_at: Option<usize>) -> Self {
+        let segments = match split_at {
+            Some(at) if at > 0 && at < expected => {
+                vec![Segment::new(0..at), Segment::new(at..expected)]
+            }
+            _ => vec![Segment::new(0..expected)],
+        };
         Self {
             expected,
-            state: Mutex::new(FillState::default()),
+            state: Mutex::new(FillState {
+                segments,
+                wakers: Vec::new(),
+            }),
         }
     }
 
@@ -75,88 +84,126 @@ impl BlockFill {
     }
 
     fn lock(&self) -> MutexGuard<'_, FillState> {
-        // A panic while holding this lock leaves consistent data (appends are atomic
-        // w.r.t. the fields readers use), so a poisoned lock is still usable.
+        // Every update leaves the fields consistent before the next can start, so a poisoned
+        // lock (a panic elsewhere while holding it) still guards usable data.
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Append bytes from the origin (the filler only; never beyond `expected`).
-    pub fn push(&self, piece: Bytes) {
+    fn wake(wakers: Vec<Waker>) {
+        wakers.into_iter().for_each(Waker::wake);
+    }
+
+    /// Append `piece` to segment `seg` (its writer only; never past the segment's end).
+    fn push(&self, seg: usize, piece: Bytes) {
         if piece.is_empty() {
             return;
         }
         let wakers = {
             let mut st = self.lock();
-            debug_assert!(st.len + piece.len() <= self.expected);
-            st.len += piece.len();
-            st.pieces.push(piece);
+            let s = &mut st.segments[seg];
+            debug_assert!(s.len + piece.len() <= s.range.len());
+            s.len += piece.len();
+            s.pieces.push(piece);
             std::mem::take(&mut st.wakers)
         };
-        wakers.into_iter().for_each(Waker::wake);
+        Self::wake(wakers);
     }
 
-    /// Bytes appended so far.
-    pub fn filled(&self) -> usize {
-        self.lock().len
-    }
-
-    /// Mark the block complete; returns the whole block (one contiguous `Bytes`) for the store.
-    pub fn finish(&self) -> Bytes {
+    /// Mark segment `seg` complete. Returns the whole block (one fresh allocation of exactly
+    /// its bytes, for the store) when that was the last segment outstanding.
+    fn complete(&self, seg: usize) -> Option<Bytes> {
         let (block, wakers) = {
             let mut st = self.lock();
-            // Always one fresh allocation of exactly the block: pieces are slices of larger
-            // read buffers, and the store must hold (and count) only the block's own bytes.
-            let mut buf = BytesMut::with_capacity(st.len);
-            st.pieces.iter().for_each(|p| buf.extend_from_slice(p));
-            let block = buf.freeze();
-            st.pieces = vec![block.clone()];
-            st.outcome = Some(Ok(block.clone()));
+            debug_assert!(st.segments[seg].is_full());
+            st.segments[seg].outcome = Some(Ok(()));
+            let whole = st
+                .segments
+                .iter()
+                .all(|s| matches!(s.outcome, Some(Ok(()))));
+            let block = whole.then(|| {
+                // Pieces are slices of larger read buffers: the store must hold (and count)
+                // only the block's own bytes.
+                let mut buf = BytesMut::with_capacity(self.expected);
+                for s in &st.segments {
+                    s.pieces.iter().for_each(|p| buf.extend_from_slice(p));
+                }
+                let block = buf.freeze();
+                let mut start = 0;
+                for s in &mut st.segments {
+                    s.pieces = vec![block.slice(start..start + s.len)];
+                    start += s.len;
+                }
+                block
+            });
             (block, std::mem::take(&mut st.wakers))
         };
-        wakers.into_iter().for_each(Waker::wake);
+        Self::wake(wakers);
         block
     }
 
-    /// Mark the fill failed; readers get `err` (once they have read what was there).
-    pub fn fail(&self, err: FillError) {
+    /// Mark segment `seg` failed; its readers get `err` once they have read what is there.
+    fn fail(&self, seg: usize, err: Error) {
         let wakers = {
             let mut st = self.lock();
-            if st.outcome.is_some() {
+            let s = &mut st.segments[seg];
+            if s.outcome.is_some() {
                 return;
             }
-            st.outcome = Some(Err(err));
+            s.outcome = Some(Err(err));
             std::mem::take(&mut st.wakers)
         };
-        wakers.into_iter().for_each(Waker::wake);
+        Self::wake(wakers);
     }
 
-    /// True once finished or failed.
+    /// True once every segment finished or failed.
     pub fn is_settled(&self) -> bool {
-        self.lock().outcome.is_some()
+        self.lock().segments.iter().all(|s| s.outcome.is_some())
+    }
+
+    /// Bytes of the block present now (all segments).
+    pub fn filled(&self) -> usize {
+        self.lock().segments.iter().map(|s| s.len).sum()
+    }
+
+    /// True when a byte at `offset` is here now, or reading it would end at once (the block's
+    /// end, or a failure): [`BlockFill::read`] would not wait.
+    pub fn is_ready(&self, offset: usize) -> bool {
+        if offset >= self.expected {
+            return true;
+        }
+        let st = self.lock();
+        st.segments
+            .iter()
+            .find(|s| s.range.contains(&offset))
+            .is_none_or(|s| offset < s.range.start + s.len || s.outcome.is_some())
     }
 
     /// The next bytes at `offset` or later (up to the end of one piece): `Ok(None)` once
-    /// `offset` reached the block's end, `Err` if the fill failed before reaching `offset`.
-    /// Waits while the filler has not yet delivered bytes past `offset`.
-    pub async fn read(&self, offset: usize) -> Result<Option<Bytes>, FillError> {
+    /// `offset` reached the block's end, `Err` if the segment holding `offset` failed before
+    /// reaching it. Waits while its writer has not yet delivered bytes past `offset`.
+    pub async fn read(&self, offset: usize) -> Result<Option<Bytes>, Error> {
         poll_fn(|cx| {
-            let mut st = self.lock();
             if offset >= self.expected {
                 return Poll::Ready(Ok(None));
             }
-            if offset < st.len {
+            let mut st = self.lock();
+            let Some(s) = st.segments.iter().find(|s| s.range.contains(&offset)) else {
+                return Poll::Ready(Ok(None));
+            };
+            let rel = offset - s.range.start;
+            if rel < s.len {
                 let mut start = 0;
-                for piece in &st.pieces {
-                    if offset < start + piece.len() {
-                        return Poll::Ready(Ok(Some(piece.slice(offset - start..))));
+                for piece in &s.pieces {
+                    if rel < start + piece.len() {
+                        return Poll::Ready(Ok(Some(piece.slice(rel - start..))));
                     }
                     start += piece.len();
                 }
             }
-            match &st.outcome {
+            match &s.outcome {
                 Some(Err(e)) => Poll::Ready(Err(e.clone())),
-                // Finished blocks hold all `expected` bytes: covered above.
-                Some(Ok(_)) => Poll::Ready(Err(FillError::Truncated)),
+                // A finished segment holds all its bytes: covered above.
+                Some(Ok(())) => Poll::Ready(Err(truncated())),
                 None => {
                     if !st.wakers.iter().any(|w| w.will_wake(cx.waker())) {
                         st.wakers.push(cx.waker().clone());
@@ -169,64 +216,184 @@ impl BlockFill {
     }
 }
 
+fn truncated() -> Error {
+    Error::new(ErrorKind::Truncated, Side::Origin, "block fill ended early")
+}
+
+/// The right, and the duty, to write one segment of a claimed block.
+///
+/// Contract: push the segment's bytes in order, then [`SegmentWriter::complete`]; or
+/// [`SegmentWriter::fail`]. Completing the last segment of a block inserts the block into the
+/// store and *then* removes it from the in-flight registry. Failing (or dropping the writer
+/// unfinished, which fails it as abandoned) releases the key at once, so the next request
+/// fetches the block again; readers of the failed segment get the error.
+pub struct SegmentWriter {
+    key: BlockKey,
+    fill: Arc<BlockFill>,
+    seg: usize,
+    range: Range<usize>,
+    written: usize,
+    shared: Arc<Shared>,
+    settled: bool,
+}
+
+impl SegmentWriter {
+    /// The block this writer fills.
+    pub fn key(&self) -> &BlockKey {
+        &self.key
+    }
+
+    /// The segment's bytes within the block.
+    pub fn range(&self) -> Range<usize> {
+        self.range.clone()
+    }
+
+    /// Offset in the block of the next byte to write.
+    pub fn next_offset(&self) -> usize {
+        self.range.start + self.written
+    }
+
+    /// Bytes still to write.
+    pub fn remaining(&self) -> usize {
+        self.range.len() - self.written
+    }
+
+    /// Append the next bytes (at most [`SegmentWriter::remaining`]).
+    pub fn push(&mut self, piece: Bytes) {
+        debug_assert!(piece.len() <= self.remaining());
+        self.written += piece.len();
+        self.fill.push(self.seg, piece);
+    }
+
+    /// The segment is whole: settle it (and publish the block if it was the last one).
+    /// Returns true when this completed the block.
+    pub fn complete(mut self) -> bool {
+        debug_assert_eq!(self.remaining(), 0);
+        self.settled = true;
+        match self.fill.complete(self.seg) {
+            Some(block) => {
+                // Into the store before leaving the registry: see `Registry::claim`.
+                self.shared.store.insert(self.key.clone(), block);
+                self.shared.fills.release(&self.key, &self.fill);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The segment cannot be written: readers waiting on it get `err`; the block is released.
+    pub fn fail(mut self, err: Error) {
+        self.settle_failed(err);
+    }
+
+    fn settle_failed(&mut self, err: Error) {
+        self.settled = true;
+        self.fill.fail(self.seg, err);
+        self.shared.fills.release(&self.key, &self.fill);
+    }
+}
+
+impl Drop for SegmentWriter {
+    fn drop(&mut self) {
+        if !self.settled {
+            self.settle_failed(Error::new(
+                ErrorKind::Abandoned,
+                Side::Internal,
+                "block fill abandoned",
+            ));
+        }
+    }
+}
+
 /// How a block will be served to one request.
 pub enum Claim {
     /// It is in the store.
     Hit(Bytes),
     /// Another request is filling it: read from that fill.
     Wait(Arc<BlockFill>),
-    /// This request must fill it (and everyone who joins reads from it).
-    Fill(Arc<BlockFill>),
+    /// This request must fill it: one writer per segment (see [`BlockFill::new`]), and the
+    /// fill everyone, this request included, reads from.
+    Fill(Arc<BlockFill>, Vec<SegmentWriter>),
 }
 
-/// The block fills in flight, shared by all workers.
-#[derive(Default)]
-pub struct Inflight {
+/// What writers need to publish: the store and the registry.
+struct Shared {
+    store: Arc<BlockStore>,
     fills: Registry<BlockKey, BlockFill>,
 }
 
-impl Inflight {
-    /// An empty registry.
-    pub fn new() -> Self {
-        Self::default()
-    }
+/// The block fills in flight, shared by all workers.
+pub struct Inflight {
+    shared: Arc<Shared>,
+}
 
-    /// Decide how `key` is served: from the store, by joining a fill in flight, or by a new
-    /// fill this caller must run. The caller has already missed in the store (and that miss
-    /// was counted), so the recheck peeks without counting. A filler inserts into the store
-    /// before it leaves the registry (see [`Registry::claim`]), so a block is never fetched
-    /// twice by requests that overlap in time.
-    pub fn claim(&self, key: &BlockKey, expected: usize, store: &BlockStore) -> Claim {
-        match self
-            .fills
-            .claim(key, || store.peek(key), || BlockFill::new(expected))
-        {
-            Role::Ready(block) => Claim::Hit(block),
-            Role::Follow(fill) => Claim::Wait(fill),
-            Role::Lead(fill) => Claim::Fill(fill),
+impl Inflight {
+    /// An empty registry whose completed fills go into `store`.
+    pub fn new(store: Arc<BlockStore>) -> Self {
+        Self {
+            shared: Arc::new(Shared {
+                store,
+                fills: Registry::new(),
+            }),
         }
     }
 
-    /// Remove `key`'s fill (only if it is still `fill`): called by the filler once the block is
-    /// in the store, or after it failed.
-    pub fn release(&self, key: &BlockKey, fill: &Arc<BlockFill>) {
-        self.fills.release(key, fill);
+    /// Decide how `key` (a block of `expected` bytes) is served: from the store, by joining
+    /// a fill in flight, or by a new fill this caller must run, split at `split_at` when that
+    /// lies inside the block. The caller has already missed in the store (and that miss was
+    /// counted), so the recheck peeks without counting. Writers publish into the store
+    /// before they leave the registry (see [`Registry::claim`]), so a block is never fetched
+    /// twice by requests that overlap in time.
+    pub fn claim(&self, key: &BlockKey, expected: usize, split_at: Option<usize>) -> Claim {
+        let shared = &self.shared;
+        match shared.fills.claim(
+            key,
+            || shared.store.peek(key),
+            || BlockFill::new(expected, split_at),
+        ) {
+            Role::Ready(block) => Claim::Hit(block),
+            Role::Follow(fill) => Claim::Wait(fill),
+            Role::Lead(fill) => {
+                let writers = fill
+                    .lock()
+                    .segments
+                    .iter()
+                    .enumerate()
+                    .map(|(seg, s)| SegmentWriter {
+                        key: key.clone(),
+                        fill: fill.clone(),
+                        seg,
+                        range: s.range.clone(),
+                        written: 0,
+                        shared: shared.clone(),
+                        settled: false,
+                    })
+                    .collect();
+                Claim::Fill(fill, writers)
+            }
+        }
+    }
+
+    /// True when a fill for `key` is in flight now.
+    pub fn contains(&self, key: &BlockKey) -> bool {
+        self.shared.fills.contains(key)
     }
 
     /// Fills in flight now.
     pub fn len(&self) -> usize {
-        self.fills.len()
+        self.shared.fills.len()
     }
 
     /// True when no fill is in flight.
     pub fn is_empty(&self) -> bool {
-        self.fills.is_empty()
+        self.shared.fills.is_empty()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cache::store::ObjectId;
 
     fn block_on<F: std::future::Future>(f: F) -> F::Output {
         let mut rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
@@ -236,50 +403,92 @@ mod tests {
         rt.block_on(f)
     }
 
+    fn key(i: u64) -> BlockKey {
+        BlockKey::new(ObjectId::new("o", "b", "k"), Arc::from("\"e\""), i)
+    }
+
+    fn inflight() -> (Arc<BlockStore>, Inflight) {
+        let store = Arc::new(BlockStore::new(1 << 20, 1024));
+        (store.clone(), Inflight::new(store))
+    }
+
     #[test]
-    fn readers_see_bytes_as_they_arrive_and_the_whole_block() {
-        let fill = Arc::new(BlockFill::new(10));
-        fill.push(Bytes::from_static(b"abcd"));
+    fn readers_see_bytes_as_they_arrive_and_the_block_lands_in_the_store() {
+        let (store, inflight) = inflight();
+        let Claim::Fill(fill, mut writers) = inflight.claim(&key(0), 10, None) else {
+            panic!("first claim fills");
+        };
+        let mut w = writers.pop().unwrap();
+        assert!(matches!(inflight.claim(&key(0), 10, None), Claim::Wait(_)));
+        w.push(Bytes::from_static(b"abcd"));
         block_on(async {
-            assert_eq!(
-                fill.read(0).await.unwrap().unwrap(),
-                Bytes::from_static(b"abcd")
-            );
-            assert_eq!(
-                fill.read(2).await.unwrap().unwrap(),
-                Bytes::from_static(b"cd")
-            );
+            assert_eq!(&fill.read(0).await.unwrap().unwrap()[..], b"abcd");
+            assert_eq!(&fill.read(2).await.unwrap().unwrap()[..], b"cd");
         });
+        assert!(!fill.is_ready(4));
         let f2 = fill.clone();
         let t = std::thread::spawn(move || {
             block_on(async move {
                 let mut got = Vec::new();
-                let mut off = 0;
-                while let Some(b) = f2.read(off).await.unwrap() {
-                    off += b.len();
+                while let Some(b) = f2.read(got.len()).await.unwrap() {
                     got.extend_from_slice(&b);
                 }
                 got
             })
         });
         std::thread::sleep(std::time::Duration::from_millis(20));
-        fill.push(Bytes::from_static(b"efghij"));
-        let block = fill.finish();
-        assert_eq!(&block[..], b"abcdefghij");
+        w.push(Bytes::from_static(b"efghij"));
+        assert!(w.complete());
         assert_eq!(t.join().unwrap(), b"abcdefghij");
+        assert_eq!(&store.peek(&key(0)).unwrap()[..], b"abcdefghij");
+        assert!(inflight.is_empty());
+        assert!(matches!(inflight.claim(&key(0), 10, None), Claim::Hit(_)));
     }
 
     #[test]
-    fn failure_reaches_waiters_after_the_bytes_they_could_have() {
-        let fill = Arc::new(BlockFill::new(8));
-        fill.push(Bytes::from_static(b"abc"));
-        fill.fail(FillError::Changed);
+    fn a_split_block_fills_its_tail_and_head_independently() {
+        let (store, inflight) = inflight();
+        let Claim::Fill(fill, writers) = inflight.claim(&key(1), 8, Some(3)) else {
+            panic!("first claim fills");
+        };
+        let mut w = writers.into_iter();
+        let (mut head, mut tail) = (w.next().unwrap(), w.next().unwrap());
+        assert_eq!((head.range(), tail.range()), (0..3, 3..8));
+        tail.push(Bytes::from_static(b"defgh"));
         block_on(async {
-            assert_eq!(
-                fill.read(0).await.unwrap().unwrap(),
-                Bytes::from_static(b"abc")
-            );
-            assert_eq!(fill.read(3).await, Err(FillError::Changed));
+            // The tail is readable before the head arrives.
+            assert_eq!(&fill.read(3).await.unwrap().unwrap()[..], b"defgh");
         });
+        assert!(!fill.is_ready(0));
+        assert!(!tail.complete(), "the head is still out");
+        head.push(Bytes::from_static(b"abc"));
+        assert!(head.complete());
+        assert_eq!(&store.peek(&key(1)).unwrap()[..], b"abcdefgh");
+        assert!(inflight.is_empty());
+    }
+
+    #[test]
+    fn a_failed_or_dropped_writer_releases_the_block_and_fails_its_readers() {
+        let (store, inflight) = inflight();
+        let Claim::Fill(fill, mut writers) = inflight.claim(&key(2), 8, None) else {
+            panic!("first claim fills");
+        };
+        let mut w = writers.pop().unwrap();
+        w.push(Bytes::from_static(b"abc"));
+        w.fail(Error::new(ErrorKind::Changed, Side::Origin, "test"));
+        block_on(async {
+            assert_eq!(&fill.read(0).await.unwrap().unwrap()[..], b"abc");
+            assert_eq!(fill.read(3).await.unwrap_err().kind(), ErrorKind::Changed);
+        });
+        assert!(inflight.is_empty() && store.peek(&key(2)).is_none());
+
+        let Claim::Fill(fill, writers) = inflight.claim(&key(2), 8, None) else {
+            panic!("a failed block is claimed again");
+        };
+        drop(writers);
+        block_on(async {
+            assert_eq!(fill.read(0).await.unwrap_err().kind(), ErrorKind::Abandoned);
+        });
+        assert!(inflight.is_empty());
     }
 }

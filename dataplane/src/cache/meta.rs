@@ -10,6 +10,7 @@ use super::flight::Flight;
 use super::range::ByteRange;
 use super::registry::{Registry, Role};
 use super::store::ObjectId;
+use crate::error::Error;
 use crate::http::ResponseHead;
 
 /// What the origin said about one object version, from a HEAD response.
@@ -106,20 +107,9 @@ pub fn parse_content_range(value: &str) -> Option<(u64, u64, u64)> {
     (first <= last && last < size).then_some((first, last, size))
 }
 
-/// Why metadata could not be had from the origin.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LookupError {
-    /// The origin did not answer within its deadline.
-    Timeout,
-    /// The origin could not be reached or answered unusably.
-    Unreachable,
-    /// The lookup's leader went away without an answer (worker shutdown).
-    Abandoned,
-}
-
 /// The outcome of one metadata lookup: the metadata, or `None` when the origin's answer was
 /// not a plain 200 (the request is then passed through for the origin's real answer).
-pub type Lookup = Result<Option<Arc<ObjectMeta>>, LookupError>;
+pub type Lookup = Result<Option<Arc<ObjectMeta>>, Error>;
 
 /// Metadata of recently used objects, bounded by entry count, shared by all workers, with the
 /// origin lookups in flight so that concurrent misses of one object send one HEAD.

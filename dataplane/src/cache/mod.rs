@@ -1,18 +1,24 @@
 //! The byte-range block cache: aligned blocks shared by all workers, object metadata with a
-//! TTL, and in-flight fills that coalesce concurrent misses and stream to every waiter.
+//! TTL, in-flight fills that coalesce concurrent misses and stream to every waiter, the budget
+//! that bounds them, and the read pipeline ([`read`]) that turns a client's range into a
+//! stream of bytes through all of these.
 
+pub mod budget;
 pub mod conditional;
 pub mod fill;
 pub mod flight;
 pub mod meta;
 pub mod range;
+pub mod read;
 pub mod registry;
 pub mod store;
 
+use std::sync::Arc;
 use std::time::Duration;
 
-pub use fill::{BlockFill, Claim, FillError, Inflight};
-pub use meta::{Lookup, LookupError, MetaCache, ObjectMeta};
+pub use budget::{Budget, BudgetStats, Permit};
+pub use fill::{BlockFill, Claim, Inflight, SegmentWriter};
+pub use meta::{Lookup, MetaCache, ObjectMeta};
 pub use store::{BlockKey, BlockStore, ObjectId};
 
 /// Cache sizing, fixed for the life of the process.
@@ -26,6 +32,11 @@ pub struct CacheConfig {
     pub metadata_ttl: Duration,
     /// Most objects whose metadata is kept.
     pub metadata_entries: usize,
+    /// Bytes one response may hold claimed ahead of what its client has taken; blocks past
+    /// it are claimed and fetched only as the client drains.
+    pub readahead_window: u64,
+    /// Process-wide budget for bytes of fills in flight (see [`Budget`]).
+    pub inflight_memory: u64,
 }
 
 impl Default for CacheConfig {
@@ -35,6 +46,8 @@ impl Default for CacheConfig {
             block_size: 1 << 20,
             metadata_ttl: Duration::from_secs(60),
             metadata_entries: 100_000,
+            readahead_window: 8 << 20,
+            inflight_memory: 256 << 20,
         }
     }
 }
@@ -42,11 +55,13 @@ impl Default for CacheConfig {
 /// The shared cache: blocks, metadata and fills in flight.
 pub struct Cache {
     /// Block bytes.
-    pub store: BlockStore,
+    pub store: Arc<BlockStore>,
     /// Object metadata.
     pub meta: MetaCache,
     /// Fills in flight.
     pub inflight: Inflight,
+    /// Bytes of fills in flight, bounded.
+    pub budget: Arc<Budget>,
     config: CacheConfig,
 }
 
@@ -80,6 +95,8 @@ pub struct CacheStats {
     pub insertions: u64,
     /// Fills in flight now.
     pub inflight: u64,
+    /// The in-flight fill budget's counters.
+    pub budget: BudgetStats,
 }
 
 impl CacheStats {
@@ -97,10 +114,12 @@ impl CacheStats {
 impl Cache {
     /// A cache sized by `config`.
     pub fn new(config: CacheConfig) -> Self {
+        let store = Arc::new(BlockStore::new(config.memory, config.block_size));
         Self {
-            store: BlockStore::new(config.memory, config.block_size),
+            inflight: Inflight::new(store.clone()),
+            store,
             meta: MetaCache::new(config.metadata_entries, config.metadata_ttl),
-            inflight: Inflight::new(),
+            budget: Budget::new(config.inflight_memory),
             config,
         }
     }
@@ -146,6 +165,7 @@ impl Cache {
             evictions: s.evictions,
             insertions: s.insertions,
             inflight: self.inflight.len() as u64,
+            budget: self.budget.stats(),
         }
     }
 }

@@ -81,6 +81,11 @@ impl<K: Hash + Eq + Clone, V> Registry<K, V> {
         }
     }
 
+    /// True when work for `key` is in flight now.
+    pub fn contains(&self, key: &K) -> bool {
+        self.shard(key).contains_key(key)
+    }
+
     /// Keys in flight now.
     pub fn len(&self) -> usize {
         self.shards

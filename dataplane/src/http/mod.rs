@@ -5,22 +5,27 @@
 //! parsers find the end of a head themselves, check it strictly (the checks are the defences
 //! against request smuggling: conflicting framing headers, bare LF, obs-fold, oversized heads
 //! all fail with a [`ParseError`]), then freeze the head once and hand out `Bytes` slices of it,
-//! so no header is copied. This module depends only on `std`, `bytes`, `httparse` and `memchr`.
+//! so no header is copied. This module depends only on `std`, `bytes`, `httparse`, `memchr` and
+//! `httpdate`.
 
 mod chunked;
+mod date;
 mod encode;
 mod error;
 mod head;
+mod method;
 mod request;
 mod response;
 
 use bytes::Bytes;
 
 pub use chunked::{Chunk, ChunkedDecoder, MAX_CHUNK_LINE_BYTES};
+pub use date::http_date;
 pub use encode::{
     chunk_size_line, encode_request_head, encode_response_head, reason_phrase, CRLF, LAST_CHUNK,
 };
 pub use error::ParseError;
+pub use method::Method;
 pub use request::{parse_request, BodyFraming, RequestHead};
 pub use response::{parse_response, ResponseFraming, ResponseHead};
 

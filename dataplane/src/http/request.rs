@@ -3,7 +3,7 @@
 use bytes::{Bytes, BytesMut};
 
 use super::head::{self, is_tchar, Span};
-use super::{find_header, Header, Limits, ParseError};
+use super::{find_header, Header, Limits, Method, ParseError};
 
 /// How the body of a request is delimited (RFC 9112 §6.3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,6 +21,7 @@ pub enum BodyFraming {
 pub struct RequestHead {
     head: Bytes,
     method: Span,
+    verb: Method,
     target: Span,
     path: Span,
     query: Span,
@@ -37,6 +38,11 @@ impl RequestHead {
     /// The method token as sent (case-sensitive, e.g. `GET`).
     pub fn method(&self) -> &str {
         self.method.str(&self.head)
+    }
+
+    /// The method, parsed once with the head.
+    pub fn verb(&self) -> Method {
+        self.verb
     }
 
     /// The request target exactly as sent: origin-form (`/bucket/key?x`), absolute-form
@@ -190,6 +196,7 @@ fn parse_frozen(head: Bytes, limits: &Limits) -> Result<RequestHead, ParseError>
         })?;
 
     let method_str = method.get(base);
+    let verb = Method::parse(method_str);
     let target_bytes = target.get(base);
     if target_bytes.len() > limits.max_uri_bytes {
         return Err(ParseError::UriTooLong);
@@ -229,6 +236,7 @@ fn parse_frozen(head: Bytes, limits: &Limits) -> Result<RequestHead, ParseError>
     Ok(RequestHead {
         head,
         method,
+        verb,
         target,
         path,
         query,

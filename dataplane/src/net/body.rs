@@ -9,6 +9,7 @@ use monoio::io::{AsyncReadRent, AsyncWriteRent};
 
 use super::BufStream;
 use crate::auth::{AuthError, BodyCheck};
+use crate::error::{Error, ErrorKind, Side};
 use crate::http::{Chunk, ChunkedDecoder, Header, Limits, ParseError};
 
 /// Why a body could not be read to its end.
@@ -39,6 +40,22 @@ impl std::fmt::Display for BodyError {
 }
 
 impl std::error::Error for BodyError {}
+
+impl BodyError {
+    /// The data plane's error for this failure of a body sent by `side`.
+    pub fn into_error(self, side: Side) -> Error {
+        let context = "body read failed";
+        match self {
+            BodyError::Io(e) => Error::io(side, context, e),
+            BodyError::Protocol(e) => Error::new(ErrorKind::Protocol, side, context).with_cause(e),
+            BodyError::Closed => Error::new(ErrorKind::Closed, side, context),
+            BodyError::Timeout => Error::new(ErrorKind::Timeout, side, context),
+            e @ BodyError::Rejected(_) => {
+                Error::new(ErrorKind::Protocol, Side::Client, "body rejected").with_cause(e)
+            }
+        }
+    }
+}
 
 impl From<ParseError> for BodyError {
     fn from(e: ParseError) -> Self {

@@ -1,5 +1,6 @@
 //! Sending one request to an origin and reading its response, over pooled connections.
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use bytes::{Bytes, BytesMut};
@@ -9,6 +10,7 @@ use crate::error::{Error, ErrorKind, Side};
 use crate::http::{encode_request_head, parse_response, Limits, ResponseFraming, ResponseHead};
 use crate::net::{BodyError, BodyReader, BufStream};
 use crate::snapshot::{Origin, Scheme};
+use crate::{Metrics, WorkerMetrics};
 
 /// How the upstream request body is framed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,16 +37,14 @@ pub struct OriginRequest {
     pub body: RequestBody,
 }
 
-/// The origin client of one worker: its connection pool and response-parsing limits.
+/// The origin client of one worker: its connection pool, response-parsing limits, and the
+/// worker's metrics block, where it counts every request it sends (and retries, and
+/// failures): origin accounting happens here and nowhere else.
 pub struct OriginClient {
     pool: Pool,
     limits: Limits,
-}
-
-impl Default for OriginClient {
-    fn default() -> Self {
-        Self::new()
-    }
+    metrics: Arc<Metrics>,
+    worker: usize,
 }
 
 /// One request/response exchange on one origin connection.
@@ -68,8 +68,8 @@ fn pool_key(origin: &Origin) -> String {
 }
 
 impl OriginClient {
-    /// A client with an empty pool.
-    pub fn new() -> Self {
+    /// A client with an empty pool, counting into `metrics.worker(worker)`.
+    pub fn new(metrics: Arc<Metrics>, worker: usize) -> Self {
         Self {
             pool: Pool::new(),
             limits: Limits {
@@ -77,7 +77,19 @@ impl OriginClient {
                 max_headers: 256,
                 max_uri_bytes: 16 * 1024,
             },
+            metrics,
+            worker,
         }
+    }
+
+    fn metrics(&self) -> &WorkerMetrics {
+        self.metrics.worker(self.worker)
+    }
+
+    /// Count a failed origin request (the caller tells: a response body that broke off is
+    /// read outside this client).
+    pub fn count_error(&self) {
+        WorkerMetrics::add(&self.metrics().origin_errors, 1);
     }
 
     /// Idle pooled connections (for tests and metrics).
@@ -93,9 +105,17 @@ impl OriginClient {
         req: &OriginRequest,
         fresh: bool,
     ) -> Result<OriginExchange, Error> {
-        let mut ex = self.connect(origin, req, fresh).await?;
-        ex.write_head(origin, req).await?;
-        Ok(ex)
+        WorkerMetrics::add(&self.metrics().origin_requests, 1);
+        let started = async {
+            let mut ex = self.connect(origin, req, fresh).await?;
+            ex.write_head(origin, req).await?;
+            Ok(ex)
+        }
+        .await;
+        if started.is_err() {
+            self.count_error();
+        }
+        started
     }
 
     async fn connect(
@@ -129,17 +149,24 @@ impl OriginClient {
 
     /// Send a request without a body and read the response head. A failure on a reused pooled
     /// connection before any response byte arrived is retried once on a new connection (the
-    /// origin may have closed the idle connection); `retried` is set when that happened.
+    /// origin may have closed the idle connection).
     pub async fn send_bodyless(
         &self,
         origin: &Origin,
         req: &OriginRequest,
         is_head: bool,
-        retried: &mut bool,
     ) -> Result<(OriginExchange, ResponseHead), Error> {
+        let m = self.metrics();
         let mut fresh = false;
         loop {
-            let mut ex = self.connect(origin, req, fresh).await?;
+            WorkerMetrics::add(&m.origin_requests, 1);
+            let mut ex = match self.connect(origin, req, fresh).await {
+                Ok(ex) => ex,
+                Err(e) => {
+                    self.count_error();
+                    return Err(e);
+                }
+            };
             let result = async {
                 ex.write_head(origin, req).await?;
                 ex.read_response_head(&self.limits, is_head).await
@@ -149,9 +176,12 @@ impl OriginClient {
                 Ok(head) => return Ok((ex, head)),
                 Err(e) if ex.reused && !fresh && ex.conn_received_nothing() && !e.is_timeout() => {
                     fresh = true;
-                    *retried = true;
+                    WorkerMetrics::add(&m.origin_retries, 1);
                 }
-                Err(e) => return Err(e),
+                Err(e) => {
+                    self.count_error();
+                    return Err(e);
+                }
             }
         }
     }

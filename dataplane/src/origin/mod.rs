@@ -3,10 +3,12 @@
 
 mod client;
 mod conn;
+mod fetch;
 mod pool;
 mod sign;
 
 pub use client::{OriginClient, OriginExchange, OriginRequest, RequestBody};
 pub use conn::OriginStream;
+pub use fetch::{ExchangeBody, ObjectFetch};
 pub use pool::Pool;
 pub use sign::{sign_request, Payload, SignError, Signer};

@@ -191,6 +191,28 @@ impl S3Error {
         )
     }
 
+    /// The S3 error a client sees for a data-plane failure that happened before any byte of
+    /// the answer was written: the one mapping from [`crate::Error`]'s kinds to S3 codes.
+    pub fn from_error(e: &crate::Error) -> Self {
+        use crate::ErrorKind as K;
+        match e.kind() {
+            K::Timeout => Self::gateway_timeout(),
+            K::Signing => Self::internal_error(),
+            K::Config => Self::bad_gateway("no usable address for the origin"),
+            // The origin kept changing the object, is shedding load, or rangecache's in-flight
+            // budget stayed spent: all three are worth a retry by the client's SDK.
+            K::Changed | K::Abandoned | K::Busy => Self::slow_down(),
+            K::Status if e.status() == Some(503) => Self::slow_down(),
+            K::Status => Self::bad_gateway(format!(
+                "the origin answered {}",
+                e.status().unwrap_or_default()
+            )),
+            K::Io | K::Protocol | K::Connect | K::Tls | K::Closed | K::Truncated => {
+                Self::bad_gateway("the origin could not be reached or failed to respond")
+            }
+        }
+    }
+
     /// Render S3's XML error body:
     /// `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>…</Code><Message>…</Message>
     /// <Resource>…</Resource><RequestId>…</RequestId></Error>` (no whitespace between the

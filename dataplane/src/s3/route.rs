@@ -10,6 +10,7 @@
 use super::error::S3Error;
 use super::uri::{decode_path, query_pairs};
 use super::Operation;
+use crate::http::Method;
 
 /// S3's limit on the UTF-8 length of an object key.
 pub const MAX_KEY_LEN: usize = 1024;
@@ -39,7 +40,7 @@ pub struct Route {
 
 /// Decide bucket, key and operation for a request.
 ///
-/// - `method`: the request method, case-sensitive as HTTP defines it.
+/// - `method`: the request method (parsed with the head).
 /// - `raw_path`: the path as received, percent-encoded, without the query; it must start with
 ///   `/` (an empty path is taken as `/`).
 /// - `raw_query`: the raw query after `?`, `""` when there is none.
@@ -61,14 +62,16 @@ pub struct Route {
 /// other than GET, HEAD, PUT, POST and DELETE (this includes `OPTIONS`), or a method other
 /// than GET without a bucket.
 pub fn route(
-    method: &str,
+    method: Method,
     raw_path: &str,
     raw_query: &str,
     host: Option<&str>,
     domain: Option<&str>,
     copy_source: bool,
 ) -> Result<Route, S3Error> {
-    let method = Method::parse(method).ok_or_else(S3Error::method_not_allowed)?;
+    if matches!(method, Method::Options | Method::Other) {
+        return Err(S3Error::method_not_allowed());
+    }
     let path = match raw_path {
         "" => "/",
         p if p.starts_with('/') => p,
@@ -124,28 +127,6 @@ pub fn route(
         op: object_op(method, &query, copy_source),
         style,
     })
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Method {
-    Get,
-    Head,
-    Put,
-    Post,
-    Delete,
-}
-
-impl Method {
-    fn parse(method: &str) -> Option<Self> {
-        Some(match method {
-            "GET" => Self::Get,
-            "HEAD" => Self::Head,
-            "PUT" => Self::Put,
-            "POST" => Self::Post,
-            "DELETE" => Self::Delete,
-            _ => return None,
-        })
-    }
 }
 
 fn bucket_op(method: Method, q: &QueryShape) -> Operation {
@@ -320,6 +301,7 @@ mod tests {
     }
 
     fn op_copy(method: &str, path: &str, query: &str, copy: bool) -> Operation {
+        let method = Method::parse(method.as_bytes());
         let r = route(method, path, query, Some("localhost:9000"), DOMAIN, copy).unwrap();
         assert_eq!(r.style, AddressingStyle::Path);
         // The same request virtual-hosted must decide the same operation.
@@ -341,7 +323,7 @@ mod tests {
     }
 
     fn path_route(path: &str) -> Result<Route, S3Error> {
-        route("GET", path, "", Some("127.0.0.1:8080"), None, false)
+        route(Method::Get, path, "", Some("127.0.0.1:8080"), None, false)
     }
 
     fn key_of(path: &str) -> Option<String> {
@@ -359,10 +341,17 @@ mod tests {
             op("GET", "/", "x-id=ListBuckets&max-buckets=5"),
             ListBuckets
         );
-        let r = route("GET", "", "", None, None, false).unwrap();
+        let r = route(Method::Get, "", "", None, None, false).unwrap();
         assert_eq!((r.bucket, r.key, r.op), (None, None, ListBuckets));
         for m in ["HEAD", "PUT", "POST", "DELETE"] {
-            let r = route(m, "/", "", Some("s3.local"), DOMAIN, false);
+            let r = route(
+                Method::parse(m.as_bytes()),
+                "/",
+                "",
+                Some("s3.local"),
+                DOMAIN,
+                false,
+            );
             assert_eq!(err_code(r), "MethodNotAllowed", "{m}");
         }
     }
@@ -494,7 +483,7 @@ mod tests {
         for m in ["OPTIONS", "PATCH", "TRACE", "CONNECT", "get", "Get", ""] {
             for p in ["/", "/bucket", "/bucket/key"] {
                 assert_eq!(
-                    err_code(route(m, p, "", None, None, false)),
+                    err_code(route(Method::parse(m.as_bytes()), p, "", None, None, false)),
                     "MethodNotAllowed"
                 );
             }
@@ -538,7 +527,7 @@ mod tests {
 
     #[test]
     fn virtual_hosted_style() {
-        let vh = |host: &str, path: &str| route("GET", path, "", Some(host), DOMAIN, false);
+        let vh = |host: &str, path: &str| route(Method::Get, path, "", Some(host), DOMAIN, false);
         for host in [
             "mybucket.s3.local",
             "mybucket.s3.local:9000",
@@ -568,7 +557,7 @@ mod tests {
         assert_eq!(r.key.as_deref(), Some("/k"));
         // A configured domain with a leading dot means the same thing.
         let r = route(
-            "GET",
+            Method::Get,
             "/k",
             "",
             Some("b12.s3.local"),
@@ -600,7 +589,7 @@ mod tests {
             Some("[broken"),
             Some(""),
         ] {
-            let r = route("GET", "/bucket/key", "", host, DOMAIN, false).unwrap();
+            let r = route(Method::Get, "/bucket/key", "", host, DOMAIN, false).unwrap();
             assert_eq!(r.style, AddressingStyle::Path, "{host:?}");
             assert_eq!(
                 (r.bucket.as_deref(), r.key.as_deref()),
@@ -609,7 +598,7 @@ mod tests {
         }
         // Without a configured domain, even a bucket-looking host is path-style.
         let r = route(
-            "GET",
+            Method::Get,
             "/bucket/key",
             "",
             Some("mybucket.s3.local"),
@@ -621,7 +610,7 @@ mod tests {
             (r.style, r.bucket.as_deref()),
             (AddressingStyle::Path, Some("bucket"))
         );
-        let r = route("GET", "/", "", Some("s3.local:9000"), DOMAIN, false).unwrap();
+        let r = route(Method::Get, "/", "", Some("s3.local:9000"), DOMAIN, false).unwrap();
         assert_eq!(r.op, ListBuckets);
     }
 
@@ -664,9 +653,9 @@ mod tests {
             err_code(path_route(&format!("/{}", "a".repeat(256)))),
             "InvalidBucketName"
         );
-        let r = route("GET", "/k", "", Some("a_b!.s3.local"), DOMAIN, false);
+        let r = route(Method::Get, "/k", "", Some("a_b!.s3.local"), DOMAIN, false);
         assert_eq!(err_code(r), "InvalidBucketName");
-        let r = route("GET", "/k", "", Some("x.s3.local"), DOMAIN, false);
+        let r = route(Method::Get, "/k", "", Some("x.s3.local"), DOMAIN, false);
         assert_eq!(err_code(r), "InvalidBucketName");
     }
 
@@ -684,7 +673,7 @@ mod tests {
         ] {
             assert_eq!(err_code(path_route(p)), "InvalidURI", "{p}");
         }
-        let r = route("GET", "/%G1", "", Some("b12.s3.local"), DOMAIN, false);
+        let r = route(Method::Get, "/%G1", "", Some("b12.s3.local"), DOMAIN, false);
         assert_eq!(err_code(r), "InvalidURI");
     }
 

@@ -201,7 +201,7 @@ mod tests {
 
     fn admit_head(head: &RequestHead, policy: &AuthPolicy) -> Result<BodyCheck, AuthError> {
         let r = route(
-            head.method(),
+            head.verb(),
             head.path(),
             head.query(),
             head.host(),

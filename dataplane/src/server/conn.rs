@@ -4,7 +4,6 @@ use std::rc::Rc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Instant;
 
-
 use super::{proxy, respond, WorkerCtx};
 use crate::http::{parse_request, Limits, ParseError, RequestHead};
 use crate::net::{BufStream, ClientConn, ClientStream};
@@ -42,25 +41,11 @@ pub async fn serve_connection(stream: ClientStream, ctx: Rc<WorkerCtx>) {
             Err(HeadError::Gone) => break,
             Err(HeadError::Parse(e)) => {
                 WorkerMetrics::add(&m.bad_requests, 1);
-                let err = parse_error_to_s3(e);
-                let n =
-                    respond::write_error(&mut conn, &err, "", &new_request_id(), false, true, &[])
-                        .await;
-                WorkerMetrics::add(&m.bytes_out, n);
+                refuse_head(&mut conn, &parse_error_to_s3(e), m).await;
                 break;
             }
             Err(HeadError::Timeout) => {
-                let n = respond::write_error(
-                    &mut conn,
-                    &S3Error::request_timeout(),
-                    "",
-                    &new_request_id(),
-                    false,
-                    true,
-                    &[],
-                )
-                .await;
-                WorkerMetrics::add(&m.bytes_out, n);
+                refuse_head(&mut conn, &S3Error::request_timeout(), m).await;
                 break;
             }
         };
@@ -107,6 +92,19 @@ async fn read_head(
             Err(_) => return Err(HeadError::Timeout),
         }
     }
+}
+
+/// Answer a head that could not be read with `err`, and close.
+async fn refuse_head(conn: &mut ClientConn, err: &S3Error, m: &WorkerMetrics) {
+    let request_id = new_request_id();
+    let reply = respond::ErrorReply {
+        resource: "",
+        request_id: &request_id,
+        head_only: false,
+        close: true,
+    };
+    let n = respond::write_error(conn, err, &reply, &[]).await;
+    WorkerMetrics::add(&m.bytes_out, n);
 }
 
 /// The S3 error for a malformed request head.

@@ -4,7 +4,6 @@
 mod admission;
 mod cached;
 mod conn;
-mod fill_task;
 mod headers;
 mod proxy;
 mod respond;
@@ -16,6 +15,7 @@ use std::sync::Arc;
 pub use conn::serve_connection;
 
 use crate::auth::KeyCache;
+use crate::cache::read::ReadEnv;
 use crate::cache::Cache;
 use crate::origin::OriginClient;
 use crate::{Metrics, SharedSnapshot, WorkerMetrics};
@@ -30,7 +30,9 @@ pub struct WorkerCtx {
     /// The metrics registry (this worker writes block `id` only).
     pub metrics: Arc<Metrics>,
     /// This worker's origin client and connection pool.
-    pub origin: OriginClient,
+    pub origin: Rc<OriginClient>,
+    /// The read pipeline on this worker.
+    pub read: Rc<ReadEnv>,
     /// The block cache shared by all workers.
     pub cache: Arc<Cache>,
     /// SigV4 signing keys of verified clients, shared by all workers.
@@ -53,8 +55,9 @@ impl WorkerCtx {
         Rc::new(Self {
             id,
             snapshot,
+            origin: Rc::new(OriginClient::new(metrics.clone(), id)),
+            read: ReadEnv::new(cache.clone(), metrics.clone(), id),
             metrics,
-            origin: OriginClient::new(),
             cache,
             keys,
             inflight: Cell::new(0),

@@ -12,10 +12,10 @@ use super::cached::{self, CachedRequest, Served};
 use super::headers::{forward_request_header, forward_response_header, strip_aws_chunked};
 use super::{respond, WorkerCtx};
 use crate::auth::{BodyCheck, PRESIGN_PARAMS};
-use crate::error::{Error, ErrorKind};
+use crate::error::Error;
 use crate::fleet::Invalidation;
 use crate::http::{
-    encode_response_head, BodyFraming, Limits, RequestHead, ResponseFraming, ResponseHead,
+    encode_response_head, BodyFraming, Limits, Method, RequestHead, ResponseFraming, ResponseHead,
 };
 use crate::net::{AwsChunkedBody, BodyError, BodyReader, ClientConn};
 use crate::origin::{OriginExchange, OriginRequest, RequestBody};
@@ -95,7 +95,7 @@ pub(crate) async fn handle(
         settings,
         request_id: new_request_id(),
         resource: head.path().to_owned(),
-        is_head: head.method() == "HEAD",
+        is_head: head.verb() == Method::Head,
         op: Operation::OtherObject,
         client_minor: head.version_minor(),
         client_keep_alive: head.keep_alive() && !ctx.draining(),
@@ -104,7 +104,7 @@ pub(crate) async fn handle(
     let has_body = !matches!(head.framing(), BodyFraming::None | BodyFraming::Length(0));
     let copy_source = head.header("x-amz-copy-source").is_some();
     let routed = route(
-        head.method(),
+        head.verb(),
         head.path(),
         head.query(),
         head.host(),
@@ -147,6 +147,25 @@ pub(crate) async fn handle(
             key: r.key.clone(),
         });
     }
+    if let (Some(key), true) = (
+        r.key.as_deref(),
+        ctx.cache.enabled() && !has_body && cached::eligible(&head, r.op),
+    ) {
+        // A hit builds no origin request: the pipeline makes one only for what it lacks.
+        let cached = CachedRequest {
+            ctx,
+            head: &head,
+            origin: &origin,
+            origin_bucket,
+            key,
+            request_id: &ex.request_id,
+            keep_alive: ex.client_keep_alive,
+            send_timeout: settings.send_timeout,
+        };
+        if let Served::Done(keep) = cached.serve(conn).await {
+            return keep;
+        }
+    }
     let aws_chunked = is_aws_chunked(&head);
     let req = match build_origin_request(
         &head,
@@ -160,41 +179,12 @@ pub(crate) async fn handle(
         Ok(req) => req,
         Err(err) => return ex.fail(conn, &err, !has_body).await,
     };
-    if let (Some(key), true) = (
-        r.key.as_deref(),
-        ctx.cache.enabled() && !has_body && cached::eligible(&head, r.op),
-    ) {
-        let cached = CachedRequest {
-            ctx,
-            head: &head,
-            origin: &origin,
-            origin_bucket,
-            key,
-            request_id: &ex.request_id,
-            keep_alive: ex.client_keep_alive,
-        };
-        if let Served::Done(keep) = cached.serve(conn).await {
-            return keep;
-        }
-    }
     let body = client_body(&head, aws_chunked, limits, check);
     let keep = if matches!(req.body, RequestBody::None) {
         // A declared-empty body (`Content-Length: 0`) has nothing to drain.
-        let mut retried = false;
-        let res = ctx
-            .origin
-            .send_bodyless(&origin, &req, ex.is_head, &mut retried)
-            .await;
-        if retried {
-            WorkerMetrics::add(&ctx.metrics().origin_retries, 1);
-        }
-        WorkerMetrics::add(&ctx.metrics().origin_requests, 1 + u64::from(retried));
-        match res {
+        match ctx.origin.send_bodyless(&origin, &req, ex.is_head).await {
             Ok((up, resp)) => ex.relay_response(conn, up, resp, true).await,
-            Err(e) => {
-                WorkerMetrics::add(&ctx.metrics().origin_errors, 1);
-                ex.fail(conn, &origin_error(&e), true).await
-            }
+            Err(e) => ex.fail(conn, &origin_error(&e), true).await,
         }
     } else {
         ex.forward_with_body(conn, &head, &origin, &req, body).await
@@ -303,7 +293,9 @@ fn build_origin_request(
     } else {
         match head.framing() {
             BodyFraming::None => RequestBody::None,
-            BodyFraming::Length(0) if !matches!(head.method(), "PUT" | "POST") => RequestBody::None,
+            BodyFraming::Length(0) if !matches!(head.verb(), Method::Put | Method::Post) => {
+                RequestBody::None
+            }
             BodyFraming::Length(n) => RequestBody::Length(n),
             BodyFraming::Chunked => RequestBody::Chunked,
         }
@@ -366,12 +358,7 @@ fn rewrite_copy_source(
 /// The S3 error a client sees when the origin could not be used.
 fn origin_error(e: &Error) -> S3Error {
     tracing::debug!(error = %e, "origin request failed");
-    match e.kind() {
-        ErrorKind::Timeout => S3Error::gateway_timeout(),
-        ErrorKind::Signing => S3Error::internal_error(),
-        ErrorKind::Config => S3Error::bad_gateway("no usable address for the origin"),
-        _ => S3Error::bad_gateway("the origin could not be reached or failed to respond"),
-    }
+    S3Error::from_error(e)
 }
 
 impl Exchange<'_> {
@@ -381,23 +368,15 @@ impl Exchange<'_> {
 
     /// Answer with an S3 error. `body_consumed` tells whether the connection is still in sync
     /// (no unread request body); if not, it is closed.
-    async fn fail(
-        &self,
-        conn: &mut ClientConn,
-        err: &S3Error,
-        body_consumed: bool,
-    ) -> bool {
+    async fn fail(&self, conn: &mut ClientConn, err: &S3Error, body_consumed: bool) -> bool {
         let keep = self.client_keep_alive && body_consumed;
-        let n = respond::write_error(
-            conn,
-            err,
-            &self.resource,
-            &self.request_id,
-            self.is_head,
-            !keep,
-            &[],
-        )
-        .await;
+        let reply = respond::ErrorReply {
+            resource: &self.resource,
+            request_id: &self.request_id,
+            head_only: self.is_head,
+            close: !keep,
+        };
+        let n = respond::write_error(conn, err, &reply, &[]).await;
         WorkerMetrics::add(&self.metrics().bytes_out, n);
         self.metrics().record_request(self.op, err.status());
         keep && n > 0
@@ -453,13 +432,9 @@ impl Exchange<'_> {
             },
             None => None,
         };
-        WorkerMetrics::add(&self.metrics().origin_requests, 1);
         let mut up = match client.start(origin, req, false).await {
             Ok(up) => up,
-            Err(e) => {
-                WorkerMetrics::add(&self.metrics().origin_errors, 1);
-                return self.fail(conn, &origin_error(&e), false).await;
-            }
+            Err(e) => return self.fail(conn, &origin_error(&e), false).await,
         };
         let mut origin_write_failed = false;
         while let Some(p) = piece {
@@ -487,7 +462,7 @@ impl Exchange<'_> {
                 self.relay_response(conn, up, resp, consumed).await
             }
             Err(e) => {
-                WorkerMetrics::add(&self.metrics().origin_errors, 1);
+                client.count_error();
                 tracing::debug!(error = %e, origin_write_failed, "origin failed during upload");
                 self.fail(conn, &origin_error(&e), body.is_done()).await
             }
@@ -551,8 +526,8 @@ impl Exchange<'_> {
         encode_response_head(&mut out, status, headers);
         self.metrics().record_request(self.op, status);
         let mut pending = vec![out.freeze()];
-        let mut sent: u64 = 0;
-        let ok = loop {
+        let timeout = self.settings.send_timeout;
+        loop {
             // The head goes out with the first body piece in one vectored write.
             match up.next_body().await {
                 Ok(Some(piece)) => {
@@ -568,31 +543,27 @@ impl Exchange<'_> {
                     if chunked {
                         pending.push(Bytes::from_static(crate::http::LAST_CHUNK));
                     }
-                    match conn.write_vectored(std::mem::take(&mut pending)).await {
-                        Ok(n) => sent += n as u64,
-                        Err(_) => break false,
+                    if !respond::send(conn, pending, timeout, self.metrics()).await {
+                        return false;
                     }
-                    break true;
+                    break;
                 }
                 Err(e) => {
                     // Headers (maybe part of the body) are out: the only honest signal left
                     // is to cut the connection, so the client sees a short response.
                     tracing::debug!(error = %e, "origin response body failed");
-                    WorkerMetrics::add(&self.metrics().origin_errors, 1);
-                    if let Ok(n) = conn.write_vectored(std::mem::take(&mut pending)).await {
-                        sent += n as u64;
-                    }
-                    WorkerMetrics::add(&self.metrics().bytes_out, sent);
+                    self.ctx.origin.count_error();
+                    respond::send(conn, pending, timeout, self.metrics()).await;
                     return false;
                 }
             }
-            match conn.write_vectored(std::mem::take(&mut pending)).await {
-                Ok(n) => sent += n as u64,
-                Err(_) => break false,
+            // A client that takes nothing for `send_timeout` is cut; while it is slow, the
+            // origin connection waits under flow control: one piece is held at a time.
+            if !respond::send(conn, std::mem::take(&mut pending), timeout, self.metrics()).await {
+                return false;
             }
-        };
-        WorkerMetrics::add(&self.metrics().bytes_out, sent);
+        }
         up.finish(&self.ctx.origin);
-        ok && keep
+        keep
     }
 }

@@ -1,5 +1,6 @@
 //! rangecache as a child process: find (or build) the release binary, write a config that
-//! points it at the origin, start it, read its cache counters, purge, stop.
+//! points it at the origin, start it, read its cache counters, metrics and effective config,
+//! purge, stop.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -30,6 +31,22 @@ pub struct RangecacheOptions {
     pub block_size: String,
     /// `server.workers` (0 = one per core).
     pub workers: usize,
+    /// Optional keys written only when set, so the harness also runs rangecache builds that
+    /// do not know them (rangecache rejects unknown keys).
+    pub extra: ExtraKeys,
+    /// Add an `[[auth.anonymous]]` read grant on every bucket, for unsigned load.
+    pub anonymous_read: bool,
+}
+
+/// Config keys of the bounded read path (issue 9), each written only when set.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExtraKeys {
+    /// `cache.inflight_memory`: the process-wide budget of fills in flight.
+    pub inflight_memory: Option<String>,
+    /// `cache.readahead_window`: how far a response may run ahead of its client.
+    pub readahead_window: Option<String>,
+    /// `server.send_timeout`: cut a client that takes no bytes for this long.
+    pub send_timeout: Option<String>,
 }
 
 /// Block counters from `/cache/stats`.
@@ -102,10 +119,7 @@ impl Rangecache {
     /// Write `dir/rangecache.toml` and start rangecache; returns once `/readyz` answers 200.
     pub fn start(opts: &RangecacheOptions, dir: &Path) -> Result<Rangecache> {
         let (addr, admin) = (free_port()?, free_port()?);
-        let config = format!(
-            "# written by rangecache-loadtest\n[server]\nlisten = \"{addr}\"\nadmin_listen = \"{admin}\"\nworkers = {}\n\n[origin]\nendpoint = \"{}\"\nregion = \"{}\"\naccess_key_id = \"{}\"\nsecret_access_key = \"{}\"\n\n[cache]\nmemory = \"{}\"\nblock_size = \"{}\"\n\n# Clients sign with the same key; rangecache verifies every request.\n[[auth.keys]]\naccess_key_id = \"{}\"\nsecret_access_key = \"{}\"\ngrants = [{{ bucket = \"*\", access = \"all\" }}]\n",
-            opts.workers, opts.origin, opts.region, opts.access_key, opts.secret_key, opts.memory, opts.block_size, opts.access_key, opts.secret_key
-        );
+        let config = config_toml(opts, addr, admin);
         let path = dir.join("rangecache.toml");
         std::fs::write(&path, config).with_context(|| format!("write {}", path.display()))?;
         let log = dir.join("rangecache.log");
@@ -142,6 +156,11 @@ impl Rangecache {
         })
     }
 
+    /// Its process id (for `/proc/PID/status`).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Block hit/miss counters now.
     pub fn counters(&self) -> Result<CacheCounters> {
         let (status, body) = http_request(self.admin, "GET", "/cache/stats")?;
@@ -151,13 +170,22 @@ impl Rangecache {
         Ok(serde_json::from_str(&body)?)
     }
 
-    /// The sum over workers of Prometheus counter `name` on `/metrics`.
-    pub fn metric_sum(&self, name: &str) -> Result<u64> {
+    /// `/metrics` now, for reading several counters from one scrape.
+    pub fn metrics(&self) -> Result<MetricsText> {
         let (status, body) = http_request(self.admin, "GET", "/metrics")?;
         if status != 200 {
             bail!("/metrics answered {status}");
         }
-        Ok(sum_metric(&body, name))
+        Ok(MetricsText(body))
+    }
+
+    /// The effective configuration from `/config` (JSON, secrets redacted).
+    pub fn effective_config(&self) -> Result<serde_json::Value> {
+        let (status, body) = http_request(self.admin, "GET", "/config")?;
+        if status != 200 {
+            bail!("/config answered {status}");
+        }
+        serde_json::from_str(&body).context("/config is not JSON")
     }
 
     /// Drop everything cached for `bucket`.
@@ -174,15 +202,60 @@ impl Rangecache {
     pub fn stop(self) {}
 }
 
-/// Sum every sample of metric `name` in Prometheus text.
-fn sum_metric(text: &str, name: &str) -> u64 {
-    text.lines()
-        .filter(|l| {
-            l.strip_prefix(name)
-                .is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' '))
-        })
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum::<f64>() as u64
+/// One scrape of `/metrics` (Prometheus text).
+#[derive(Debug, Clone)]
+pub struct MetricsText(pub String);
+
+impl MetricsText {
+    /// The sum over every sample (all workers, all labels) of metric `name`; `None` when no
+    /// sample of it is exported (a counter this rangecache build does not have).
+    pub fn sum(&self, name: &str) -> Option<u64> {
+        let mut found = false;
+        let total = self
+            .0
+            .lines()
+            .filter(|l| {
+                l.strip_prefix(name)
+                    .is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' '))
+            })
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .inspect(|_| found = true)
+            .sum::<f64>();
+        found.then_some(total as u64)
+    }
+}
+
+/// The config file the harness starts rangecache with: listeners, origin, cache, the optional
+/// issue-9 keys when set, the client key (clients sign with the origin's credentials) and,
+/// when asked, an anonymous read grant.
+pub fn config_toml(opts: &RangecacheOptions, addr: SocketAddr, admin: SocketAddr) -> String {
+    let mut server = format!(
+        "[server]\nlisten = \"{addr}\"\nadmin_listen = \"{admin}\"\nworkers = {}\n",
+        opts.workers
+    );
+    let mut cache = format!(
+        "[cache]\nmemory = \"{}\"\nblock_size = \"{}\"\n",
+        opts.memory, opts.block_size
+    );
+    let x = &opts.extra;
+    if let Some(v) = &x.send_timeout {
+        server.push_str(&format!("send_timeout = \"{v}\"\n"));
+    }
+    if let Some(v) = &x.inflight_memory {
+        cache.push_str(&format!("inflight_memory = \"{v}\"\n"));
+    }
+    if let Some(v) = &x.readahead_window {
+        cache.push_str(&format!("readahead_window = \"{v}\"\n"));
+    }
+    let anonymous = if opts.anonymous_read {
+        "\n# Unsigned reads too, so the hit path can be loaded as nginx is (no signing cost).\n[[auth.anonymous]]\nbucket = \"*\"\naccess = [\"read\"]\n"
+    } else {
+        ""
+    };
+    format!(
+        "# written by rangecache-loadtest\n{server}\n[origin]\nendpoint = \"{}\"\nregion = \"{}\"\naccess_key_id = \"{}\"\nsecret_access_key = \"{}\"\n\n{cache}\n# Clients sign with the same key; rangecache verifies every request.\n[[auth.keys]]\naccess_key_id = \"{}\"\nsecret_access_key = \"{}\"\ngrants = [{{ bucket = \"*\", access = \"all\" }}]\n{anonymous}",
+        opts.origin, opts.region, opts.access_key, opts.secret_key, opts.access_key, opts.secret_key
+    )
 }
 
 impl Drop for Rangecache {
@@ -197,9 +270,61 @@ mod tests {
 
     #[test]
     fn sums_metric_samples() {
-        let text = "# HELP rangecache_origin_requests_total x\nrangecache_origin_requests_total{worker=\"0\"} 5\nrangecache_origin_requests_total{worker=\"1\"} 7\nrangecache_origin_requests_totalx 100\nrangecache_fill_bytes_total 3\n";
-        assert_eq!(sum_metric(text, "rangecache_origin_requests_total"), 12);
-        assert_eq!(sum_metric(text, "rangecache_fill_bytes_total"), 3);
-        assert_eq!(sum_metric(text, "missing"), 0);
+        let text = MetricsText("# HELP rangecache_origin_requests_total x\nrangecache_origin_requests_total{worker=\"0\"} 5\nrangecache_origin_requests_total{worker=\"1\"} 7\nrangecache_origin_requests_totalx 100\nrangecache_fill_bytes_total 3\nrangecache_fill_resumes_total{worker=\"0\"} 0\n".into());
+        assert_eq!(text.sum("rangecache_origin_requests_total"), Some(12));
+        assert_eq!(text.sum("rangecache_fill_bytes_total"), Some(3));
+        assert_eq!(text.sum("rangecache_fill_resumes_total"), Some(0));
+        assert_eq!(text.sum("missing"), None);
+    }
+
+    fn options() -> RangecacheOptions {
+        RangecacheOptions {
+            bin: PathBuf::from("/bin/rangecache"),
+            origin: "http://127.0.0.1:9".into(),
+            access_key: "ak".into(),
+            secret_key: "sk".into(),
+            region: "us-east-1".into(),
+            memory: "256MiB".into(),
+            block_size: "1MiB".into(),
+            workers: 2,
+            extra: ExtraKeys::default(),
+            anonymous_read: false,
+        }
+    }
+
+    #[test]
+    fn config_writes_optional_keys_only_when_set() {
+        let (a, b) = (
+            "127.0.0.1:1".parse().unwrap(),
+            "127.0.0.1:2".parse().unwrap(),
+        );
+        let plain = config_toml(&options(), a, b);
+        for absent in [
+            "inflight_memory",
+            "readahead_window",
+            "send_timeout",
+            "auth.anonymous",
+        ] {
+            assert!(!plain.contains(absent), "{plain}");
+        }
+        let full = config_toml(
+            &RangecacheOptions {
+                extra: ExtraKeys {
+                    inflight_memory: Some("128MiB".into()),
+                    readahead_window: Some("8MiB".into()),
+                    send_timeout: Some("5s".into()),
+                },
+                anonymous_read: true,
+                ..options()
+            },
+            a,
+            b,
+        );
+        let server = full.split("[origin]").next().unwrap();
+        assert!(server.contains("send_timeout = \"5s\""), "{full}");
+        let cache = full.split("[cache]").nth(1).unwrap();
+        assert!(cache.contains("inflight_memory = \"128MiB\""), "{full}");
+        assert!(cache.contains("readahead_window = \"8MiB\""), "{full}");
+        assert!(full.contains("[[auth.anonymous]]\nbucket = \"*\"\naccess = [\"read\"]"));
     }
 }

@@ -59,9 +59,17 @@ pub struct RoundResult {
     pub elapsed: Duration,
     /// Latency of correct responses, in microseconds.
     pub hist: Histogram<u64>,
+    /// Time to the first body byte of correct responses, in microseconds.
+    pub first_byte: Histogram<u64>,
 }
 
 impl RoundResult {
+    /// Nothing measured yet (for tests of what consumes rounds).
+    #[cfg(test)]
+    pub(crate) fn empty_for_tests() -> Self {
+        Self::empty()
+    }
+
     fn empty() -> Self {
         RoundResult {
             requests: 0,
@@ -73,6 +81,7 @@ impl RoundResult {
             verify_failed_bytes: 0,
             elapsed: Duration::ZERO,
             hist: new_histogram(),
+            first_byte: new_histogram(),
         }
     }
 }
@@ -169,6 +178,10 @@ pub async fn run_round(
                             None => {
                                 res.ok += 1;
                                 res.hist.saturating_record(micros.max(1));
+                                if let Some(fb) = o.first_byte {
+                                    res.first_byte
+                                        .saturating_record((fb.as_micros() as u64).max(1));
+                                }
                             }
                             Some(Mismatch::Status(_)) => res.status_errors += 1,
                             Some(_) => {

@@ -12,17 +12,18 @@ use anyhow::{bail, Context, Result};
 
 use super::nginx::{self, Nginx};
 use super::progress::Progress;
-use super::rangecache::{locate_binary, CacheCounters, Rangecache, RangecacheOptions};
-use super::round::{new_histogram, run_round, RoundPlan, RoundResult};
+use super::rangecache::{locate_binary, ExtraKeys, Rangecache, RangecacheOptions};
+use super::round::{run_round, RoundPlan, RoundResult};
+use super::tally::{aggregate, summarize_round, OriginView, RcSample};
 use super::TargetKind;
 use crate::client::{encode_path, Client, Endpoint, Signer};
 use crate::content;
-use crate::report::{
-    self, cdf_points, Latency, RoundSummary, TargetReport, WarmupSummary, WorkloadReport,
-};
+use crate::object::ObjectRef;
+use crate::report::{self, RoundSummary, TargetReport, WarmupSummary, WorkloadReport};
 use crate::sim::{SimConfig, Simulator, StatsSnapshot};
 use crate::workload::{
-    Herd, HerdSpec, Parquet, ParquetSpec, ReadList, Scan, ScanSpec, Workload, ZipfRanges, ZipfSpec,
+    FirstTouch, FirstTouchSpec, Herd, HerdSpec, Parquet, ParquetSpec, ReadList, Scan, ScanSpec,
+    Workload, ZipfRanges, ZipfSpec,
 };
 
 /// Warm-up passes read in pieces of this size.
@@ -39,6 +40,8 @@ pub enum WorkloadSpec {
     Scan(ScanSpec),
     /// Thundering herd.
     Herd(HerdSpec),
+    /// Every read a first touch.
+    FirstTouch(FirstTouchSpec),
 }
 
 impl WorkloadSpec {
@@ -49,6 +52,7 @@ impl WorkloadSpec {
             WorkloadSpec::Zipf(s) => Box::new(ZipfRanges::new(s.clone(), query_seed)),
             WorkloadSpec::Scan(s) => Box::new(Scan::new(s.clone())),
             WorkloadSpec::Herd(s) => Box::new(Herd::new(s.clone())),
+            WorkloadSpec::FirstTouch(s) => Box::new(FirstTouch::new(s.clone(), query_seed)),
         }
     }
 }
@@ -98,6 +102,10 @@ pub struct RangecacheSettings {
     pub block_size: String,
     /// `server.workers`.
     pub workers: usize,
+    /// Issue-9 keys, written when set.
+    pub extra: ExtraKeys,
+    /// Allow unsigned reads (needed by the `rangecache-anon` target).
+    pub anonymous_read: bool,
 }
 
 /// How to start nginx.
@@ -134,7 +142,9 @@ pub struct Env {
     sim: Option<Simulator>,
     direct: Rc<Endpoint>,
     rc_ep: Option<Rc<Endpoint>>,
+    rc_anon_ep: Option<Rc<Endpoint>>,
     ng_ep: Option<Rc<Endpoint>>,
+    ng_file_ep: Option<Rc<Endpoint>>,
     endpoint: Option<EndpointSpec>,
     /// One line describing the origin.
     pub origin_desc: String,
@@ -196,7 +206,9 @@ impl Env {
             sim: None,
             direct: unsigned("127.0.0.1:1".parse()?),
             rc_ep: None,
+            rc_anon_ep: None,
             ng_ep: None,
+            ng_file_ep: None,
             endpoint: spec.endpoint.clone(),
             origin_desc: String::new(),
         };
@@ -214,20 +226,7 @@ impl Env {
             None => {
                 let mut cfg = spec.sim.clone();
                 cfg.allow_anonymous |= spec.need_nginx;
-                let m = &cfg.model;
-                env.origin_desc = format!(
-                    "simulator: first byte {:?} + exp(mean {:?}), {} per stream, {}% 503s, {}% resets, SigV4 verified{}",
-                    m.ttfb,
-                    m.ttfb_jitter,
-                    if m.stream_bandwidth == 0 {
-                        "unlimited".to_owned()
-                    } else {
-                        format!("{:.0} MB/s", m.stream_bandwidth as f64 / 1e6)
-                    },
-                    m.error_rate * 100.0,
-                    m.reset_rate * 100.0,
-                    if cfg.allow_anonymous { ", anonymous reads allowed (nginx)" } else { "" }
-                );
+                env.origin_desc = cfg.describe();
                 let sim = Simulator::start(cfg, "127.0.0.1:0".parse()?)
                     .context("start the origin simulator")?;
                 let addr = sim.addr();
@@ -252,6 +251,8 @@ impl Env {
                     memory: rs.memory.clone(),
                     block_size: rs.block_size.clone(),
                     workers: rs.workers,
+                    extra: rs.extra.clone(),
+                    anonymous_read: rs.anonymous_read,
                 },
                 &dir,
             )?;
@@ -261,11 +262,15 @@ impl Env {
                 host: rc.addr.to_string(),
                 signer: Some(Signer::new(&c.access_key, &c.secret_key, &c.region)),
             }));
+            if rs.anonymous_read {
+                env.rc_anon_ep = Some(unsigned(rc.addr));
+            }
             env.rc = Some(rc);
         }
         if let Some(bin) = ng_bin {
             let ng = Nginx::start(&bin, &dir, origin_addr, spec.nginx.workers)?;
             env.ng_ep = Some(unsigned(ng.addr));
+            env.ng_file_ep = Some(unsigned(ng.files_addr));
             env.ng = Some(ng);
         }
         Ok(env)
@@ -276,6 +281,8 @@ impl Env {
             TargetKind::Direct => Some(self.direct.clone()),
             TargetKind::RangecacheCold | TargetKind::RangecacheWarm => self.rc_ep.clone(),
             TargetKind::NginxCold | TargetKind::NginxWarm => self.ng_ep.clone(),
+            TargetKind::RangecacheAnon => self.rc_anon_ep.clone(),
+            TargetKind::NginxFile => self.ng_file_ep.clone(),
         };
         ep.with_context(|| format!("target {} was not started", t.name()))
     }
@@ -284,18 +291,8 @@ impl Env {
         self.sim.as_ref().map(Simulator::stats)
     }
 
-    /// rangecache's own count of origin (requests, fill bytes): used when the origin is an
-    /// endpoint whose counters we cannot read.
-    fn rc_origin(&self) -> Option<(u64, u64)> {
-        let rc = self.rc.as_ref()?;
-        Some((
-            rc.metric_sum("rangecache_origin_requests_total").ok()?,
-            rc.metric_sum("rangecache_fill_bytes_total").ok()?,
-        ))
-    }
-
-    fn rc_counters(&self) -> Option<CacheCounters> {
-        self.rc.as_ref().and_then(|rc| rc.counters().ok())
+    fn rc_sample(&self) -> Option<RcSample> {
+        self.rc.as_ref().and_then(RcSample::take)
     }
 
     fn bucket(&self, workload: &str, t: TargetKind, round: usize) -> String {
@@ -306,9 +303,10 @@ impl Env {
             TargetKind::Direct => "direct",
             TargetKind::RangecacheCold => "rc-cold",
             TargetKind::NginxCold => "ng-cold",
-            TargetKind::RangecacheWarm | TargetKind::NginxWarm => {
-                return format!("lt-{workload}-warm")
-            }
+            TargetKind::RangecacheWarm
+            | TargetKind::NginxWarm
+            | TargetKind::RangecacheAnon
+            | TargetKind::NginxFile => return format!("lt-{workload}-warm"),
         };
         format!("lt-{workload}-r{round}-{short}")
     }
@@ -346,12 +344,23 @@ impl Env {
         Ok(())
     }
 
+    /// For the `nginx-file` target: write every object of `objects` into nginx's file root
+    /// under `bucket`, with the content the simulator would serve (skipped where present).
+    fn ensure_files(&self, objects: &[ObjectRef], bucket: &str) -> Result<()> {
+        let ng = self.ng.as_ref().context("nginx-file needs nginx")?;
+        nginx::write_objects(&ng.files_dir(), bucket, objects)
+    }
+
     /// Run one workload on every target of `run` and report.
     pub async fn run_workload(&self, run: &RunSpec, progress: &Progress) -> Result<WorkloadReport> {
         let base = run.workload.build(run.seed, run.seed);
         let name = base.name();
         self.ensure_objects(base.as_ref()).await?;
 
+        if run.targets.contains(&TargetKind::NginxFile) && base.has_warm() {
+            let bucket = self.bucket(name, TargetKind::NginxFile, 0);
+            self.ensure_files(base.objects(), &bucket)?;
+        }
         let mut warmups = Vec::new();
         for &t in run
             .targets
@@ -398,7 +407,7 @@ impl Env {
             .copied()
             .filter(|t| !t.is_warm() || base.has_warm())
             .collect();
-        let mut results: Vec<Vec<(RoundResult, RoundSummary, Option<CacheCounters>)>> =
+        let mut results: Vec<Vec<(RoundResult, RoundSummary, Option<RcSample>)>> =
             vec![Vec::new(); targets.len()];
         for round in 1..=run.rounds {
             for (ti, &t) in targets.iter().enumerate() {
@@ -408,7 +417,12 @@ impl Env {
                         rc.purge(&bucket)?;
                     }
                 }
-                let (o0, c0, m0) = (self.origin_stats(), self.rc_counters(), self.rc_origin());
+                let rc0 = if t.is_rangecache() {
+                    self.rc_sample()
+                } else {
+                    None
+                };
+                let o0 = self.origin_stats();
                 let plan = RoundPlan {
                     label: format!("round {round}/{} {}", run.rounds, t.name()),
                     endpoint: self.endpoint_of(t)?,
@@ -422,20 +436,9 @@ impl Env {
                     .workload
                     .build(run.seed, run.seed.wrapping_add(round as u64));
                 let r = run_round(&plan, wl, progress).await;
-                let (o1, c1, m1) = (self.origin_stats(), self.rc_counters(), self.rc_origin());
-                let mut origin = o1.zip(o0).map(|(a, b)| a.since(&b));
-                if origin.is_none() && t.is_rangecache() {
-                    origin = m1.zip(m0).map(|((r1, b1), (r0, b0))| StatsSnapshot {
-                        requests: r1.saturating_sub(r0),
-                        body_bytes: b1.saturating_sub(b0),
-                        ..StatsSnapshot::default()
-                    });
-                }
-                let counters = if t.is_rangecache() {
-                    c1.zip(c0).map(|(a, b)| CacheCounters {
-                        hits: a.hits.saturating_sub(b.hits),
-                        misses: a.misses.saturating_sub(b.misses),
-                    })
+                let o1 = self.origin_stats();
+                let rc = if t.is_rangecache() {
+                    self.rc_sample().zip(rc0).map(|(b, a)| b.since(&a))
                 } else {
                     None
                 };
@@ -444,15 +447,12 @@ impl Env {
                         rc.purge(&bucket)?;
                     }
                 }
-                let summary = summarize_round(
-                    round,
-                    &bucket,
-                    &r,
-                    t,
-                    origin,
-                    counters,
-                    self.endpoint.is_some(),
-                );
+                let origin = if self.endpoint.is_some() {
+                    OriginView::Endpoint
+                } else {
+                    OriginView::Simulator(o1.zip(o0).map(|(a, b)| a.since(&b)))
+                };
+                let summary = summarize_round(round, &bucket, &r, t, origin, rc);
                 eprintln!(
                     "  round {round}/{} {:<16} {:>8.1} req/s {:>8.1} MB/s  p50 {:>7.2} ms  p99 {:>7.2} ms  origin req {:>6}  errors {}  verify failures {}",
                     run.rounds,
@@ -465,7 +465,7 @@ impl Env {
                     r.transport_errors + r.status_errors,
                     r.verify_failures
                 );
-                results[ti].push((r, summary, counters));
+                results[ti].push((r, summary, rc));
             }
         }
 
@@ -487,6 +487,7 @@ impl Env {
             round_requests: run.requests,
             warmups,
             ratios: report::standard_ratios(&reports),
+            time_ratios: report::cold_time_ratios(&reports),
             targets: reports,
         })
     }
@@ -498,99 +499,5 @@ impl Drop for Env {
         drop(self.rc.take());
         drop(self.sim.take());
         let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn summarize_round(
-    round: usize,
-    bucket: &str,
-    r: &RoundResult,
-    t: TargetKind,
-    origin: Option<StatsSnapshot>,
-    counters: Option<CacheCounters>,
-    endpoint_mode: bool,
-) -> RoundSummary {
-    let secs = r.elapsed.as_secs_f64().max(1e-9);
-    let (origin_requests, origin_bytes) = match origin {
-        Some(o) => (Some(o.requests), Some(o.body_bytes)),
-        // Against a real endpoint only direct's origin traffic is known: its own.
-        None if endpoint_mode && t == TargetKind::Direct => (Some(r.requests), Some(r.bytes)),
-        None => (None, None),
-    };
-    RoundSummary {
-        round,
-        bucket: bucket.into(),
-        requests: r.requests,
-        elapsed_s: secs,
-        req_per_s: r.ok as f64 / secs,
-        mb_per_s: r.bytes as f64 / secs / 1e6,
-        latency: Latency::of(&r.hist),
-        origin_requests,
-        origin_bytes,
-        hit_ratio: counters.map(hit_ratio),
-    }
-}
-
-fn hit_ratio(c: CacheCounters) -> f64 {
-    let total = c.hits + c.misses;
-    if total == 0 {
-        0.0
-    } else {
-        c.hits as f64 / total as f64
-    }
-}
-
-fn aggregate(
-    t: TargetKind,
-    rounds: Vec<(RoundResult, RoundSummary, Option<CacheCounters>)>,
-) -> TargetReport {
-    let mut hist = new_histogram();
-    let (mut requests, mut ok, mut bytes, mut secs) = (0, 0, 0, 0.0);
-    let (mut te, mut se, mut vf, mut vb) = (0, 0, 0, 0);
-    let (mut oreq, mut obytes): (Option<u64>, Option<u64>) = (None, None);
-    let mut counters: Option<CacheCounters> = None;
-    let mut summaries = Vec::new();
-    for (r, s, c) in rounds {
-        let _ = hist.add(&r.hist);
-        requests += r.requests;
-        ok += r.ok;
-        bytes += r.bytes;
-        secs += r.elapsed.as_secs_f64();
-        te += r.transport_errors;
-        se += r.status_errors;
-        vf += r.verify_failures;
-        vb += r.verify_failed_bytes;
-        if let Some(v) = s.origin_requests {
-            oreq = Some(oreq.unwrap_or(0) + v);
-        }
-        if let Some(v) = s.origin_bytes {
-            obytes = Some(obytes.unwrap_or(0) + v);
-        }
-        if let Some(c) = c {
-            let acc = counters.get_or_insert_with(CacheCounters::default);
-            acc.hits += c.hits;
-            acc.misses += c.misses;
-        }
-        summaries.push(s);
-    }
-    let secs_nz = secs.max(1e-9);
-    TargetReport {
-        target: t.name().into(),
-        rounds: summaries,
-        requests,
-        ok,
-        bytes,
-        elapsed_s: secs,
-        req_per_s: ok as f64 / secs_nz,
-        mb_per_s: bytes as f64 / secs_nz / 1e6,
-        latency: Latency::of(&hist),
-        origin_requests: oreq,
-        origin_bytes: obytes,
-        hit_ratio: counters.map(hit_ratio),
-        transport_errors: te,
-        status_errors: se,
-        verify_failures: vf,
-        verify_failed_bytes: vb,
-        cdf: cdf_points(&hist),
     }
 }

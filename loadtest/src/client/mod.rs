@@ -8,7 +8,7 @@ use std::io;
 use std::io::Write as _;
 use std::net::SocketAddr;
 use std::rc::Rc;
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
 
 use httparse::Status;
 use tokio::net::TcpStream;
@@ -65,17 +65,25 @@ pub struct Outcome {
     pub bad_bytes: u64,
     /// The first thing that was wrong, if anything.
     pub mismatch: Option<Mismatch>,
+    /// Time from the start of the request to the first body byte (`None`: no body).
+    pub first_byte: Option<Duration>,
 }
 
 /// A parsed response head.
 #[derive(Debug, Default)]
-struct RespHead {
-    status: u16,
-    content_length: Option<u64>,
-    content_range: Option<String>,
-    chunked: bool,
-    close: bool,
-    etag: Option<String>,
+pub struct RespHead {
+    /// Status code.
+    pub status: u16,
+    /// `Content-Length`.
+    pub content_length: Option<u64>,
+    /// `Content-Range`.
+    pub content_range: Option<String>,
+    /// `Transfer-Encoding: chunked`.
+    pub chunked: bool,
+    /// `Connection: close`.
+    pub close: bool,
+    /// `ETag`.
+    pub etag: Option<String>,
 }
 
 /// One keep-alive connection to an [`Endpoint`]; reconnects after an error.
@@ -105,45 +113,17 @@ impl Client {
         range: Option<ByteRange>,
         body: &[u8],
     ) -> io::Result<()> {
-        let ep = &self.endpoint;
-        self.head.clear();
-        write!(
-            self.head,
-            "{method} {path} HTTP/1.1\r\nHost: {}\r\n",
-            ep.host
-        )?;
-        if let Some(r) = range {
-            self.head.extend_from_slice(b"Range: ");
-            r.write_value(&mut self.head);
-            self.head.extend_from_slice(b"\r\n");
-        }
-        if let Some(signer) = &ep.signer {
-            self.headers.clear();
-            self.headers.push(("host".into(), ep.host.clone()));
-            if let Some(r) = range {
-                self.headers.push(("range".into(), r.value()));
-            }
-            signer
-                .sign_with_body(
-                    method,
-                    &ep.host,
-                    path,
-                    &mut self.headers,
-                    body,
-                    SystemTime::now(),
-                )
-                .map_err(io::Error::other)?;
-            for (k, v) in &self.headers {
-                if k != "host" && k != "range" {
-                    write!(self.head, "{k}: {v}\r\n")?;
-                }
-            }
-        }
-        if method == "PUT" || !body.is_empty() {
-            write!(self.head, "Content-Length: {}\r\n", body.len())?;
-        }
-        self.head.extend_from_slice(b"\r\n");
-        Ok(())
+        write_request_head(
+            &self.endpoint,
+            RequestLine {
+                method,
+                path,
+                range,
+            },
+            body,
+            &mut self.head,
+            &mut self.headers,
+        )
     }
 
     async fn connection(&mut self) -> io::Result<&mut BufConn> {
@@ -153,57 +133,6 @@ impl Client {
             self.conn = Some(BufConn::new(s, READ_BUF));
         }
         Ok(self.conn.as_mut().expect("just connected"))
-    }
-
-    async fn read_head(conn: &mut BufConn) -> io::Result<RespHead> {
-        loop {
-            if !conn.buffered().is_empty() {
-                let parsed = {
-                    let mut hs = [httparse::EMPTY_HEADER; 48];
-                    let mut r = httparse::Response::new(&mut hs);
-                    match r.parse(conn.buffered()) {
-                        Ok(Status::Complete(n)) => {
-                            let mut h = RespHead {
-                                status: r.code.unwrap_or(0),
-                                ..RespHead::default()
-                            };
-                            for x in r.headers.iter() {
-                                let v = std::str::from_utf8(x.value).unwrap_or("").trim();
-                                if x.name.eq_ignore_ascii_case("content-length") {
-                                    h.content_length = v.parse().ok();
-                                } else if x.name.eq_ignore_ascii_case("content-range") {
-                                    h.content_range = Some(v.to_owned());
-                                } else if x.name.eq_ignore_ascii_case("transfer-encoding") {
-                                    h.chunked = v.to_ascii_lowercase().contains("chunked");
-                                } else if x.name.eq_ignore_ascii_case("connection") {
-                                    h.close = v.eq_ignore_ascii_case("close");
-                                } else if x.name.eq_ignore_ascii_case("etag") {
-                                    h.etag = Some(v.to_owned());
-                                }
-                            }
-                            Some((h, n))
-                        }
-                        Ok(Status::Partial) => None,
-                        Err(_) => {
-                            return Err(io::Error::new(
-                                io::ErrorKind::InvalidData,
-                                "bad response head",
-                            ))
-                        }
-                    }
-                };
-                if let Some((h, n)) = parsed {
-                    conn.consume(n);
-                    if h.status == 100 {
-                        continue;
-                    }
-                    return Ok(h);
-                }
-            }
-            if conn.fill().await? == 0 {
-                return Err(io::ErrorKind::UnexpectedEof.into());
-            }
-        }
     }
 
     /// Send one request and read the response, handing body slices to `sink`.
@@ -223,7 +152,7 @@ impl Client {
             if !body.is_empty() {
                 conn.write_all(body).await?;
             }
-            let h = Self::read_head(conn).await?;
+            let h = read_response_head(conn).await?;
             let bodiless = method == "HEAD" || h.status == 204 || h.status == 304;
             if !bodiless {
                 if h.chunked {
@@ -264,8 +193,13 @@ impl Client {
         };
         let start = want.map_or(0, |w| w.0);
         let (mut pos, mut bad) = (start, 0u64);
+        let t0 = Instant::now();
+        let mut first_byte = None;
         let h = self
             .exchange("GET", path, range, &[], |d| {
+                if first_byte.is_none() && !d.is_empty() {
+                    first_byte = Some(t0.elapsed());
+                }
                 if let Some(seed) = expect.seed {
                     bad += content::verify(seed, pos, d);
                 }
@@ -299,6 +233,7 @@ impl Client {
             body_bytes: received,
             bad_bytes: if ok_status { bad } else { 0 },
             mismatch,
+            first_byte,
         })
     }
 
@@ -324,6 +259,112 @@ impl Client {
             .exchange("GET", path, range, &[], |d| body.extend_from_slice(d))
             .await?;
         Ok((h.status, body))
+    }
+}
+
+/// What a request asks for: method, percent-encoded path, optional range.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestLine<'a> {
+    /// `GET`, `HEAD`, `PUT`.
+    pub method: &'a str,
+    /// Percent-encoded `/bucket/key[?query]`.
+    pub path: &'a str,
+    /// `Range` header.
+    pub range: Option<ByteRange>,
+}
+
+/// Write the head of a request for `body` to `ep` into `head` (cleared first), signed when
+/// the endpoint has a signer; `scratch` is reused for the signed header list.
+pub fn write_request_head(
+    ep: &Endpoint,
+    req: RequestLine<'_>,
+    body: &[u8],
+    head: &mut Vec<u8>,
+    scratch: &mut Vec<(String, String)>,
+) -> io::Result<()> {
+    let RequestLine {
+        method,
+        path,
+        range,
+    } = req;
+    head.clear();
+    write!(head, "{method} {path} HTTP/1.1\r\nHost: {}\r\n", ep.host)?;
+    if let Some(r) = range {
+        head.extend_from_slice(b"Range: ");
+        r.write_value(head);
+        head.extend_from_slice(b"\r\n");
+    }
+    if let Some(signer) = &ep.signer {
+        scratch.clear();
+        scratch.push(("host".into(), ep.host.clone()));
+        if let Some(r) = range {
+            scratch.push(("range".into(), r.value()));
+        }
+        signer
+            .sign_with_body(method, &ep.host, path, scratch, body, SystemTime::now())
+            .map_err(io::Error::other)?;
+        for (k, v) in scratch.iter() {
+            if k != "host" && k != "range" {
+                write!(head, "{k}: {v}\r\n")?;
+            }
+        }
+    }
+    if method == "PUT" || !body.is_empty() {
+        write!(head, "Content-Length: {}\r\n", body.len())?;
+    }
+    head.extend_from_slice(b"\r\n");
+    Ok(())
+}
+
+/// Read and parse one response head from `conn` (skipping `100 Continue`).
+pub async fn read_response_head(conn: &mut BufConn) -> io::Result<RespHead> {
+    loop {
+        if !conn.buffered().is_empty() {
+            let parsed = {
+                let mut hs = [httparse::EMPTY_HEADER; 48];
+                let mut r = httparse::Response::new(&mut hs);
+                match r.parse(conn.buffered()) {
+                    Ok(Status::Complete(n)) => {
+                        let mut h = RespHead {
+                            status: r.code.unwrap_or(0),
+                            ..RespHead::default()
+                        };
+                        for x in r.headers.iter() {
+                            let v = std::str::from_utf8(x.value).unwrap_or("").trim();
+                            if x.name.eq_ignore_ascii_case("content-length") {
+                                h.content_length = v.parse().ok();
+                            } else if x.name.eq_ignore_ascii_case("content-range") {
+                                h.content_range = Some(v.to_owned());
+                            } else if x.name.eq_ignore_ascii_case("transfer-encoding") {
+                                h.chunked = v.to_ascii_lowercase().contains("chunked");
+                            } else if x.name.eq_ignore_ascii_case("connection") {
+                                h.close = v.eq_ignore_ascii_case("close");
+                            } else if x.name.eq_ignore_ascii_case("etag") {
+                                h.etag = Some(v.to_owned());
+                            }
+                        }
+                        Some((h, n))
+                    }
+                    Ok(Status::Partial) => None,
+                    Err(_) => {
+                        return Err(io::Error::new(
+                            io::ErrorKind::InvalidData,
+                            "bad response head",
+                        ))
+                    }
+                }
+            };
+            if let Some((h, n)) = parsed {
+                conn.consume(n);
+                if h.status == 100 {
+                    continue;
+                }
+                return Ok(h);
+            }
+        }
+        if conn.fill().await? == 0 {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
     }
 }
 

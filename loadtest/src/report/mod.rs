@@ -1,6 +1,8 @@
 //! The report: per workload, per target, what a run measured, the ratios between targets,
-//! and the same as a text table ([`table`]), JSON (serde) and an SVG picture ([`svg`]).
+//! and the same as a text table ([`table`]), JSON (serde) and an SVG picture ([`svg`]); the
+//! memory bound run has its own report ([`memory`]).
 
+pub mod memory;
 pub mod svg;
 pub mod table;
 
@@ -54,6 +56,42 @@ pub fn cdf_points(h: &Histogram<u64>) -> Vec<[f64; 2]> {
         .collect()
 }
 
+/// Origin faults and how rangecache absorbed them. `None` means not known: the origin is not
+/// the simulator, the target is not rangecache, or rangecache does not export that counter.
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
+pub struct FaultCounts {
+    /// 503 SlowDown answers the simulator injected.
+    pub origin_503s: Option<u64>,
+    /// Responses the simulator cut by resetting the connection mid-body.
+    pub origin_resets: Option<u64>,
+    /// Growth of rangecache's `rangecache_origin_retries_total`.
+    pub retries: Option<u64>,
+    /// Growth of rangecache's `rangecache_fill_resumes_total`.
+    pub resumes: Option<u64>,
+}
+
+fn add_opt(a: Option<u64>, b: Option<u64>) -> Option<u64> {
+    match (a, b) {
+        (None, None) => None,
+        _ => Some(a.unwrap_or(0) + b.unwrap_or(0)),
+    }
+}
+
+impl FaultCounts {
+    /// Add `other` field by field (known + unknown = known).
+    pub fn add(&mut self, other: &FaultCounts) {
+        self.origin_503s = add_opt(self.origin_503s, other.origin_503s);
+        self.origin_resets = add_opt(self.origin_resets, other.origin_resets);
+        self.retries = add_opt(self.retries, other.retries);
+        self.resumes = add_opt(self.resumes, other.resumes);
+    }
+
+    /// Faults the origin injected (503s + resets), 0 when unknown.
+    pub fn injected(&self) -> u64 {
+        self.origin_503s.unwrap_or(0) + self.origin_resets.unwrap_or(0)
+    }
+}
+
 /// One target in one round.
 #[derive(Debug, Clone, Serialize)]
 pub struct RoundSummary {
@@ -77,6 +115,10 @@ pub struct RoundSummary {
     pub origin_bytes: Option<u64>,
     /// rangecache block hit ratio during the round.
     pub hit_ratio: Option<f64>,
+    /// Time to the first body byte.
+    pub first_byte: Latency,
+    /// Origin faults and their handling during the round.
+    pub faults: FaultCounts,
 }
 
 /// One target over all rounds.
@@ -100,6 +142,10 @@ pub struct TargetReport {
     pub mb_per_s: f64,
     /// Latency over all rounds.
     pub latency: Latency,
+    /// Time to the first body byte over all rounds.
+    pub first_byte: Latency,
+    /// Origin faults and their handling over all rounds.
+    pub faults: FaultCounts,
     /// Origin requests over all rounds.
     pub origin_requests: Option<u64>,
     /// Origin body bytes over all rounds.
@@ -161,24 +207,67 @@ pub fn ratio(t: &TargetReport, base: &TargetReport) -> Ratio {
 }
 
 /// The ratios a report shows: each rangecache target against direct and against the nginx
-/// target of the same temperature, when those ran.
+/// target of the same temperature, and warm ones against nginx serving local files (the
+/// ceiling), when those ran.
 pub fn standard_ratios(targets: &[TargetReport]) -> Vec<Ratio> {
     let find = |n: &str| targets.iter().find(|t| t.target == n);
     let mut out = Vec::new();
-    for (rc, ng) in [
-        ("rangecache-cold", "nginx-cold"),
-        ("rangecache-warm", "nginx-warm"),
+    for (rc, peers) in [
+        ("rangecache-cold", &["direct", "nginx-cold"][..]),
+        (
+            "rangecache-warm",
+            &["direct", "nginx-warm", "nginx-file"][..],
+        ),
+        (
+            "rangecache-anon",
+            &["direct", "nginx-warm", "nginx-file"][..],
+        ),
     ] {
         if let Some(r) = find(rc) {
-            if let Some(d) = find("direct") {
-                out.push(ratio(r, d));
-            }
-            if let Some(n) = find(ng) {
-                out.push(ratio(r, n));
-            }
+            out.extend(peers.iter().filter_map(|p| find(p)).map(|b| ratio(r, b)));
         }
     }
+    if let (Some(n), Some(f)) = (find("nginx-warm"), find("nginx-file")) {
+        out.push(ratio(n, f));
+    }
     out
+}
+
+/// How much longer a target takes than a baseline, as time ratios (target ÷ baseline; 1.0 =
+/// as fast, 1.38 = 38% slower): the figure of a cold read, where the goal is ≤ 1.05.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct TimeRatio {
+    /// The target measured ("rangecache-cold").
+    pub target: String,
+    /// What it is compared with ("direct").
+    pub baseline: String,
+    /// Median time to first body byte, target ÷ baseline.
+    pub first_byte_p50: f64,
+    /// 99th percentile time to first body byte, target ÷ baseline.
+    pub first_byte_p99: f64,
+    /// Median whole-response time, target ÷ baseline.
+    pub response_p50: f64,
+    /// 99th percentile whole-response time, target ÷ baseline.
+    pub response_p99: f64,
+}
+
+/// Time ratios of every cold target (cache empty for what it reads) against direct.
+pub fn cold_time_ratios(targets: &[TargetReport]) -> Vec<TimeRatio> {
+    let Some(d) = targets.iter().find(|t| t.target == "direct") else {
+        return Vec::new();
+    };
+    targets
+        .iter()
+        .filter(|t| t.target.ends_with("-cold"))
+        .map(|t| TimeRatio {
+            target: t.target.clone(),
+            baseline: d.target.clone(),
+            first_byte_p50: div(t.first_byte.p50_ms, d.first_byte.p50_ms),
+            first_byte_p99: div(t.first_byte.p99_ms, d.first_byte.p99_ms),
+            response_p50: div(t.latency.p50_ms, d.latency.p50_ms),
+            response_p99: div(t.latency.p99_ms, d.latency.p99_ms),
+        })
+        .collect()
 }
 
 /// A warm-up pass (not timed into the results).
@@ -219,6 +308,8 @@ pub struct WorkloadReport {
     pub targets: Vec<TargetReport>,
     /// Ratios between targets.
     pub ratios: Vec<Ratio>,
+    /// Cold targets' time ratios against direct.
+    pub time_ratios: Vec<TimeRatio>,
 }
 
 /// The machine a run happened on.
@@ -299,6 +390,8 @@ mod tests {
                     origin_requests: None,
                     origin_bytes: None,
                     hit_ratio: None,
+                    first_byte: Latency::default(),
+                    faults: FaultCounts::default(),
                 })
                 .collect(),
             requests: 0,
@@ -312,6 +405,12 @@ mod tests {
                 p99_ms: p99,
                 ..Latency::default()
             },
+            first_byte: Latency {
+                p50_ms: p50 / 2.0,
+                p99_ms: p99 / 2.0,
+                ..Latency::default()
+            },
+            faults: FaultCounts::default(),
             origin_requests: None,
             origin_bytes: None,
             hit_ratio: None,
@@ -376,6 +475,74 @@ mod tests {
     }
 
     #[test]
+    fn hit_path_ratios_include_the_anonymous_row_and_the_ceiling() {
+        let w = target("rangecache-warm", &[100.0], 4.0, 20.0);
+        let a = target("rangecache-anon", &[150.0], 3.0, 10.0);
+        let n = target("nginx-warm", &[100.0], 8.0, 10.0);
+        let f = target("nginx-file", &[200.0], 2.0, 5.0);
+        let all = standard_ratios(&[w, a, n, f]);
+        let names: Vec<(&str, &str, f64)> = all
+            .iter()
+            .map(|r| (r.target.as_str(), r.baseline.as_str(), r.throughput))
+            .collect();
+        assert_eq!(
+            names,
+            vec![
+                ("rangecache-warm", "nginx-warm", 1.0),
+                ("rangecache-warm", "nginx-file", 0.5),
+                ("rangecache-anon", "nginx-warm", 1.5),
+                ("rangecache-anon", "nginx-file", 0.75),
+                ("nginx-warm", "nginx-file", 0.5),
+            ]
+        );
+    }
+
+    #[test]
+    fn cold_time_ratios_divide_target_by_direct() {
+        let d = target("direct", &[10.0], 40.0, 100.0);
+        let c = target("rangecache-cold", &[10.0], 50.0, 110.0);
+        let w = target("rangecache-warm", &[10.0], 4.0, 20.0);
+        let r = cold_time_ratios(&[d.clone(), c, w]);
+        assert_eq!(r.len(), 1);
+        assert_eq!(r[0].target, "rangecache-cold");
+        assert_eq!(r[0].response_p50, 1.25);
+        assert_eq!(r[0].response_p99, 1.1);
+        // The helper's first-byte times are half the response times.
+        assert_eq!(r[0].first_byte_p50, 1.25);
+        assert!(cold_time_ratios(&[target("rangecache-cold", &[1.0], 1.0, 1.0)]).is_empty());
+        let zero = target("direct", &[1.0], 0.0, 0.0);
+        let c = target("rangecache-cold", &[1.0], 5.0, 5.0);
+        assert_eq!(cold_time_ratios(&[zero, c])[0].response_p50, 0.0);
+    }
+
+    #[test]
+    fn fault_counts_add_known_to_unknown() {
+        let mut a = FaultCounts::default();
+        a.add(&FaultCounts {
+            origin_503s: Some(3),
+            origin_resets: Some(2),
+            retries: None,
+            resumes: Some(0),
+        });
+        a.add(&FaultCounts {
+            origin_503s: Some(1),
+            origin_resets: None,
+            retries: None,
+            resumes: Some(4),
+        });
+        assert_eq!(
+            a,
+            FaultCounts {
+                origin_503s: Some(4),
+                origin_resets: Some(2),
+                retries: None,
+                resumes: Some(4),
+            }
+        );
+        assert_eq!(a.injected(), 6);
+    }
+
+    #[test]
     fn table_and_svg_show_every_target() {
         let d = target("direct", &[10.0], 40.0, 100.0);
         let w = target("rangecache-warm", &[100.0], 4.0, 20.0);
@@ -400,6 +567,7 @@ mod tests {
                 warmups: vec![],
                 targets: vec![d, w],
                 ratios,
+                time_ratios: vec![],
             }],
         };
         let text = table::render(&report);

@@ -5,8 +5,8 @@ use std::fmt::Write as _;
 
 use super::{Report, WorkloadReport};
 
-const COLORS: [&str; 6] = [
-    "#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#b07aa1",
+const COLORS: [&str; 7] = [
+    "#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#b07aa1", "#9c755f",
 ];
 /// One color per target name, the same in every panel.
 fn color(target: &str, index: usize) -> &'static str {
@@ -16,6 +16,8 @@ fn color(target: &str, index: usize) -> &'static str {
         "rangecache-warm" => COLORS[2],
         "nginx-cold" => COLORS[3],
         "nginx-warm" => COLORS[4],
+        "rangecache-anon" => COLORS[5],
+        "nginx-file" => COLORS[6],
         _ => COLORS[index % COLORS.len()],
     }
 }

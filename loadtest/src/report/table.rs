@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use super::{Report, WorkloadReport};
+use super::{FaultCounts, Report, TargetReport, WorkloadReport};
 use crate::units::fmt_bytes;
 
 fn opt_u(v: Option<u64>) -> String {
@@ -42,7 +42,7 @@ pub fn workload_table(w: &WorkloadReport) -> String {
     }
     let _ = writeln!(
         s,
-        "  {:<16} {:>9} {:>8} {:>8} {:>8} {:>8} {:>9} {:>10} {:>9} {:>6} {:>6} {:>11}",
+        "  {:<16} {:>9} {:>8} {:>8} {:>8} {:>8} {:>9} {:>8} {:>8} {:>10} {:>9} {:>6} {:>6} {:>11}",
         "target",
         "req/s",
         "MB/s",
@@ -50,6 +50,8 @@ pub fn workload_table(w: &WorkloadReport) -> String {
         "p90 ms",
         "p99 ms",
         "p99.9 ms",
+        "1st p50",
+        "1st p99",
         "origin req",
         "origin MB",
         "hit %",
@@ -59,7 +61,7 @@ pub fn workload_table(w: &WorkloadReport) -> String {
     for t in &w.targets {
         let _ = writeln!(
             s,
-            "  {:<16} {:>9.1} {:>8.1} {:>8.2} {:>8.2} {:>8.2} {:>9.2} {:>10} {:>9} {:>6} {:>6} {:>11}",
+            "  {:<16} {:>9.1} {:>8.1} {:>8.2} {:>8.2} {:>8.2} {:>9.2} {:>8.2} {:>8.2} {:>10} {:>9} {:>6} {:>6} {:>11}",
             t.target,
             t.req_per_s,
             t.mb_per_s,
@@ -67,6 +69,8 @@ pub fn workload_table(w: &WorkloadReport) -> String {
             t.latency.p90_ms,
             t.latency.p99_ms,
             t.latency.p999_ms,
+            t.first_byte.p50_ms,
+            t.first_byte.p99_ms,
             opt_u(t.origin_requests),
             opt_mb(t.origin_bytes),
             t.hit_ratio.map_or_else(|| "-".into(), |h| format!("{:.1}", h * 100.0)),
@@ -95,7 +99,65 @@ pub fn workload_table(w: &WorkloadReport) -> String {
             r.p99_speedup
         );
     }
+    for r in &w.time_ratios {
+        let _ = writeln!(
+            s,
+            "  {} time / {} time (1.00 = as fast): first byte p50 {:.2}x, p99 {:.2}x; whole response p50 {:.2}x, p99 {:.2}x",
+            r.target,
+            r.baseline,
+            r.first_byte_p50,
+            r.first_byte_p99,
+            r.response_p50,
+            r.response_p99
+        );
+    }
+    if w.targets
+        .iter()
+        .any(|t| t.faults.injected() > 0 || t.faults.retries.unwrap_or(0) > 0)
+    {
+        let _ = writeln!(s, "  origin faults and what clients saw:");
+        for t in &w.targets {
+            let _ = writeln!(s, "    {}", fault_line(t));
+        }
+    }
     s
+}
+
+fn rc_counter(v: Option<u64>, metric: &str) -> String {
+    v.map_or_else(
+        || format!("absent (no {metric} in /metrics)"),
+        |v| v.to_string(),
+    )
+}
+
+/// One target's faults: what the origin injected, what reached the client, and for rangecache
+/// what it retried and resumed.
+fn fault_line(t: &TargetReport) -> String {
+    let FaultCounts {
+        origin_503s,
+        origin_resets,
+        retries,
+        resumes,
+    } = t.faults;
+    let mut line = format!(
+        "{:<16} origin 503s {}, resets {}; client errors {} ({} transport, {} status); verify failures {}",
+        t.target,
+        opt_u(origin_503s),
+        opt_u(origin_resets),
+        t.transport_errors + t.status_errors,
+        t.transport_errors,
+        t.status_errors,
+        t.verify_failures
+    );
+    if t.target.starts_with("rangecache") {
+        let _ = write!(
+            line,
+            "; rangecache retries {}, fill resumes {}",
+            rc_counter(retries, "rangecache_origin_retries_total"),
+            rc_counter(resumes, "rangecache_fill_resumes_total")
+        );
+    }
+    line
 }
 
 /// The whole report.

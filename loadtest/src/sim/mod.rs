@@ -68,6 +68,30 @@ impl Default for SimConfig {
     }
 }
 
+impl SimConfig {
+    /// One line saying what the simulator models, for reports.
+    pub fn describe(&self) -> String {
+        let m = &self.model;
+        format!(
+            "simulator: first byte {:?} + exp(mean {:?}), {} per stream, {}% 503s, {}% resets, SigV4 verified{}",
+            m.ttfb,
+            m.ttfb_jitter,
+            if m.stream_bandwidth == 0 {
+                "unlimited".to_owned()
+            } else {
+                format!("{:.0} MB/s", m.stream_bandwidth as f64 / 1e6)
+            },
+            m.error_rate * 100.0,
+            m.reset_rate * 100.0,
+            if self.allow_anonymous {
+                ", anonymous reads allowed (nginx)"
+            } else {
+                ""
+            }
+        )
+    }
+}
+
 /// Shared state of a running simulator.
 pub(crate) struct State {
     config: SimConfig,

@@ -1,9 +1,7 @@
 //! How the simulator imitates S3's timing: a first-byte latency drawn per request, a
-//! per-connection bandwidth cap, and injected failures.
+//! per-connection bandwidth cap (paced by [`crate::pace::Pacer`]), and injected failures.
 
 use std::time::Duration;
-
-use tokio::time::Instant;
 
 use crate::rng::Rng;
 
@@ -47,37 +45,6 @@ impl Model {
     }
 }
 
-/// Paces one response body to a byte rate: before sending the next piece, wait until the
-/// bytes already sent are due. Deadlines are absolute, so timer rounding never accumulates.
-#[derive(Debug)]
-pub struct Pacer {
-    start: Instant,
-    rate: u64,
-    sent: u64,
-}
-
-impl Pacer {
-    /// A pacer starting now at `rate` bytes/s (0 = never waits).
-    pub fn new(rate: u64) -> Self {
-        Pacer {
-            start: Instant::now(),
-            rate,
-            sent: 0,
-        }
-    }
-
-    /// Wait until the next piece may go; then record that `n` bytes went.
-    pub async fn before_send(&mut self, n: usize) {
-        if self.rate > 0 && self.sent > 0 {
-            let due = self.start + Duration::from_secs_f64(self.sent as f64 / self.rate as f64);
-            if due > Instant::now() {
-                tokio::time::sleep_until(due).await;
-            }
-        }
-        self.sent += n as u64;
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -97,20 +64,5 @@ mod tests {
             ..Model::default()
         };
         assert_eq!(fixed.first_byte_delay(&mut rng), Duration::from_millis(20));
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn pacer_holds_the_rate() {
-        let t0 = Instant::now();
-        let mut p = Pacer::new(1_000_000);
-        for _ in 0..10 {
-            p.before_send(100_000).await;
-        }
-        // 10 pieces of 100 kB at 1 MB/s: the 10th may start after 0.9 s.
-        let e = t0.elapsed();
-        assert!(
-            e >= Duration::from_millis(900) && e < Duration::from_millis(950),
-            "{e:?}"
-        );
     }
 }

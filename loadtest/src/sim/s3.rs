@@ -7,13 +7,13 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, SystemTime};
 
 use super::auth::{sha256_hex, Auth, SignedParts};
-use super::model::Pacer;
 use super::store::Stored;
 use super::wire::{query_param, send_error, xml_escape, Head, Request};
 use super::State;
 use crate::content;
 use crate::http1::BufConn;
 use crate::object::synthetic_size;
+use crate::pace::Pacer;
 use crate::range::ByteRange;
 use crate::rng::Rng;
 use crate::units::iso8601;
@@ -368,7 +368,7 @@ async fn get_object(
             }
         }
         let n = n as usize;
-        pacer.before_send(n).await;
+        pacer.pace(n).await;
         match &source {
             Source::Synthetic { seed } => {
                 content::fill(*seed, pos, &mut scratch.buf[..n]);

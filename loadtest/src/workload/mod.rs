@@ -1,7 +1,9 @@
 //! Analytics access patterns. A workload owns a table of objects and hands each client its
 //! next read; the runner turns reads into requests against any target. Every workload is
 //! deterministic from its seed, so each target in a round replays the same reads.
+//! `first-touch` measures the cold path alone (every read a never-read object).
 
+mod first_touch;
 mod herd;
 mod parquet;
 mod scan;
@@ -10,6 +12,7 @@ mod zipf_ranges;
 use crate::object::ObjectRef;
 use crate::range::ByteRange;
 
+pub use first_touch::{FirstTouch, FirstTouchSpec};
 pub use herd::{Herd, HerdSpec};
 pub use parquet::{Parquet, ParquetSpec};
 pub use scan::{Scan, ScanSpec};

@@ -6,8 +6,9 @@
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 
-/// One thread's counters, alone on its cache line (128 bytes covers adjacent-line prefetch).
-#[repr(align(128))]
+use crossbeam_utils::CachePadded;
+
+/// One thread's counters; each sits alone on its cache line(s) inside [`CachePadded`].
 #[derive(Default)]
 pub(super) struct Stripe {
     pub hits: AtomicU64,
@@ -21,7 +22,7 @@ pub(super) struct Stripe {
 
 /// A set of stripes; the count is a power of two so picking one is a mask.
 pub(super) struct Counters {
-    stripes: Box<[Stripe]>,
+    stripes: Box<[CachePadded<Stripe>]>,
 }
 
 /// Hands each thread the next stripe number the first time it counts anything.
@@ -37,7 +38,7 @@ impl Counters {
         let cores = std::thread::available_parallelism().map_or(4, |n| n.get());
         let n = cores.clamp(4, 256).next_power_of_two();
         Self {
-            stripes: (0..n).map(|_| Stripe::default()).collect(),
+            stripes: (0..n).map(|_| CachePadded::new(Stripe::default())).collect(),
         }
     }
 

@@ -1,0 +1,247 @@
+//! Object metadata for a read: from the metadata cache, or from the origin once for all
+//! concurrent misses of the object on any worker.
+//!
+//! A cold GET learns the metadata from its first fetch: a ranged GET from the client's first
+//! byte, whose 206 tells size, ETag and headers, and whose body then fills the client's blocks.
+//! One origin round trip for a cold object instead of a HEAD and then a GET; a HEAD is sent
+//! only for HEAD requests, for whole-object reads that want checksums, and when the GET's
+//! answer is not a usable 206.
+
+use std::rc::Rc;
+use std::sync::Arc;
+
+use super::fetch::OriginFetch;
+use super::filler::OpenBody;
+use super::retry::{backoff, MAX_ATTEMPTS};
+use super::ReadEnv;
+use crate::cache::flight::Flight;
+use crate::cache::range::RangeSpec;
+use crate::cache::registry::Role;
+use crate::cache::{Lookup, ObjectId, ObjectMeta};
+use crate::error::{Error, ErrorKind, Side};
+use crate::http::ResponseHead;
+use crate::WorkerMetrics;
+
+/// How a lookup asks the origin when the metadata is not cached.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Ask {
+    /// `HEAD` the object (with checksums).
+    Head,
+    /// `GET` these bytes (see [`first_fetch_range`]) and learn the metadata from the answer.
+    FirstFetch(RangeSpec),
+}
+
+/// Metadata found for a read, and, when this request's own first fetch found it, the body of
+/// that fetch, positioned at the client's first byte.
+pub(crate) struct Found<B> {
+    pub meta: Arc<ObjectMeta>,
+    pub opened: Option<OpenBody<B>>,
+}
+
+/// Most blocks a first fetch asks for, so an open-ended range does not turn into a scan.
+const FIRST_FETCH_MAX_BLOCKS: u64 = 16;
+
+/// The origin range of a first fetch for `spec`: from the client's first byte (unknown
+/// object size: the origin clamps past the end) to the end of the block holding its last
+/// byte, at most [`FIRST_FETCH_MAX_BLOCKS`] blocks; a suffix is asked as the same suffix.
+pub fn first_fetch_range(spec: RangeSpec, bs: u64) -> RangeSpec {
+    let end_of = |first: u64, last_block: u64| {
+        let last_block = last_block.min(first / bs + FIRST_FETCH_MAX_BLOCKS - 1);
+        RangeSpec::FromTo {
+            first,
+            last: (last_block + 1) * bs - 1,
+        }
+    };
+    match spec {
+        RangeSpec::FromTo { first, last } => end_of(first, last / bs),
+        RangeSpec::From { first } => end_of(first, u64::MAX),
+        RangeSpec::Suffix { .. } => spec,
+    }
+}
+
+/// The metadata of `object`, asking the origin with `ask` on a miss. `Ok(None)`: the origin
+/// did not answer a plain 200/206 (missing object, no permission, ...): the request is passed
+/// through for the origin's real answer.
+pub(crate) async fn find<F: OriginFetch>(
+    env: &Rc<ReadEnv>,
+    fetch: &F,
+    object: &ObjectId,
+    ask: Ask,
+) -> Result<Option<Found<F::Body>>, Error> {
+    let meta = &env.cache.meta;
+    let m = env.metrics();
+    let found = |meta| Ok(Some(Found { meta, opened: None }));
+    if let Some(cached) = meta.get(object) {
+        WorkerMetrics::add(&m.meta_hits, 1);
+        return found(cached);
+    }
+    match meta.claim(object) {
+        Role::Ready(cached) => {
+            WorkerMetrics::add(&m.meta_hits, 1);
+            found(cached)
+        }
+        Role::Follow(flight) => {
+            WorkerMetrics::add(&m.meta_misses, 1);
+            match flight.wait().await? {
+                Some(m) => found(m),
+                None => Ok(None),
+            }
+        }
+        Role::Lead(flight) => {
+            WorkerMetrics::add(&m.meta_misses, 1);
+            let lead = LeadGuard {
+                env,
+                object,
+                flight: &flight,
+            };
+            let result = match ask {
+                Ask::FirstFetch(range) => first_fetch(env, fetch, object, range).await,
+                Ask::Head => head_lookup(env, fetch, object)
+                    .await
+                    .map(|m| m.map(|meta| Found { meta, opened: None })),
+            };
+            let lookup: Lookup = match &result {
+                Ok(found) => Ok(found.as_ref().map(|f| f.meta.clone())),
+                Err(e) => Err(e.clone()),
+            };
+            flight.publish(lookup);
+            drop(lead);
+            result
+        }
+    }
+}
+
+/// GET `range` without `If-Match` (the ETag is not known yet), retrying transient failures;
+/// a usable 206 gives the metadata and an open body, anything else falls back to a HEAD.
+async fn first_fetch<F: OriginFetch>(
+    env: &Rc<ReadEnv>,
+    fetch: &F,
+    object: &ObjectId,
+    range: RangeSpec,
+) -> Result<Option<Found<F::Body>>, Error> {
+    let m = env.metrics();
+    let mut attempt = 0;
+    loop {
+        let epoch = env.cache.meta.epoch();
+        WorkerMetrics::add(&m.fill_requests, 1);
+        let answer = fetch.get(range, None).await;
+        let failure = match answer {
+            Ok((resp, body)) => match ObjectMeta::from_partial_get(&resp) {
+                Some((meta, got)) if resp.status() == 206 => {
+                    let meta = Arc::new(meta);
+                    env.cache.meta.insert(object.clone(), meta.clone(), epoch);
+                    return Ok(Some(Found {
+                        meta,
+                        opened: Some(OpenBody::new(body, got.first, got.last)),
+                    }));
+                }
+                _ if is_server_error(&resp) => {
+                    Error::origin_status(resp.status(), "first fetch answered a server error")
+                }
+                // 416 (an empty object), 404, 403, an origin that ignores Range, ...: the
+                // HEAD decides. The body is dropped unread, closing its connection.
+                _ => {
+                    return head_lookup(env, fetch, object)
+                        .await
+                        .map(|m| m.map(meta_only))
+                }
+            },
+            Err(e) => e,
+        };
+        attempt += 1;
+        if !failure.is_transient() || attempt >= MAX_ATTEMPTS {
+            return Err(failure);
+        }
+        WorkerMetrics::add(&m.origin_retries, 1);
+        monoio::time::sleep(backoff(attempt)).await;
+    }
+}
+
+fn meta_only<B>(meta: Arc<ObjectMeta>) -> Found<B> {
+    Found { meta, opened: None }
+}
+
+fn is_server_error(head: &ResponseHead) -> bool {
+    matches!(head.status(), 500 | 502 | 503 | 504)
+}
+
+/// HEAD the object, retrying transient failures, and cache a usable answer. Server errors
+/// that outlast the retries are passed through (`Ok(None)`): the client gets the origin's
+/// own answer.
+async fn head_lookup<F: OriginFetch>(
+    env: &Rc<ReadEnv>,
+    fetch: &F,
+    object: &ObjectId,
+) -> Result<Option<Arc<ObjectMeta>>, Error> {
+    let m = env.metrics();
+    let mut attempt = 0;
+    loop {
+        let epoch = env.cache.meta.epoch();
+        match fetch.head().await {
+            Ok(resp) if resp.status() == 200 => {
+                return Ok(ObjectMeta::from_head(&resp).map(|meta| {
+                    let meta = Arc::new(meta);
+                    // Cached before the lookup is published and released: see `Registry::claim`.
+                    env.cache.meta.insert(object.clone(), meta.clone(), epoch);
+                    meta
+                }));
+            }
+            Ok(resp) if !is_server_error(&resp) || attempt + 1 >= MAX_ATTEMPTS => return Ok(None),
+            Ok(_) => {}
+            Err(e) if !e.is_transient() || attempt + 1 >= MAX_ATTEMPTS => return Err(e),
+            Err(_) => {}
+        }
+        attempt += 1;
+        WorkerMetrics::add(&m.origin_retries, 1);
+        monoio::time::sleep(backoff(attempt)).await;
+    }
+}
+
+/// Publishes a fallback outcome (if the leader published none) and ends the lookup, so
+/// followers never wait forever on a leader that went away.
+struct LeadGuard<'a> {
+    env: &'a ReadEnv,
+    object: &'a ObjectId,
+    flight: &'a Arc<Flight<Lookup>>,
+}
+
+impl Drop for LeadGuard<'_> {
+    fn drop(&mut self) {
+        self.flight.publish(Err(Error::new(
+            ErrorKind::Abandoned,
+            Side::Internal,
+            "metadata lookup abandoned",
+        )));
+        self.env.cache.meta.release(self.object, self.flight);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MB: u64 = 1 << 20;
+
+    fn from_to(first: u64, last: u64) -> RangeSpec {
+        RangeSpec::FromTo { first, last }
+    }
+
+    #[test]
+    fn a_first_fetch_starts_at_the_clients_first_byte_and_ends_on_a_block_boundary() {
+        assert_eq!(first_fetch_range(from_to(10, 20), MB), from_to(10, MB - 1));
+        assert_eq!(
+            first_fetch_range(from_to(MB + 5, 3 * MB), MB),
+            from_to(MB + 5, 4 * MB - 1)
+        );
+        assert_eq!(
+            first_fetch_range(RangeSpec::From { first: 7 }, MB),
+            from_to(7, 16 * MB - 1)
+        );
+        assert_eq!(
+            first_fetch_range(from_to(0, 100 * MB), MB),
+            from_to(0, 16 * MB - 1)
+        );
+        let suffix = RangeSpec::Suffix { len: 65536 };
+        assert_eq!(first_fetch_range(suffix, MB), suffix);
+    }
+}

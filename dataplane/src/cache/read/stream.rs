@@ -1,0 +1,302 @@
+//! One response's body: the client's bytes, block by block, from the store, from fills in
+//! flight, or from fills this response starts, with a bounded window of blocks claimed ahead.
+
+use std::collections::VecDeque;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use super::fetch::OriginFetch;
+use super::filler::{Feed, Filler, OpenBody, Step, Target};
+use super::ReadEnv;
+use crate::cache::range::{block_bytes, block_span, slice_in_block, ByteRange};
+use crate::cache::{BlockFill, BlockKey, Claim, Permit};
+use crate::error::{Error, ErrorKind, Side};
+use crate::WorkerMetrics;
+
+/// Most blocks one origin GET of a run asks for: a long sequential read is fetched in runs of
+/// this many blocks, one request each.
+const MAX_RUN_BLOCKS: u64 = 64;
+
+/// A claimed block not yet wholly handed to the client.
+enum Slot {
+    /// From the store.
+    Hit(Bytes),
+    /// From a fill in flight; the permit, when this response started the fill, is its budget
+    /// charge, returned once the block is handed over (and filled).
+    Fill {
+        fill: Arc<BlockFill>,
+        _charge: Option<Rc<Permit>>,
+    },
+}
+
+/// The filler this response feeds, and the blocks of its run.
+struct Run {
+    feed: Feed,
+    /// The block its next step is for.
+    next: u64,
+    /// Its run's last block.
+    last: u64,
+}
+
+/// The body of one cached response, as a stream of `Bytes` slices in order.
+///
+/// It claims blocks as the consumer takes bytes, never more than the window ahead. Dropping it
+/// releases its claims: fills it started finish the blocks already handed to them (others may
+/// be reading those) and stop.
+pub struct BodyStream<F: OriginFetch> {
+    env: Rc<ReadEnv>,
+    fetch: Rc<F>,
+    target: Rc<Target>,
+    range: ByteRange,
+    /// Index of `window`'s front block, and the next block to claim.
+    front: u64,
+    next_claim: u64,
+    last_block: u64,
+    window: VecDeque<Slot>,
+    window_blocks: usize,
+    /// Offset within the front block of the next byte to hand out.
+    front_off: usize,
+    run: Option<Run>,
+    /// A body already open at the client's first byte (the cold first fetch).
+    opened: Option<OpenBody<F::Body>>,
+    budget_wait: Duration,
+    peeked: Option<Bytes>,
+}
+
+impl<F: OriginFetch> BodyStream<F> {
+    pub(crate) fn new(
+        env: Rc<ReadEnv>,
+        fetch: Rc<F>,
+        target: Rc<Target>,
+        range: ByteRange,
+        opened: Option<OpenBody<F::Body>>,
+        budget_wait: Duration,
+    ) -> Self {
+        let bs = target.block_size;
+        let span = block_span(range, bs);
+        let window_blocks = (env.cache.config().readahead_window / bs).max(1) as usize;
+        Self {
+            env,
+            fetch,
+            target,
+            range,
+            front: span.first_block,
+            next_claim: span.first_block,
+            last_block: span.last_block,
+            window: VecDeque::new(),
+            window_blocks,
+            front_off: 0,
+            run: None,
+            opened,
+            budget_wait,
+            peeked: None,
+        }
+    }
+
+    /// Wait for the first bytes (so that a changed object or a failed fill can still be
+    /// answered with a clean error or a re-plan before anything is written).
+    pub(crate) async fn prime(&mut self) -> Result<(), Error> {
+        if self.peeked.is_none() {
+            self.peeked = self.take().await?;
+        }
+        Ok(())
+    }
+
+    /// The next bytes of the body, `None` at its end. An `Err` after some bytes were handed
+    /// out means the body cannot be completed with the same object version.
+    pub async fn next(&mut self) -> Result<Option<Bytes>, Error> {
+        match self.peeked.take() {
+            Some(p) => Ok(Some(p)),
+            None => self.take().await,
+        }
+    }
+
+    /// True when [`BodyStream::next`] would answer without waiting for an origin or the
+    /// budget: a consumer batching writes flushes what it holds before it waits.
+    pub fn is_ready(&self) -> bool {
+        if self.peeked.is_some() {
+            return true;
+        }
+        match self.window.front() {
+            Some(Slot::Hit(_)) => true,
+            Some(Slot::Fill { fill, .. }) => fill.is_ready(self.front_off.max(self.want().start)),
+            None => self.next_claim > self.last_block,
+        }
+    }
+
+    /// Bytes of the body in the front block: its slice of the client's range.
+    fn want(&self) -> std::ops::Range<usize> {
+        slice_in_block(self.range, self.front, self.target.block_size)
+    }
+
+    async fn take(&mut self) -> Result<Option<Bytes>, Error> {
+        self.top_up().await?;
+        if self.window.is_empty() {
+            return Ok(None);
+        }
+        let want = self.want();
+        let off = self.front_off.max(want.start);
+        let m = self.env.metrics();
+        let piece = match self.window.front() {
+            None => return Ok(None),
+            Some(Slot::Hit(block)) => {
+                let p = block.slice(off..want.end);
+                WorkerMetrics::add(&m.cache_bytes_hit, p.len() as u64);
+                p
+            }
+            Some(Slot::Fill { fill, .. }) => match fill.read(off).await? {
+                Some(p) => {
+                    let p = p.slice(..p.len().min(want.end - off));
+                    WorkerMetrics::add(&m.cache_bytes_miss, p.len() as u64);
+                    p
+                }
+                None => {
+                    return Err(Error::new(
+                        ErrorKind::Truncated,
+                        Side::Origin,
+                        "block fill ended early",
+                    ))
+                }
+            },
+        };
+        self.front_off = off + piece.len();
+        if self.front_off >= want.end {
+            self.window.pop_front();
+            self.front += 1;
+            self.front_off = 0;
+        }
+        Ok(Some(piece))
+    }
+
+    /// Claim blocks until the window is full or the range is claimed. A miss is charged to
+    /// the budget before it is claimed, so no claim is ever held while waiting for budget;
+    /// only a response with nothing in its window waits (bounded), the others go on with what
+    /// they hold.
+    async fn top_up(&mut self) -> Result<(), Error> {
+        let cache = self.env.cache.clone();
+        let bs = self.target.block_size;
+        while self.window.len() < self.window_blocks && self.next_claim <= self.last_block {
+            let index = self.next_claim;
+            let key = BlockKey::new(self.target.object.clone(), self.target.etag.clone(), index);
+            let m = self.env.metrics();
+            if let Some(block) = cache.store.get(&key) {
+                WorkerMetrics::add(&m.cache_block_hits, 1);
+                self.push(Slot::Hit(block), None);
+                continue;
+            }
+            let len = block_bytes(index, bs, self.target.size).len();
+            let permit = match cache.budget.try_acquire(len) {
+                Some(p) => p,
+                None if self.window.is_empty() => {
+                    cache.budget.acquire(len, self.budget_wait).await?
+                }
+                None => break,
+            };
+            WorkerMetrics::add(&m.cache_block_misses, 1);
+            // The client's first byte inside a cold block: its tail is fetched from that byte
+            // and its head beside it, so the first byte waits for nothing before it.
+            let split = (index == self.range.first / bs)
+                .then(|| (self.range.first % bs) as usize)
+                .filter(|&at| at > 0);
+            match cache.inflight.claim(&key, len as usize, split) {
+                Claim::Hit(block) => self.push(Slot::Hit(block), None),
+                Claim::Wait(fill) => {
+                    WorkerMetrics::add(&m.coalesced_waits, 1);
+                    self.push(
+                        Slot::Fill {
+                            fill,
+                            _charge: None,
+                        },
+                        None,
+                    );
+                }
+                Claim::Fill(fill, writers) => {
+                    let permit = Rc::new(permit);
+                    let mut tail = None;
+                    for writer in writers {
+                        if writer.range().start == 0 && split.is_some() {
+                            let head_end = index * bs + writer.range().end as u64;
+                            self.filler(head_end, None)
+                                .spawn_one(writer, index, permit.clone());
+                        } else {
+                            tail = Some(writer);
+                        }
+                    }
+                    let step = tail.map(|w| Step::Fill(w, permit.clone()));
+                    self.push(
+                        Slot::Fill {
+                            fill,
+                            _charge: Some(permit),
+                        },
+                        step,
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Add the next block's slot and tell the current run what happens to that block: filled
+    /// by it (`step`), or skipped.
+    fn push(&mut self, slot: Slot, step: Option<Step>) {
+        let index = self.next_claim;
+        self.next_claim += 1;
+        self.window.push_back(slot);
+        let follows_run = self.run.as_ref().is_some_and(|r| r.next == index);
+        match (step, follows_run) {
+            (None, false) => {}
+            (None, true) => self.advance_run(Step::Skip),
+            (Some(step), true) => self.advance_run(step),
+            (Some(step), false) => {
+                // Start a run here: as long as the next blocks are neither cached nor being
+                // filled, and the client wants them.
+                let cache = &self.env.cache;
+                let mut last = index;
+                while last < self.last_block && last + 1 - index < MAX_RUN_BLOCKS {
+                    let key = BlockKey::new(
+                        self.target.object.clone(),
+                        self.target.etag.clone(),
+                        last + 1,
+                    );
+                    if cache.store.peek(&key).is_some() || cache.inflight.contains(&key) {
+                        break;
+                    }
+                    last += 1;
+                }
+                let run_end = (last + 1) * self.target.block_size;
+                let opened = self.opened.take();
+                let feed = self.filler(run_end, opened).spawn_run(index);
+                // Replacing a run closes the old one's feed: it finishes what it was handed.
+                self.run = Some(Run {
+                    feed,
+                    next: index,
+                    last,
+                });
+                self.advance_run(step);
+            }
+        }
+    }
+
+    fn advance_run(&mut self, step: Step) {
+        if let Some(run) = &mut self.run {
+            run.feed.push(step);
+            run.next += 1;
+            if run.next > run.last {
+                self.run = None;
+            }
+        }
+    }
+
+    fn filler(&self, run_end: u64, opened: Option<OpenBody<F::Body>>) -> Filler<F> {
+        Filler::new(
+            self.env.clone(),
+            self.fetch.clone(),
+            self.target.clone(),
+            run_end,
+            opened,
+        )
+    }
+}

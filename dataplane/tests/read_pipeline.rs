@@ -1,0 +1,402 @@
+//! The read pipeline (`cache::read`) end to end against an in-process fake origin, on both
+//! io drivers: hits, coalescing across workers, re-plans, retries, resumes, cuts, the window
+//! and the in-flight budget.
+
+mod support;
+
+use std::rc::Rc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rangecache_dataplane::cache::range::RangeSpec;
+use rangecache_dataplane::cache::read::{self, Answer, ReadEnv, ReadRequest};
+use rangecache_dataplane::cache::{Cache, CacheConfig, ObjectId};
+use rangecache_dataplane::{ErrorKind, Metrics};
+use support::fake_origin::{FakeFetch, FakeOrigin, Fault};
+
+const BS: u64 = 64 * 1024;
+
+fn cache_with(memory: u64, window: u64, inflight: u64) -> Arc<Cache> {
+    Arc::new(Cache::new(CacheConfig {
+        memory,
+        block_size: BS,
+        metadata_ttl: Duration::from_secs(60),
+        metadata_entries: 1000,
+        readahead_window: window,
+        inflight_memory: inflight,
+    }))
+}
+
+fn cache() -> Arc<Cache> {
+    cache_with(64 << 20, 4 * BS, 64 << 20)
+}
+
+fn env(cache: &Arc<Cache>, metrics: &Arc<Metrics>, worker: usize) -> Rc<ReadEnv> {
+    ReadEnv::new(cache.clone(), metrics.clone(), worker)
+}
+
+fn request(key: &str, range: Option<RangeSpec>) -> ReadRequest<'static> {
+    ReadRequest {
+        object: ObjectId::new("origin", "bucket", key),
+        range,
+        preconditions: Default::default(),
+        head_only: false,
+        wants_checksums: false,
+        budget_wait: Duration::from_secs(5),
+    }
+}
+
+fn from_to(first: u64, last: u64) -> Option<RangeSpec> {
+    Some(RangeSpec::FromTo { first, last })
+}
+
+/// Read `req` to its end: the status (206 or 200) and the bytes, or the error that cut it.
+async fn read_all(
+    env: &Rc<ReadEnv>,
+    origin: &Arc<FakeOrigin>,
+    req: &ReadRequest<'_>,
+) -> Result<(bool, Vec<u8>), (ErrorKind, Vec<u8>)> {
+    let fetch = Rc::new(origin.fetch(req.object.key()));
+    let answer = read::open(env, fetch, req)
+        .await
+        .map_err(|e| (e.kind(), vec![]))?;
+    let Answer::Object { partial, body, .. } = answer else {
+        panic!("not an object answer");
+    };
+    let mut got = Vec::new();
+    if let Some(mut body) = body {
+        loop {
+            match body.next().await {
+                Ok(Some(p)) => got.extend_from_slice(&p),
+                Ok(None) => break,
+                Err(e) => return Err((e.kind(), got)),
+            }
+        }
+    }
+    Ok((partial, got))
+}
+
+fn counter(m: &Metrics, f: impl Fn(&rangecache_dataplane::WorkerMetrics) -> u64) -> u64 {
+    (0..m.len()).map(|i| f(m.worker(i))).sum()
+}
+
+/// Wait until nothing is in flight (fills finishing in the background).
+async fn settle(cache: &Cache) {
+    for _ in 0..500 {
+        if cache.inflight.is_empty() && cache.budget.stats().used == 0 {
+            return;
+        }
+        monoio::time::sleep(Duration::from_millis(2)).await;
+    }
+    panic!(
+        "still in flight: {} fills, {} budget bytes",
+        cache.inflight.len(),
+        cache.budget.stats().used
+    );
+}
+
+#[monoio::test_all(timer_enabled = true)]
+async fn a_cold_read_then_a_hit_without_the_origin() {
+    let (cache, metrics, origin) = (cache(), Arc::new(Metrics::new(1)), FakeOrigin::new());
+    let env = env(&cache, &metrics, 0);
+    let data = FakeOrigin::pattern(10 * BS as usize + 123, 1);
+    origin.put("obj", data.clone());
+    // Starts inside block 1: the first GET starts at the client's first byte, the head of
+    // block 1 is fetched beside it.
+    let req = request("obj", from_to(BS + 1000, 4 * BS + 5));
+    let (partial, got) = read_all(&env, &origin, &req).await.unwrap();
+    assert!(partial);
+    assert_eq!(got, data[(BS + 1000) as usize..=(4 * BS + 5) as usize]);
+    let gets = origin.gets();
+    assert!(
+        gets.iter()
+            .any(|g| matches!(g.range, RangeSpec::FromTo { first, .. } if first == BS + 1000)),
+        "{gets:?}"
+    );
+    settle(&cache).await;
+    let before = origin.gets().len();
+    let (_, again) = read_all(&env, &origin, &req).await.unwrap();
+    assert_eq!(again, got);
+    // The whole of block 1 is cached too: a read from its start is a hit.
+    let (_, head) = read_all(&env, &origin, &request("obj", from_to(BS, BS + 999)))
+        .await
+        .unwrap();
+    assert_eq!(head, data[BS as usize..(BS + 1000) as usize]);
+    assert_eq!(origin.gets().len(), before, "hits asked the origin");
+    assert!(counter(&metrics, |m| m.cache_block_hits.load(Relaxed)) >= 5);
+}
+
+#[monoio::test_all(timer_enabled = true)]
+async fn a_whole_object_read_and_a_suffix() {
+    let (cache, metrics, origin) = (cache(), Arc::new(Metrics::new(1)), FakeOrigin::new());
+    let env = env(&cache, &metrics, 0);
+    let data = FakeOrigin::pattern(3 * BS as usize + 17, 2);
+    origin.put("whole", data.clone());
+    let (partial, got) = read_all(&env, &origin, &request("whole", None))
+        .await
+        .unwrap();
+    assert!(!partial);
+    assert_eq!(got, data);
+    let (_, tail) = read_all(
+        &env,
+        &origin,
+        &request("whole", Some(RangeSpec::Suffix { len: 100 })),
+    )
+    .await
+    .unwrap();
+    assert_eq!(tail, data[data.len() - 100..]);
+    settle(&cache).await;
+}
+
+#[test]
+fn one_miss_is_fetched_once_for_readers_on_two_workers() {
+    let (cache, metrics, origin) = (cache(), Arc::new(Metrics::new(2)), FakeOrigin::new());
+    let data = FakeOrigin::pattern(8 * BS as usize, 3);
+    origin.put("shared", data.clone());
+    origin.set_chunk_delay(Duration::from_millis(2));
+    let barrier = Arc::new(std::sync::Barrier::new(2));
+    let workers: Vec<_> = (0..2)
+        .map(|w| {
+            let (cache, metrics, origin, barrier) = (
+                cache.clone(),
+                metrics.clone(),
+                origin.clone(),
+                barrier.clone(),
+            );
+            std::thread::spawn(move || {
+                block_on(async move {
+                    let env = env(&cache, &metrics, w);
+                    barrier.wait();
+                    let req = request("shared", from_to(0, 8 * BS - 1));
+                    let got = read_all(&env, &origin, &req).await.unwrap().1;
+                    settle(&cache).await;
+                    got
+                })
+            })
+        })
+        .collect();
+    for w in workers {
+        assert_eq!(w.join().unwrap(), data);
+    }
+    let fetched: u64 = origin.bytes_sent.load(Relaxed);
+    assert_eq!(
+        fetched,
+        8 * BS,
+        "every byte fetched once, whichever worker led"
+    );
+    assert!(origin.heads() == 0);
+}
+
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
+        .enable_timer()
+        .build()
+        .unwrap()
+        .block_on(f)
+}
+
+#[monoio::test_all(timer_enabled = true)]
+async fn a_changed_object_is_replanned_once_and_served_whole_from_its_new_version() {
+    let (cache, metrics, origin) = (cache(), Arc::new(Metrics::new(1)), FakeOrigin::new());
+    let env = env(&cache, &metrics, 0);
+    origin.put("v", FakeOrigin::pattern(4 * BS as usize, 4));
+    read_all(&env, &origin, &request("v", from_to(0, 10)))
+        .await
+        .unwrap();
+    settle(&cache).await;
+    // Replaced behind the cache's back: the cached metadata still names the old ETag.
+    let new = FakeOrigin::pattern(4 * BS as usize, 5);
+    let new_etag = origin.put("v", new.clone());
+    let (_, got) = read_all(&env, &origin, &request("v", from_to(2 * BS, 3 * BS + 9)))
+        .await
+        .unwrap();
+    assert_eq!(got, new[2 * BS as usize..=(3 * BS + 9) as usize]);
+    assert_eq!(counter(&metrics, |m| m.replans.load(Relaxed)), 1);
+    let last = origin.gets().pop().unwrap();
+    assert!(last.if_match.is_none() || last.if_match.as_deref() == Some(new_etag.as_str()));
+    settle(&cache).await;
+}
+
+#[monoio::test_all(timer_enabled = true)]
+async fn transient_failures_before_the_first_byte_are_retried() {
+    let (cache, metrics, origin) = (cache(), Arc::new(Metrics::new(1)), FakeOrigin::new());
+    let env = env(&cache, &metrics, 0);
+    let data = FakeOrigin::pattern(4 * BS as usize, 6);
+    origin.put("flaky", data.clone());
+    origin.push_fault(Fault::Status(503));
+    origin.push_fault(Fault::Refuse);
+    let (_, got) = read_all(&env, &origin, &request("flaky", from_to(100, 3 * BS)))
+        .await
+        .unwrap();
+    assert_eq!(got, data[100..=(3 * BS) as usize]);
+    assert_eq!(counter(&metrics, |m| m.origin_retries.load(Relaxed)), 2);
+    // Four failures in a row are final: the client gets an error, not a hang.
+    for _ in 0..4 {
+        origin.push_fault(Fault::Status(500));
+    }
+    let err = read_all(&env, &origin, &request("flaky2", from_to(0, 10))).await;
+    assert!(err.is_err());
+    settle(&cache).await;
+}
+
+#[monoio::test_all(timer_enabled = true)]
+async fn a_body_cut_mid_way_is_resumed_from_the_next_byte_with_if_match() {
+    let (cache, metrics, origin) = (cache(), Arc::new(Metrics::new(1)), FakeOrigin::new());
+    let env = env(&cache, &metrics, 0);
+    let data = FakeOrigin::pattern(6 * BS as usize, 7);
+    let etag = origin.put("cut", data.clone());
+    origin.push_fault(Fault::CutAfter(BS as usize + 5000));
+    let (_, got) = read_all(&env, &origin, &request("cut", from_to(0, 6 * BS - 1)))
+        .await
+        .unwrap();
+    assert_eq!(got, data);
+    assert_eq!(counter(&metrics, |m| m.fill_resumes.load(Relaxed)), 1);
+    let gets = origin.gets();
+    let resumed = &gets[1];
+    assert_eq!(resumed.if_match.as_deref(), Some(etag.as_str()));
+    assert!(
+        matches!(resumed.range, RangeSpec::FromTo { first, .. } if first == BS + 5000),
+        "{resumed:?}"
+    );
+    settle(&cache).await;
+}
+
+#[monoio::test_all(timer_enabled = true)]
+async fn a_version_change_mid_body_cuts_the_response_without_new_bytes() {
+    let (cache, metrics, origin) = (cache(), Arc::new(Metrics::new(1)), FakeOrigin::new());
+    let env = env(&cache, &metrics, 0);
+    let old = FakeOrigin::pattern(6 * BS as usize, 8);
+    origin.put("swap", old.clone());
+    // The first GET sends 2.5 blocks, the object is replaced, the body resets; the resume's
+    // If-Match meets the new ETag.
+    origin.push_fault(Fault::ReplaceAfter(2 * BS as usize + BS as usize / 2));
+    let (kind, got) = read_all(&env, &origin, &request("swap", from_to(0, 6 * BS - 1)))
+        .await
+        .unwrap_err();
+    assert_eq!(kind, ErrorKind::Changed);
+    assert!(!got.is_empty() && got.len() < old.len());
+    assert_eq!(
+        got,
+        old[..got.len()],
+        "only the old version's bytes were handed out"
+    );
+    settle(&cache).await;
+    // The next read sees the new version whole.
+    let new = origin.fetch("swap");
+    drop(new);
+    let (_, fresh) = read_all(&env, &origin, &request("swap", from_to(0, 6 * BS - 1)))
+        .await
+        .unwrap();
+    assert_eq!(fresh, FakeOrigin::pattern(6 * BS as usize, 99));
+    settle(&cache).await;
+}
+
+#[monoio::test_all(timer_enabled = true)]
+async fn a_slow_client_holds_at_most_its_window() {
+    let window = 4 * BS;
+    let (cache, metrics, origin) = (
+        cache_with(2 * BS, window, 64 << 20),
+        Arc::new(Metrics::new(1)),
+        FakeOrigin::new(),
+    );
+    let env = env(&cache, &metrics, 0);
+    let size = 256 * BS;
+    origin.put("big", FakeOrigin::pattern(size as usize, 9));
+    let req = request("big", from_to(0, size - 1));
+    let fetch: Rc<FakeFetch> = Rc::new(origin.fetch("big"));
+    let Answer::Object {
+        body: Some(mut body),
+        ..
+    } = read::open(&env, fetch, &req).await.unwrap()
+    else {
+        panic!("body expected");
+    };
+    let mut taken = 0u64;
+    for _ in 0..40 {
+        let p = body.next().await.unwrap().unwrap();
+        taken += p.len() as u64;
+        // A slow reader: the origin gets time to run ahead if anything let it.
+        monoio::time::sleep(Duration::from_millis(3)).await;
+        let sent = origin.bytes_sent.load(Relaxed);
+        assert!(
+            sent <= taken + window + BS,
+            "origin sent {sent} bytes for a client that took {taken} (window {window})"
+        );
+        assert!(cache.budget.stats().used <= window + BS);
+    }
+    drop(body);
+    settle(&cache).await;
+    assert!(origin.bytes_sent.load(Relaxed) < size / 2);
+}
+
+#[monoio::test_all(timer_enabled = true)]
+async fn a_reader_that_goes_away_mid_fill_leaves_the_others_their_bytes() {
+    let (cache, metrics, origin) = (cache(), Arc::new(Metrics::new(1)), FakeOrigin::new());
+    let env = env(&cache, &metrics, 0);
+    let data = FakeOrigin::pattern(8 * BS as usize, 10);
+    origin.put("drop", data.clone());
+    origin.set_chunk_delay(Duration::from_millis(3));
+    let req = request("drop", from_to(0, 8 * BS - 1));
+    let fetch = Rc::new(origin.fetch("drop"));
+    let Answer::Object {
+        body: Some(mut leader),
+        ..
+    } = read::open(&env, fetch, &req).await.unwrap()
+    else {
+        panic!("body expected");
+    };
+    leader.next().await.unwrap().unwrap();
+    // A second reader joins the fills in flight, then the first goes away.
+    let (env2, origin2) = (env.clone(), origin.clone());
+    let follower = monoio::spawn(async move {
+        read_all(&env2, &origin2, &request("drop", from_to(0, 4 * BS - 1))).await
+    });
+    monoio::time::sleep(Duration::from_millis(5)).await;
+    drop(leader);
+    let (_, got) = follower.await.unwrap();
+    assert_eq!(got, data[..4 * BS as usize]);
+    settle(&cache).await;
+    assert!(cache.inflight.is_empty());
+    assert_eq!(cache.budget.stats().used, 0);
+}
+
+#[monoio::test_all(timer_enabled = true)]
+async fn a_spent_budget_makes_new_misses_wait_then_fail_busy() {
+    let (cache, metrics, origin) = (
+        cache_with(64 << 20, 2 * BS, 2 * BS),
+        Arc::new(Metrics::new(1)),
+        FakeOrigin::new(),
+    );
+    let env = env(&cache, &metrics, 0);
+    origin.put("a", FakeOrigin::pattern(16 * BS as usize, 11));
+    origin.put("b", FakeOrigin::pattern(16 * BS as usize, 12));
+    // Slow pieces smaller than a block: `a`'s first piece leaves its first block in its window.
+    origin.set_chunk(16 * 1024);
+    origin.set_chunk_delay(Duration::from_millis(5));
+    let fetch = Rc::new(origin.fetch("a"));
+    // `a` takes its first piece and stops reading: its window holds the whole budget.
+    let Answer::Object {
+        body: Some(mut a), ..
+    } = read::open(&env, fetch, &request("a", from_to(0, 16 * BS - 1)))
+        .await
+        .unwrap()
+    else {
+        panic!("body expected");
+    };
+    a.next().await.unwrap().unwrap();
+    assert_eq!(cache.budget.stats().used, 2 * BS);
+    let mut b = request("b", from_to(0, 16 * BS - 1));
+    b.budget_wait = Duration::from_millis(50);
+    let (kind, _) = read_all(&env, &origin, &b).await.unwrap_err();
+    assert_eq!(kind, ErrorKind::Busy);
+    let stats = cache.budget.stats();
+    assert!(stats.waits >= 1 && stats.timeouts >= 1, "{stats:?}");
+    // Once `a` goes away, `b` gets its bytes.
+    drop(a);
+    settle(&cache).await;
+    b.budget_wait = Duration::from_secs(5);
+    let (_, got) = read_all(&env, &origin, &b).await.unwrap();
+    assert_eq!(got.len(), 16 * BS as usize);
+    settle(&cache).await;
+}
