@@ -153,12 +153,16 @@ async fn route(state: Arc<AdminState>, req: http::Request<Incoming>) -> Reply {
     if uri.path() == "/" && (method == Method::POST || (method == Method::GET && has_query)) {
         return sts_reply(&state, req).await;
     }
-    let admin = &state.settings.load().admin;
-    if auth::required(admin, uri.path()) {
-        if let Err(refusal) = auth::check(admin, req.headers()) {
-            state.unauthorized.fetch_add(1, Relaxed);
-            return auth::refused(refusal, uri.path());
-        }
+    // The settings guard is dropped here: it must not be held across the awaits below.
+    let refused = {
+        let admin = &state.settings.load().admin;
+        auth::required(admin, uri.path())
+            .then(|| auth::check(admin, req.headers()).err())
+            .flatten()
+    };
+    if let Some(refusal) = refused {
+        state.unauthorized.fetch_add(1, Relaxed);
+        return auth::refused(refusal, uri.path());
     }
     let target = uri
         .path_and_query()

@@ -57,14 +57,37 @@ impl Peer {
     }
 
     /// `POST target` (path and query) with the admin token and this node's name; the status
-    /// of the answer. The caller bounds the time: a call cut short drops its connection.
+    /// of the answer. A pooled connection that fails before answering (the peer restarted or
+    /// closed it) is replaced by a new one, once. The caller bounds the time: a call cut short
+    /// drops its connection.
     pub async fn post(
         &self,
         target: &str,
         token: Option<&str>,
         node: &str,
     ) -> Result<StatusCode, PeerError> {
-        let mut sender = self.connection().await?;
+        if let Some(sender) = self.pooled().await {
+            match self.send(sender, target, token, node).await {
+                Err(PeerError::Http(e)) => {
+                    tracing::debug!(
+                        "fleet peer {}: pooled connection failed: {e}",
+                        self.url.base
+                    );
+                }
+                done => return done,
+            }
+        }
+        let sender = self.connect().await?;
+        self.send(sender, target, token, node).await
+    }
+
+    async fn send(
+        &self,
+        mut sender: SendRequest<Empty<Bytes>>,
+        target: &str,
+        token: Option<&str>,
+        node: &str,
+    ) -> Result<StatusCode, PeerError> {
         let authority = format!("{}:{}", bracketed(&self.url.host), self.url.port);
         let mut req = Request::post(target)
             .header(header::HOST, authority)
@@ -85,15 +108,18 @@ impl Peer {
         Ok(status)
     }
 
-    /// An idle pooled connection that is still open, or a new one.
-    async fn connection(&self) -> Result<SendRequest<Empty<Bytes>>, PeerError> {
+    /// An idle pooled connection that is still open, if any.
+    async fn pooled(&self) -> Option<SendRequest<Empty<Bytes>>> {
         loop {
-            let candidate = self.idle.lock().map(|mut idle| idle.pop()).ok().flatten();
-            let Some(mut sender) = candidate else { break };
+            let mut sender = self.idle.lock().ok()?.pop()?;
             if !sender.is_closed() && sender.ready().await.is_ok() {
-                return Ok(sender);
+                return Some(sender);
             }
         }
+    }
+
+    /// A new connection.
+    async fn connect(&self) -> Result<SendRequest<Empty<Bytes>>, PeerError> {
         let tcp = TcpStream::connect((self.url.host.as_str(), self.url.port))
             .await
             .map_err(PeerError::Connect)?;

@@ -14,6 +14,9 @@ enum Behaviour {
     Answer(u16),
     /// Accept, read, never answer.
     Silent,
+    /// Answer 200 without announcing it, then close the connection (a peer that restarts
+    /// between two calls).
+    AnswerThenClose,
 }
 
 /// A fake peer on loopback recording the request heads it got.
@@ -48,12 +51,17 @@ async fn fake_peer(behaviour: Behaviour) -> FakePeer {
                         let head = String::from_utf8_lossy(&buf[..end]).into_owned();
                         buf.drain(..end + 4);
                         seen.lock().unwrap().push(head);
-                        if let Behaviour::Answer(status) = behaviour {
-                            let reply =
-                                format!("HTTP/1.1 {status} X\r\ncontent-length: 2\r\n\r\n{{}}");
-                            if sock.write_all(reply.as_bytes()).await.is_err() {
-                                return;
-                            }
+                        let status = match behaviour {
+                            Behaviour::Answer(status) => status,
+                            Behaviour::AnswerThenClose => 200,
+                            Behaviour::Silent => continue,
+                        };
+                        let reply = format!("HTTP/1.1 {status} X\r\ncontent-length: 2\r\n\r\n{{}}");
+                        if sock.write_all(reply.as_bytes()).await.is_err() {
+                            return;
+                        }
+                        if matches!(behaviour, Behaviour::AnswerThenClose) {
+                            return;
                         }
                     }
                 }
@@ -179,6 +187,21 @@ async fn no_peers_means_no_wait_and_reload_keeps_counters() {
     fleet.refresh().await;
     assert!(Arc::ptr_eq(&before, &fleet.peers()[0]), "counters survive");
     assert_eq!(before.stats.count(Outcome::Ok), 1);
+}
+
+#[tokio::test]
+async fn a_peer_that_closed_its_connection_is_called_again() {
+    let a = fake_peer(Behaviour::AnswerThenClose).await;
+    let s = settings(&[&a.base], None, "2s");
+    let fleet = Fleet::new(Handle::current(), s, "127.0.0.1:9".parse().unwrap());
+    fleet.refresh().await;
+    for _ in 0..3 {
+        run(&fleet, object()).await;
+    }
+    let peer = fleet.peers()[0].clone();
+    assert_eq!(peer.stats.count(Outcome::Ok), 3);
+    assert_eq!(peer.stats.count(Outcome::Error), 0);
+    assert_eq!(a.heads.lock().unwrap().len(), 3);
 }
 
 #[test]
