@@ -287,6 +287,33 @@ def test_token_rotation_by_sighup(fleet):
     assert after.get("ok", 0) - before.get("ok", 0) == 2 * (20 + 4)
 
 
+def test_peer_list_reloads_on_sighup(fleet):
+    """Emptying a node's fleet.peers by SIGHUP stops its invalidations (a cross-node write then
+    reads stale until the TTL, as the docs say); restoring the list brings them back."""
+    import copy
+
+    writer_name, writer = "rc1", fleet.nodes[0]
+    bal, own = fleet.client(), fleet.client(writer)
+    key = next(k for k in (f"reload/k{i}" for i in range(64))
+               if served_by(bal.put_object(Bucket=fleet.bucket, Key=k, Body=b"x")) != writer_name)
+    bal.put_object(Bucket=fleet.bucket, Key=key, Body=b"first")
+    assert bal.get_object(Bucket=fleet.bucket, Key=key)["Body"].read() == b"first"
+    alone = copy.deepcopy(writer.config)
+    alone["fleet"]["peers"] = []
+    original = writer.config
+    writer.reload(alone)
+    try:
+        assert writer.metric_sum("rangecache_fleet_peers") == 0
+        own.put_object(Bucket=fleet.bucket, Key=key, Body=b"second")
+        assert bal.get_object(Bucket=fleet.bucket, Key=key)["Body"].read() == b"first", \
+            "without peers the object's own node was not told"
+    finally:
+        writer.reload(original)
+    assert writer.metric_sum("rangecache_fleet_peers") == NODES - 1
+    own.put_object(Bucket=fleet.bucket, Key=key, Body=b"third")
+    assert bal.get_object(Bucket=fleet.bucket, Key=key)["Body"].read() == b"third"
+
+
 def test_protect_metrics(proxy_factory, seaweed, tmp_path):
     token = tmp_path / "token"
     token.write_text("metrics-token\n")
