@@ -27,6 +27,8 @@ banner "system packages"
 missing=()
 command -v curl >/dev/null 2>&1 || missing+=(curl)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+# The fleet test (tests/e2e/test_fleet.py) runs the shipped deploy/haproxy/haproxy.cfg.
+command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || missing+=(haproxy)
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
 if command -v python3 >/dev/null 2>&1 && ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
   missing+=(python3-venv)
@@ -43,7 +45,7 @@ if ((${#missing[@]})); then
   apt-get update -q
   apt-get install -y -q --no-install-recommends "${missing[@]}"
 else
-  echo "all present (curl, openssl, python3 with venv, ca-certificates, systemd-analyze)"
+  echo "all present (curl, openssl, haproxy, python3 with venv, ca-certificates, systemd-analyze)"
 fi
 
 # ------------------------------------------------------------------------------------------------

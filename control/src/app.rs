@@ -21,6 +21,7 @@ use crate::cli::Cli;
 use crate::config::units::{format_duration, format_size};
 use crate::config::{self, tls::io_text, Settings, Sources};
 use crate::error::{Phase, StartupError};
+use crate::fleet::Fleet;
 use crate::limits;
 use crate::resolve;
 use crate::service::{self, Service};
@@ -85,7 +86,14 @@ pub fn run(cli: Cli) -> Result<(), StartupError> {
         access_log: access_log.as_ref().map(AccessLog::sink),
     };
     limits::log_max_connections(&dp_config);
-    let publisher = Publisher::new(settings, addrs);
+    let mut publisher = Publisher::new(settings, addrs);
+    let fleet = Arc::new(Fleet::new(
+        runtime.handle().clone(),
+        publisher.settings_handle(),
+        admin_addr,
+    ));
+    runtime.block_on(fleet.refresh());
+    publisher.install_fleet(fleet.clone());
     let metrics = Arc::new(Metrics::new(workers));
     let dataplane = DataPlane::start(dp_config.clone(), publisher.shared(), metrics.clone())
         .map_err(|e| start_error(&dp_config, e))?;
@@ -110,6 +118,8 @@ pub fn run(cli: Cli) -> Result<(), StartupError> {
         serving: AtomicBool::new(true),
         reloads_ok: AtomicU64::new(0),
         reloads_failed: AtomicU64::new(0),
+        fleet,
+        unauthorized: AtomicU64::new(0),
     });
     let mut service = Service::new(cli.pid_file.clone());
     service.ready(&format!("serving on {}", dataplane.local_addr()));
@@ -140,10 +150,26 @@ fn log_cache(cache: &Cache) {
     }
 }
 
-/// The client-auth summary; `auth.mode = "none"` is already among the warnings.
+/// The client-auth summary; `auth.mode = "none"` is already among the warnings. Then who may
+/// use the admin endpoint.
 fn log_auth(settings: &Settings) {
     if settings.auth.mode == AuthMode::SigV4 {
         info!("client auth: {}", settings.auth.summary());
+    }
+    let admin = &settings.admin;
+    match &admin.token_file {
+        Some(file) => {
+            info!(
+            "admin endpoint: bearer token from {} required for all but /healthz, /readyz{} and STS",
+            file.display(),
+            if admin.protect_metrics { "" } else { ", /metrics" }
+        )
+        }
+        None => info!(
+            "admin endpoint: no admin.token_file, so whoever reaches {} may purge the cache and \
+             read the configuration",
+            settings.server.admin_listen
+        ),
     }
 }
 
@@ -263,6 +289,7 @@ impl Control {
                 self.state.reloads_ok.fetch_add(1, Relaxed);
                 info!("configuration reloaded: generation {generation}");
                 log_auth(&self.publisher.settings());
+                self.state.fleet.refresh().await;
             }
             Err(e) => {
                 self.state.reloads_failed.fetch_add(1, Relaxed);

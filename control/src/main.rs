@@ -6,6 +6,7 @@ mod app;
 mod cli;
 mod config;
 mod error;
+mod fleet;
 mod limits;
 mod resolve;
 mod service;

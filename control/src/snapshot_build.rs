@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
+use rangecache_dataplane::fleet::PeerInvalidator;
 use rangecache_dataplane::{BucketRoute, Origin, SharedSnapshot, Snapshot};
 
 use crate::config::{OriginConfig, Settings};
@@ -35,6 +36,7 @@ pub fn build(settings: &Settings, addrs: &AddrMap, generation: u64) -> Snapshot 
         default_origin,
         buckets,
         auth: settings.auth.policy(),
+        fleet: None,
     }
 }
 
@@ -73,6 +75,8 @@ pub struct Publisher {
     shared: SharedSnapshot,
     settings: Arc<ArcSwap<Settings>>,
     addrs: AddrMap,
+    /// The fleet hook every snapshot carries, once installed.
+    fleet: Option<Arc<dyn PeerInvalidator>>,
 }
 
 impl Publisher {
@@ -83,7 +87,24 @@ impl Publisher {
             shared: Arc::new(ArcSwap::from_pointee(snapshot)),
             settings: Arc::new(ArcSwap::from_pointee(settings)),
             addrs,
+            fleet: None,
         }
+    }
+
+    /// Install the fleet invalidation hook: the current snapshot is republished (same
+    /// generation) with it, and every later one carries it.
+    pub fn install_fleet(&mut self, hook: Arc<dyn PeerInvalidator>) {
+        let mut snapshot = Snapshot::clone(&self.shared.load());
+        snapshot.fleet = Some(hook.clone());
+        self.shared.store(Arc::new(snapshot));
+        self.fleet = Some(hook);
+    }
+
+    /// [`build`], with the fleet hook.
+    fn build_hooked(&self, settings: &Settings, addrs: &AddrMap, generation: u64) -> Snapshot {
+        let mut snapshot = build(settings, addrs, generation);
+        snapshot.fleet.clone_from(&self.fleet);
+        snapshot
     }
 
     /// The snapshot the workers read.
@@ -110,7 +131,7 @@ impl Publisher {
     pub fn replace(&mut self, settings: Settings, addrs: AddrMap) -> u64 {
         let generation = self.generation() + 1;
         self.shared
-            .store(Arc::new(build(&settings, &addrs, generation)));
+            .store(Arc::new(self.build_hooked(&settings, &addrs, generation)));
         self.settings.store(Arc::new(settings));
         self.addrs = addrs;
         generation
@@ -124,7 +145,7 @@ impl Publisher {
         let generation = self.generation() + 1;
         let settings = self.settings();
         self.shared
-            .store(Arc::new(build(&settings, &addrs, generation)));
+            .store(Arc::new(self.build_hooked(&settings, &addrs, generation)));
         self.addrs = addrs;
         Some(generation)
     }

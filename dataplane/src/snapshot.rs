@@ -12,6 +12,7 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 
 use crate::auth::AuthPolicy;
+use crate::fleet::PeerInvalidator;
 use crate::net::TlsSettings;
 
 /// The one place the current snapshot lives; shared by the control plane and all workers.
@@ -30,6 +31,8 @@ pub struct Snapshot {
     pub buckets: HashMap<String, BucketRoute>,
     /// Who may do what; checked before the cache or the origin is consulted.
     pub auth: Arc<AuthPolicy>,
+    /// Carries a write's invalidation to the other nodes of a fleet; `None` = no fleet.
+    pub fleet: Option<Arc<dyn PeerInvalidator>>,
 }
 
 impl Snapshot {

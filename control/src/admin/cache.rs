@@ -21,6 +21,7 @@ pub(super) fn stats(state: &AdminState) -> Reply {
     let s = cache.stats();
     let config = cache.config();
     let body = json!({
+        "node": state.settings.load().fleet.node_id,
         "enabled": cache.enabled(),
         "capacity_bytes": s.capacity,
         "bytes": s.bytes,
@@ -365,6 +366,7 @@ mod tests {
                 "insertions",
                 "metadata_ttl_seconds",
                 "misses",
+                "node",
                 "objects",
                 "prefetch_bytes",
                 "prefetch_cancelled_blocks",

@@ -1,9 +1,14 @@
 //! The admin HTTP endpoint (hyper 1, HTTP/1.1): `/healthz`, `/readyz`, `/metrics`, `/config`,
-//! the block cache's `/cache/stats` and `/cache/purge` ([`cache`]), and STS
+//! the block cache's `/cache/stats` and `/cache/purge` ([`cache`]), fleet peers'
+//! `/cache/invalidate` ([`invalidate`]), and STS
 //! `AssumeRoleWithWebIdentity` at `POST /` (or `GET /?Action=...`, see [`crate::sts`]). Errors
-//! are `application/problem+json`, except STS's, which are STS XML.
+//! are `application/problem+json`, except STS's, which are STS XML. With `admin.token_file`
+//! set, everything but health, readiness, (by default) metrics and STS needs the bearer token
+//! ([`auth`]).
 
+mod auth;
 mod cache;
+mod invalidate;
 pub(crate) mod query;
 
 use std::convert::Infallible;
@@ -29,6 +34,7 @@ use tokio::task::JoinSet;
 
 use crate::config::{tls::io_text, Settings};
 use crate::error::{Phase, StartupError};
+use crate::fleet::Fleet;
 use crate::snapshot_build::{all_origins_resolved, origins};
 use crate::sts::{self, Sts, StsRequest};
 
@@ -58,6 +64,10 @@ pub struct AdminState {
     pub reloads_failed: AtomicU64,
     /// STS `AssumeRoleWithWebIdentity`.
     pub sts: Sts,
+    /// Fleet invalidation: this node's peers and their counters.
+    pub fleet: Arc<Fleet>,
+    /// Admin requests refused for a missing or wrong bearer token.
+    pub unauthorized: AtomicU64,
 }
 
 type Reply = Response<Full<Bytes>>;
@@ -138,13 +148,14 @@ async fn stopped(stop: &mut watch::Receiver<bool>) {
 }
 
 /// Every admin endpoint and the methods it answers (the `Allow` header of a 405).
-const ENDPOINTS: [(&str, &str); 6] = [
+const ENDPOINTS: [(&str, &str); 7] = [
     ("/healthz", "GET, HEAD"),
     ("/readyz", "GET, HEAD"),
     ("/metrics", "GET, HEAD"),
     ("/config", "GET, HEAD"),
     ("/cache/stats", "GET, HEAD"),
     ("/cache/purge", "POST"),
+    ("/cache/invalidate", "POST"),
 ];
 
 /// STS requests to [`Sts`], the rest to [`respond`].
@@ -154,6 +165,17 @@ async fn route(state: Arc<AdminState>, req: http::Request<Incoming>) -> Reply {
     let has_query = uri.query().is_some_and(|q| !q.is_empty());
     if uri.path() == "/" && (method == Method::POST || (method == Method::GET && has_query)) {
         return sts_reply(&state, req).await;
+    }
+    // The settings guard is dropped here: it must not be held across the awaits below.
+    let refused = {
+        let admin = &state.settings.load().admin;
+        auth::required(admin, uri.path())
+            .then(|| auth::check(admin, req.headers()).err())
+            .flatten()
+    };
+    if let Some(refusal) = refused {
+        state.unauthorized.fetch_add(1, Relaxed);
+        return auth::refused(refusal, uri.path());
     }
     let target = uri
         .path_and_query()
@@ -244,6 +266,7 @@ pub fn respond(state: &AdminState, method: &Method, target: &str) -> Reply {
         ),
         "/cache/stats" => cache::stats(state),
         "/cache/purge" => cache::purge(state, query),
+        "/cache/invalidate" => invalidate::invalidate(state, query),
         _ => config_json(state),
     }
 }
@@ -351,12 +374,24 @@ pub fn render_metrics(state: &AdminState) -> String {
             n.load(Relaxed)
         );
     }
+    gauge(
+        &mut out,
+        "rangecache_admin_unauthorized_total",
+        "Admin requests refused for a missing or wrong bearer token.",
+        "counter",
+    );
+    let _ = writeln!(
+        out,
+        "rangecache_admin_unauthorized_total {}",
+        state.unauthorized.load(Relaxed)
+    );
     state.sts.render_metrics(&mut out);
+    state.fleet.render_metrics(&mut out);
     out
 }
 
 /// A Prometheus label value with `\`, `"` and newlines escaped.
-fn label(v: &str) -> String {
+pub(crate) fn label(v: &str) -> String {
     v.replace('\\', "\\\\")
         .replace('"', "\\\"")
         .replace('\n', "\\n")
@@ -413,7 +448,22 @@ mod tests {
             serving: AtomicBool::new(true),
             reloads_ok: AtomicU64::new(1),
             reloads_failed: AtomicU64::new(0),
+            fleet: test_fleet(publisher.settings_handle()),
+            unauthorized: AtomicU64::new(0),
         }
+    }
+
+    /// A fleet hook on a runtime that lives as long as the test process.
+    pub(crate) fn test_fleet(settings: Arc<ArcSwap<Settings>>) -> Arc<Fleet> {
+        static RUNTIME: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
+        let runtime = RUNTIME.get_or_init(|| {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+        });
+        let own = "127.0.0.1:9090".parse().unwrap();
+        Arc::new(Fleet::new(runtime.handle().clone(), settings, own))
     }
 
     fn state(addrs: AddrMap) -> AdminState {

@@ -78,7 +78,7 @@ fn override_one(
         .and_then(toml::Value::as_table_mut)
         .ok_or_else(|| {
             fail(format!(
-                "unknown section '{section}' (expected server, origin, cache, auth or log)"
+                "unknown section '{section}' (expected server, origin, cache, prefetch, auth, log, admin or fleet)"
             ))
         })?
         .get_mut(section_field(field))

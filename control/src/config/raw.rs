@@ -7,6 +7,7 @@
 use serde::{Deserialize, Deserializer, Serialize};
 
 pub use super::raw_auth::RawAuth;
+pub use super::raw_fleet::{RawAdmin, RawFleet};
 
 /// The whole file: `[server]`, `[origin]`, `[cache]`, `[auth]` and any number of `[[bucket]]`
 /// overrides.
@@ -25,6 +26,10 @@ pub struct RawConfig {
     pub auth: RawAuth,
     /// `[log]`: the access log.
     pub log: RawLog,
+    /// `[admin]`: the admin endpoint's bearer token.
+    pub admin: RawAdmin,
+    /// `[fleet]`: the other nodes a write invalidates.
+    pub fleet: RawFleet,
     /// `[[bucket]]`: per-bucket overrides.
     #[serde(rename = "bucket", skip_serializing_if = "Vec::is_empty")]
     pub buckets: Vec<RawBucket>,

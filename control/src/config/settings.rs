@@ -10,6 +10,7 @@ use rangecache_dataplane::cache::{CacheConfig, PrefetchConfig};
 use rangecache_dataplane::{Credentials, IoDriver, Scheme, ServerSettings};
 
 use super::auth::AuthSettings;
+use super::fleet::{AdminSettings, FleetSettings};
 use super::raw::{RawBucket, RawCache, RawConfig, RawLog, RawOrigin, RawPrefetch, RawServer};
 use super::server_tls::ServerTlsConfig;
 use super::units::{format_duration, format_size};
@@ -36,6 +37,10 @@ pub struct Settings {
     pub auth: AuthSettings,
     /// `[log]`.
     pub log: LogSettings,
+    /// `[admin]`.
+    pub admin: AdminSettings,
+    /// `[fleet]`.
+    pub fleet: FleetSettings,
     /// Non-fatal findings (no credentials, ignored keys, ...) for the caller to log.
     pub warnings: Vec<String>,
 }
@@ -310,6 +315,8 @@ impl Settings {
             log: RawLog {
                 access: self.log.access_text(),
             },
+            admin: self.admin.view(),
+            fleet: self.fleet.view(),
             buckets,
         }
     }

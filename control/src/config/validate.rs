@@ -73,6 +73,15 @@ pub fn validate(
     }
     let auth = super::auth::validate(&raw.auth, env, &mut tls, &mut warnings)?;
     let log = log(&raw.log)?;
+    let admin = super::fleet::admin(&raw.admin)?;
+    let fleet = super::fleet::fleet(&raw.fleet, &raw.server.admin_listen)?;
+    if !fleet.peers.is_empty() && admin.token.is_none() {
+        warnings.push(
+            "fleet.peers is set without admin.token_file: peer invalidations go unauthenticated, \
+             and whoever reaches an admin port can purge that node's cache"
+                .to_owned(),
+        );
+    }
     Ok(Settings {
         source,
         server,
@@ -82,6 +91,8 @@ pub fn validate(
         buckets,
         auth,
         log,
+        admin,
+        fleet,
         warnings,
     })
 }
@@ -102,7 +113,7 @@ fn log(raw: &RawLog) -> Result<LogSettings, StartupError> {
     Ok(LogSettings { access })
 }
 
-fn invalid(key: &str, detail: impl std::fmt::Display) -> StartupError {
+pub(super) fn invalid(key: &str, detail: impl std::fmt::Display) -> StartupError {
     StartupError::new(Phase::ValidateConfig, format!("{key}: {detail}"))
 }
 
@@ -295,7 +306,7 @@ fn duration(key: &str, s: &str) -> Result<Duration, StartupError> {
 }
 
 /// A duration that must not be zero (a zero timeout would fail every request).
-fn timeout(key: &str, s: &str) -> Result<Duration, StartupError> {
+pub(super) fn timeout(key: &str, s: &str) -> Result<Duration, StartupError> {
     let d = duration(key, s)?;
     if d.is_zero() {
         return Err(invalid(key, "must be greater than zero"));

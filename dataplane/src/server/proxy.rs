@@ -14,6 +14,7 @@ use super::outcome::{Outcome, RequestMetrics};
 use super::{respond, WorkerCtx};
 use crate::auth::{BodyCheck, PRESIGN_PARAMS, SIGV2_PRESIGN_PARAMS};
 use crate::error::Error;
+use crate::fleet::Invalidation;
 use crate::http::{
     encode_response_head, BodyFraming, Limits, Method, RequestHead, ResponseFraming, ResponseHead,
 };
@@ -213,23 +214,31 @@ pub(crate) async fn handle(
     keep
 }
 
-/// Forget what the cache knows of an object a write through the proxy may have changed, so
-/// the writer reads its own write. Blocks are keyed by ETag, so dropping the metadata is
-/// enough: the next read fetches the new ETag and never meets the old blocks.
-fn invalidate_after_write(ctx: &WorkerCtx, w: &Written) {
+/// Forget what this node and its fleet peers know of an object a write through the proxy may
+/// have changed, so the writer reads its own write through any node. Peers are waited for at
+/// most the bound their hook names; one that does not answer keeps the old metadata until its
+/// `cache.metadata_ttl` (the hook logs and counts it).
+async fn invalidate_after_write(ctx: &WorkerCtx, w: &Written) {
     let (origin, origin_bucket) = (&w.origin, w.origin_bucket.as_str());
-    let meta = &ctx.cache.meta;
-    match (w.op, w.key.as_deref()) {
+    let what = match (w.op, w.key.as_deref()) {
         // The keys are in the request body, which is streamed, not parsed: drop the bucket.
-        (Operation::DeleteObjects, _) => {
-            meta.purge(|id| id.origin() == origin.name && id.bucket() == origin_bucket);
-        }
-        (_, Some(key)) => meta.invalidate(&crate::cache::ObjectId::new(
+        (Operation::DeleteObjects, _) => Invalidation::Bucket {
+            origin: origin.name.clone(),
+            bucket: origin_bucket.to_owned(),
+        },
+        (_, Some(key)) => Invalidation::Object(crate::cache::ObjectId::new(
             &origin.name,
             origin_bucket,
             key,
         )),
-        (_, None) => {}
+        (_, None) => return,
+    };
+    what.apply(&ctx.cache.meta);
+    let fleet = ctx.snapshot.load().fleet.clone();
+    if let Some(pending) = fleet.and_then(|f| f.invalidate(what)) {
+        if !crate::fleet::wait(pending).await {
+            tracing::debug!("fleet invalidation not confirmed in time");
+        }
     }
 }
 
@@ -497,7 +506,7 @@ impl Exchange<'_> {
         let status = resp.status();
         if let (Some(w), 200..=299) = (&self.writes, status) {
             // Before the client hears of the write: its next read, on any worker, must see it.
-            invalidate_after_write(self.ctx, w);
+            invalidate_after_write(self.ctx, w).await;
         }
         let chunk_to_client = matches!(
             resp.framing(),
