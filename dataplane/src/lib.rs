@@ -18,6 +18,9 @@ pub mod server;
 pub mod snapshot;
 pub mod worker;
 
+#[cfg(test)]
+mod test_util;
+
 pub use error::{Error, ErrorKind, Result, Side};
 pub use metrics::{Metrics, WorkerMetrics};
 pub use snapshot::{

@@ -154,14 +154,7 @@ impl Budget {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn block_on<F: std::future::Future>(f: F) -> F::Output {
-        let mut rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
-            .enable_timer()
-            .build()
-            .unwrap();
-        rt.block_on(f)
-    }
+    use crate::test_util::block_on;
 
     #[test]
     fn charges_fit_the_capacity_and_come_back_when_dropped() {

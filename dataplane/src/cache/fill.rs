@@ -393,15 +393,8 @@ impl Inflight {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_util::block_on;
     use crate::cache::store::ObjectId;
-
-    fn block_on<F: std::future::Future>(f: F) -> F::Output {
-        let mut rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
-            .enable_timer()
-            .build()
-            .unwrap();
-        rt.block_on(f)
-    }
 
     fn key(i: u64) -> BlockKey {
         BlockKey::new(ObjectId::new("o", "b", "k"), Arc::from("\"e\""), i)
