@@ -393,8 +393,8 @@ impl Inflight {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_util::block_on;
     use crate::cache::store::ObjectId;
+    use crate::test_util::block_on;
 
     fn key(i: u64) -> BlockKey {
         BlockKey::new(ObjectId::new("o", "b", "k"), Arc::from("\"e\""), i)
