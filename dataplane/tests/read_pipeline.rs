@@ -236,6 +236,9 @@ async fn transient_failures_before_the_first_byte_are_retried() {
         .unwrap();
     assert_eq!(got, data[100..=(3 * BS) as usize]);
     assert_eq!(counter(&metrics, |m| m.origin_retries.load(Relaxed)), 2);
+    // The block's head is still being fetched in the background: let it finish before the
+    // next faults are queued, so they meet the next read.
+    settle(&cache).await;
     // Four failures in a row are final: the client gets an error, not a hang.
     for _ in 0..4 {
         origin.push_fault(Fault::Status(500));

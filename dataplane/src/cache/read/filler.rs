@@ -28,7 +28,7 @@ use super::retry::{backoff, MAX_ATTEMPTS};
 use super::ReadEnv;
 use crate::cache::meta::parse_content_range;
 use crate::cache::range::RangeSpec;
-use crate::cache::{ObjectId, Permit, SegmentWriter};
+use crate::cache::{BlockFill, ObjectId, Permit, SegmentWriter};
 use crate::error::{Error, ErrorKind, Side};
 use crate::WorkerMetrics;
 
@@ -206,10 +206,19 @@ impl<F: OriginFetch> Filler<F> {
         Feed { state }
     }
 
-    /// Start a task that fills one segment of block `index` (the head of a split block).
-    pub(crate) fn spawn_one(self, writer: SegmentWriter, index: u64, permit: Rc<Permit>) {
+    /// Start a task that fills the head segment of split block `index` once the block's tail
+    /// has its first byte (or failed): the client waits on the tail, so its request goes out
+    /// alone, and the head follows without holding anyone up.
+    pub(crate) fn spawn_head(
+        self,
+        writer: SegmentWriter,
+        fill: Arc<BlockFill>,
+        index: u64,
+        permit: Rc<Permit>,
+    ) {
         monoio::spawn(async move {
             let mut filler = self;
+            let _ = fill.read(writer.range().end).await;
             filler.fill(writer, index).await;
             drop(permit);
             filler.close();

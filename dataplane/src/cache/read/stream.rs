@@ -247,8 +247,12 @@ impl<F: OriginFetch> BodyStream<F> {
                     for writer in writers {
                         if writer.range().start == 0 && split.is_some() {
                             let head_end = index * bs + writer.range().end as u64;
-                            self.filler(head_end, None)
-                                .spawn_one(writer, index, permit.clone());
+                            self.filler(head_end, None).spawn_head(
+                                writer,
+                                fill.clone(),
+                                index,
+                                permit.clone(),
+                            );
                         } else {
                             tail = Some(writer);
                         }
