@@ -32,19 +32,21 @@ pub(crate) fn after_read<F: OriginFetch>(
     if !config.enabled || !cache.enabled() {
         return;
     }
+    // A Parquet file's layout says exactly what a reader wants next; guessing from the order
+    // of its reads would also fetch the columns between the ones it reads (column chunks of
+    // a row group lie side by side, so a reader skipping some still looks sequential).
+    if let Some(layout) = config.parquet.then(|| layout(env, target)).flatten() {
+        for r in layout.follow(range, config.max_window) {
+            start(env, fetch, target, r);
+        }
+        return;
+    }
     let bs = target.block_size;
     if let Some(ahead) = cache
         .prefetch
         .sequential(&target.object, range, target.size, bs)
     {
         start(env, fetch, target, ahead);
-    }
-    if config.parquet {
-        if let Some(layout) = layout(env, target) {
-            for r in layout.follow(range, config.max_window) {
-                start(env, fetch, target, r);
-            }
-        }
     }
 }
 
