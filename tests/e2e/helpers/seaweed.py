@@ -126,6 +126,9 @@ class SeaweedFS:
             f"-admin.port={admin}",
             f"-admin.port.grpc={admin_grpc}",
             "-volume.fileSizeLimitMB=1024",
+            # Every bucket is a collection with volumes of its own; left to itself, weed mini sizes
+            # the volume count from free disk space and runs out after a few dozen buckets.
+            "-volume.max=1000",
         ]
         log = open(self.log_path, "wb")
         self.proc = procs.track(subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
