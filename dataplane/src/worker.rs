@@ -22,7 +22,7 @@ use crate::{Metrics, SharedSnapshot};
 mod accept;
 mod affinity;
 
-use accept::{worker_share, AcceptGate};
+use accept::{worker_share, AcceptGate, Listening};
 
 /// Which io driver the workers should use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -84,6 +84,7 @@ impl std::error::Error for StartError {
 
 struct Worker {
     thread: JoinHandle<()>,
+    listening: Arc<Listening>,
     stop: oneshot::Sender<Duration>,
     driver: &'static str,
 }
@@ -126,6 +127,7 @@ impl DataPlane {
         for i in 0..config.workers.max(1) {
             let (ready_tx, ready_rx) = mpsc::channel::<Ready>();
             let (stop_tx, stop_rx) = oneshot::channel::<Duration>();
+            let listening = Listening::new();
             let spec = WorkerSpec {
                 id: i,
                 // Worker 0 may bind port 0; the others bind the port it got.
@@ -139,6 +141,7 @@ impl DataPlane {
                 keys: plane.keys.clone(),
                 max_connections: worker_share(config.max_connections, config.workers.max(1), i),
                 access_log: config.access_log.clone(),
+                listening: listening.clone(),
             };
             let thread = std::thread::Builder::new()
                 .name(format!("rangecache-w{i}"))
@@ -160,6 +163,7 @@ impl DataPlane {
                     plane.addr = addr;
                     plane.workers.push(Worker {
                         thread,
+                        listening,
                         stop: stop_tx,
                         driver,
                     });
@@ -193,6 +197,10 @@ impl DataPlane {
     /// Blocks until all worker threads have exited.
     pub fn shutdown(self, drain: Duration) {
         let mut threads = Vec::with_capacity(self.workers.len());
+        // Every listener stops before any worker drains: no connection is accepted late.
+        for w in &self.workers {
+            w.listening.stop();
+        }
         for w in self.workers {
             let _ = w.stop.send(drain);
             threads.push(w.thread);
@@ -216,6 +224,7 @@ struct WorkerSpec {
     keys: Arc<KeyCache>,
     max_connections: usize,
     access_log: Option<AccessLogSink>,
+    listening: Arc<Listening>,
 }
 
 fn run_worker(spec: WorkerSpec, ready: mpsc::Sender<Ready>, stop: oneshot::Receiver<Duration>) {
@@ -286,6 +295,7 @@ async fn worker_main(
     };
     let addr = listener.local_addr().unwrap_or(spec.addr);
     tracing::info!(worker = spec.id, driver, cpu = ?spec.cpu, %addr, "worker listening");
+    spec.listening.set(&listener);
     let _ = ready.send(Ok((addr, driver)));
     let ctx = WorkerCtx::new(
         spec.id,
@@ -295,7 +305,7 @@ async fn worker_main(
         spec.keys,
         spec.access_log,
     );
-    let gate = AcceptGate::new(spec.id, spec.max_connections);
+    let gate = AcceptGate::new(spec.id, spec.max_connections, spec.listening.clone());
     let drain = loop {
         monoio::select! {
             accepted = listener.accept() => match accepted {

@@ -52,8 +52,8 @@ def hist(p, name: str, **labels) -> float:
 # ------------------------------------------------------------------------------------------
 # Access log and histograms
 # ------------------------------------------------------------------------------------------
-def test_access_log_lines_histograms_and_reopen(driver, seaweed, direct_s3, new_bucket, proxy_factory, tmp_path):
-    bucket = new_bucket("alog")
+def test_access_log_lines_histograms_and_reopen(driver, seaweed, direct_s3, module_bucket, proxy_factory, tmp_path):
+    bucket = module_bucket
     body = os.urandom(3 * MIB + 5)
     direct_s3.put_object(Bucket=bucket, Key="dir/obj.bin", Body=body)
     log = tmp_path / "access.log"
@@ -123,13 +123,13 @@ def test_access_log_lines_histograms_and_reopen(driver, seaweed, direct_s3, new_
     assert len(rotated.read_text().splitlines()) == 6
 
 
-def test_access_log_to_stdout(driver, seaweed, direct_s3, new_bucket, proxy_factory):
-    bucket = new_bucket("alogout")
-    direct_s3.put_object(Bucket=bucket, Key="k", Body=b"x" * 1000)
+def test_access_log_to_stdout(driver, seaweed, direct_s3, module_bucket, proxy_factory):
+    bucket = module_bucket
+    direct_s3.put_object(Bucket=bucket, Key="stdout-k", Body=b"x" * 1000)
     p = proxy_factory.start(seaweed.endpoint, log={"access": "stdout"})
-    s3_client(p.endpoint).get_object(Bucket=bucket, Key="k")["Body"].read()
+    s3_client(p.endpoint).get_object(Bucket=bucket, Key="stdout-k")["Body"].read()
     recs = read_log(p.stdout_path, 1)
-    assert recs[0]["op"] == "GetObject" and recs[0]["status"] == 200 and recs[0]["key"] == "k"
+    assert recs[0]["op"] == "GetObject" and recs[0]["status"] == 200 and recs[0]["key"] == "stdout-k"
 
 
 # ------------------------------------------------------------------------------------------
@@ -145,8 +145,8 @@ def close_all(socks):
         s.close()
 
 
-def test_max_connections_refuses_with_slowdown_and_recovers(driver, seaweed, direct_s3, new_bucket, proxy_factory):
-    bucket = new_bucket("limit")
+def test_max_connections_refuses_with_slowdown_and_recovers(driver, seaweed, direct_s3, module_bucket, proxy_factory):
+    bucket = module_bucket
     direct_s3.put_object(Bucket=bucket, Key="k", Body=b"abc")
     p = proxy_factory.start(seaweed.endpoint, server={"workers": 1, "max_connections": 2})
     idle = open_idle(p.hostport, 2)
@@ -176,12 +176,12 @@ def fd_count(pid: int) -> int:
 
 
 @pytest.mark.parametrize("configured", [0, 100000], ids=["derived-limit", "limit-above-ulimit"])
-def test_low_ulimit(driver, seaweed, direct_s3, new_bucket, proxy_factory, configured):
+def test_low_ulimit(driver, seaweed, direct_s3, module_bucket, proxy_factory, configured):
     """`ulimit -n 256`, 600 connections held. With the limit derived from the descriptor limit,
     rangecache refuses past it and never runs out of descriptors; with a limit above it, accept
     fails with EMFILE, which is counted, backed off and logged at most once a second per
     worker. Either way it serves again once the connections go."""
-    bucket = new_bucket("nofile")
+    bucket = module_bucket
     direct_s3.put_object(Bucket=bucket, Key="k", Body=b"abc")
     cfg = proxy_factory.config(seaweed.endpoint, server={"max_connections": configured})
     p = proxy_factory.create(cfg)
@@ -317,9 +317,9 @@ def _pid_alive(pid: int) -> bool:
     return state != "Z"
 
 
-def test_restart_handover_fails_no_request(driver, seaweed, direct_s3, new_bucket, proxy_factory, tmp_path,
+def test_restart_handover_fails_no_request(driver, seaweed, direct_s3, module_bucket, proxy_factory, tmp_path,
                                            migrate_req):
-    bucket = new_bucket("handover")
+    bucket = module_bucket
     body = os.urandom(256 * 1024)
     direct_s3.put_object(Bucket=bucket, Key="obj", Body=body)
     auth = {"mode": "sigv4", "keys": [dict(FULL_KEY)],
@@ -372,8 +372,8 @@ def dashboard_queries() -> list[str]:
     return exprs
 
 
-def test_grafana_dashboard_queries_only_exported_metrics(proxy, proxy_s3, direct_s3, new_bucket):
-    bucket = new_bucket("grafana")
+def test_grafana_dashboard_queries_only_exported_metrics(proxy, proxy_s3, direct_s3, module_bucket):
+    bucket = module_bucket
     body = os.urandom(2 * MIB)
     direct_s3.put_object(Bucket=bucket, Key="o", Body=body)
     for rng in ("bytes=0-9", "bytes=0-9", f"bytes={MIB - 5}-{MIB + 5}"):  # miss, hit, partial

@@ -5,10 +5,13 @@
 use std::cell::Cell;
 use std::io;
 use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use monoio::net::TcpStream;
+use monoio::net::{TcpListener, TcpStream};
 
 use crate::server::{refuse_connection, serve_accepted, WorkerCtx};
 use crate::WorkerMetrics;
@@ -38,9 +41,55 @@ pub fn worker_share(max_connections: usize, workers: usize, worker: usize) -> us
     share.max(1)
 }
 
+/// A worker's listener as seen from the thread that stops it.
+///
+/// Stopping shuts the listening socket down (`shutdown(2)`) from that thread before the
+/// worker is told to drain. An `accept` the worker has in flight then fails instead of taking
+/// one more connection: with io_uring, dropping an in-flight accept only asks the kernel to
+/// cancel it, and a connection it took meanwhile would be lost (reset at exit). Connections
+/// still queued move to the other listeners of the port when `net.ipv4.tcp_migrate_req = 1`.
+#[derive(Debug)]
+pub struct Listening {
+    fd: AtomicI32,
+    stopping: AtomicBool,
+}
+
+impl Listening {
+    /// No listener yet.
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self {
+            fd: AtomicI32::new(-1),
+            stopping: AtomicBool::new(false),
+        })
+    }
+
+    /// The worker bound `listener`; it keeps it open until it is told to drain.
+    pub fn set(&self, listener: &TcpListener) {
+        self.fd.store(listener.as_raw_fd(), Ordering::Release);
+    }
+
+    /// Stop accepting: mark the listener stopping and shut its socket down. Call before the
+    /// worker is told to drain (the socket is still open then).
+    pub fn stop(&self) {
+        self.stopping.store(true, Ordering::Release);
+        let fd = self.fd.load(Ordering::Acquire);
+        if fd >= 0 {
+            // SAFETY: `fd` is the worker's listening socket, which stays open until the worker
+            // is told to drain, and that happens only after this call. shutdown(2) changes the
+            // socket's state, never the descriptor table.
+            unsafe { libc::shutdown(fd, libc::SHUT_RDWR) };
+        }
+    }
+
+    fn stopping(&self) -> bool {
+        self.stopping.load(Ordering::Acquire)
+    }
+}
+
 /// One worker's admission of accepted connections.
 pub struct AcceptGate {
     worker: usize,
+    listening: Arc<Listening>,
     /// Connections this worker may hold; 0 = no limit.
     limit: usize,
     open: Rc<Cell<usize>>,
@@ -69,9 +118,10 @@ impl Drop for Slot {
 
 impl AcceptGate {
     /// A gate for worker `worker` holding at most `limit` connections (0 = no limit).
-    pub fn new(worker: usize, limit: usize) -> Self {
+    pub fn new(worker: usize, limit: usize, listening: Arc<Listening>) -> Self {
         Self {
             worker,
+            listening,
             limit,
             open: Rc::new(Cell::new(0)),
             refusing: Rc::new(Cell::new(0)),
@@ -113,6 +163,11 @@ impl AcceptGate {
     /// number of failures since the last line), and pause before the next attempt, longer
     /// while failures continue. Connections wait in the listen backlog meanwhile.
     pub async fn failed(&self, e: io::Error, metrics: &WorkerMetrics) {
+        if self.listening.stopping() {
+            // Shut down on purpose: the drain request follows at once.
+            monoio::time::sleep(Duration::from_millis(1)).await;
+            return;
+        }
         WorkerMetrics::add(&metrics.ops.accept_errors, 1);
         let unlogged = self.unlogged.get() + 1;
         let due = self
