@@ -34,6 +34,7 @@ if command -v python3 >/dev/null 2>&1 && ! python3 -c 'import ensurepip, venv' >
   missing+=(python3-venv)
 fi
 dpkg -s ca-certificates >/dev/null 2>&1 || missing+=(ca-certificates)
+command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
 if ((${#missing[@]})); then
   echo "installing: ${missing[*]}"
   if [ "$(id -u)" != 0 ]; then
@@ -44,7 +45,7 @@ if ((${#missing[@]})); then
   apt-get update -q
   apt-get install -y -q --no-install-recommends "${missing[@]}"
 else
-  echo "all present (curl, openssl, haproxy, python3 with venv, ca-certificates)"
+  echo "all present (curl, openssl, haproxy, python3 with venv, ca-certificates, systemd-analyze)"
 fi
 
 # ------------------------------------------------------------------------------------------------
@@ -81,6 +82,9 @@ banner "cargo build --release -p rangecache"
 cargo build --release -p rangecache
 test -x target/release/rangecache
 elapsed
+
+banner "systemd unit: systemd-analyze verify deploy/systemd/rangecache.service"
+scripts/verify-systemd-unit.sh target/release/rangecache
 
 # ------------------------------------------------------------------------------------------------
 banner "end-to-end: real clients through rangecache vs. direct SeaweedFS (io_uring + epoll)"

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Duration;
 
+use rangecache_dataplane::access_log::AccessLog;
 use rangecache_dataplane::auth::AuthMode;
 use rangecache_dataplane::cache::Cache;
 use rangecache_dataplane::{DataPlane, DataPlaneConfig, Metrics, StartError};
@@ -21,7 +22,9 @@ use crate::config::units::{format_duration, format_size};
 use crate::config::{self, tls::io_text, Settings, Sources};
 use crate::error::{Phase, StartupError};
 use crate::fleet::Fleet;
+use crate::limits;
 use crate::resolve;
+use crate::service::{self, Service};
 use crate::signals::{Signal, Signals};
 use crate::snapshot_build::Publisher;
 use crate::sts::Sts;
@@ -44,6 +47,9 @@ pub fn run(cli: Cli) -> Result<(), StartupError> {
         return Ok(());
     }
 
+    let nofile = limits::raise_nofile()
+        .inspect_err(|e| warn!("cannot raise the open file limit: {e}"))
+        .ok();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .max_blocking_threads(4)
@@ -61,6 +67,13 @@ pub fn run(cli: Cli) -> Result<(), StartupError> {
         .local_addr()
         .map_err(|e| StartupError::new(Phase::BindAdmin, io_text(&e)).with_cause(e))?;
 
+    let access_log = match &settings.log.access {
+        Some(target) => Some(AccessLog::start(target.clone()).map_err(|e| {
+            let detail = format!("log.access {}: {}", settings.log.access_text(), io_text(&e));
+            StartupError::new(Phase::OpenAccessLog, detail).with_cause(e)
+        })?),
+        None => None,
+    };
     let workers = settings.server.worker_count();
     let dp_config = DataPlaneConfig {
         listen: settings.server.listen,
@@ -69,7 +82,10 @@ pub fn run(cli: Cli) -> Result<(), StartupError> {
         pin_cores: settings.server.pin_cores,
         backlog: BACKLOG,
         cache: settings.cache.to_dataplane(),
+        max_connections: limits::max_connections(settings.server.max_connections, nofile),
+        access_log: access_log.as_ref().map(AccessLog::sink),
     };
+    limits::log_max_connections(&dp_config);
     let mut publisher = Publisher::new(settings, addrs);
     let fleet = Arc::new(Fleet::new(
         runtime.handle().clone(),
@@ -90,6 +106,7 @@ pub fn run(cli: Cli) -> Result<(), StartupError> {
     log_cache(dataplane.cache());
     log_auth(&publisher.settings());
     info!("admin endpoint on http://{admin_addr}");
+    service::log_handover_support();
 
     let state = Arc::new(AdminState {
         sts: Sts::new(publisher.settings_handle(), publisher.shared()),
@@ -104,11 +121,15 @@ pub fn run(cli: Cli) -> Result<(), StartupError> {
         fleet,
         unauthorized: AtomicU64::new(0),
     });
+    let mut service = Service::new(cli.pid_file.clone());
+    service.ready(&format!("serving on {}", dataplane.local_addr()));
     let control = Control {
         sources,
         publisher,
         state,
         signals,
+        service,
+        access_log,
     };
     runtime.block_on(control.run(admin_listener, dataplane));
     runtime.shutdown_timeout(Duration::from_secs(1));
@@ -174,6 +195,8 @@ struct Control {
     publisher: Publisher,
     state: Arc<AdminState>,
     signals: Signals,
+    service: Service,
+    access_log: Option<AccessLog>,
 }
 
 impl Control {
@@ -185,7 +208,15 @@ impl Control {
             tokio::select! {
                 signal = self.signals.recv() => match signal {
                     Signal::Hangup => {
+                        if let Some(log) = &self.access_log {
+                            log.reopen();
+                        }
+                        self.service.reloading();
                         self.reload().await;
+                        self.service.reloaded(&format!(
+                            "serving, configuration generation {}",
+                            self.publisher.generation()
+                        ));
                         next_refresh = self.next_refresh();
                     }
                     Signal::Terminate | Signal::Interrupt => {
@@ -200,6 +231,7 @@ impl Control {
             }
         }
 
+        self.service.stopping();
         self.state.serving.store(false, Relaxed);
         let _ = stop_admin.send(true);
         if tokio::time::timeout(ADMIN_STOP_TIMEOUT, admin)
@@ -216,7 +248,14 @@ impl Control {
                 Ok(()) => info!("data plane stopped"),
                 Err(e) => error!("data plane shutdown failed: {e}"),
             },
-            signal = self.signals.recv() => warn!("{signal} received while draining: exiting now"),
+            signal = self.signals.recv() => {
+                warn!("{signal} received while draining: exiting now");
+                return;
+            }
+        }
+        if let Some(log) = self.access_log.take() {
+            // The workers stopped and handed over their last lines: write them out.
+            let _ = tokio::task::spawn_blocking(move || log.close()).await;
         }
     }
 

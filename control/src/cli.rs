@@ -34,6 +34,10 @@ pub struct Cli {
     /// Validate the configuration, print it with secrets redacted, and exit.
     #[arg(long)]
     pub check: bool,
+    /// Write the process id to FILE once ready to serve (when systemd would get READY=1);
+    /// removed on exit. The hand-over script waits for it (deploy/rangecache-handover).
+    #[arg(long, value_name = "FILE")]
+    pub pid_file: Option<PathBuf>,
 }
 
 impl Cli {

@@ -18,6 +18,8 @@ pub enum Phase {
     ResolveOrigin,
     /// Binding the admin listener.
     BindAdmin,
+    /// Opening the access log (`log.access`).
+    OpenAccessLog,
     /// Building the Tokio runtime or installing signal handlers.
     Runtime,
     /// A data-plane startup phase, named by the data plane (`bind_listener`, ...).
@@ -33,6 +35,7 @@ impl Phase {
             Self::ValidateConfig => "validate_config",
             Self::ResolveOrigin => "resolve_origin",
             Self::BindAdmin => "bind_admin",
+            Self::OpenAccessLog => "open_access_log",
             Self::Runtime => "runtime",
             Self::DataPlane(phase) => phase,
         }

@@ -4,6 +4,7 @@
 //! This crate has no Tokio runtime in it and never depends on the control plane. The types the
 //! control plane shares with the workers ([`Snapshot`], [`Metrics`]) are plain data.
 
+pub mod access_log;
 pub mod auth;
 pub mod cache;
 pub mod error;
@@ -16,6 +17,9 @@ pub mod s3;
 pub mod server;
 pub mod snapshot;
 pub mod worker;
+
+#[cfg(test)]
+mod test_util;
 
 pub use error::{Error, ErrorKind, Result, Side};
 pub use metrics::{Metrics, WorkerMetrics};

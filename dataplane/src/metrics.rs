@@ -10,6 +10,12 @@ use crossbeam_utils::CachePadded;
 
 use crate::s3::Operation;
 
+mod histogram;
+mod ops;
+
+pub use histogram::{Histogram, HistogramSum, LATENCY_BOUNDS_US, SIZE_BOUNDS};
+pub use ops::{CacheResult, OpsMetrics};
+
 /// Status classes tracked per operation: 1xx..5xx.
 const STATUS_CLASSES: usize = 5;
 
@@ -61,6 +67,14 @@ pub struct WorkerMetrics {
     pub meta_misses: AtomicU64,
     /// Requests re-planned after a fill found the object changed (412).
     pub replans: AtomicU64,
+    /// Histograms and operational counters (connection limit, accept errors, access log).
+    pub ops: OpsMetrics,
+    /// TLS handshakes with clients that succeeded.
+    pub tls_handshakes: AtomicU64,
+    /// TLS handshakes with clients that failed (protocol, certificate, reset).
+    pub tls_handshake_failures: AtomicU64,
+    /// TLS handshakes with clients cut at `server.tls.handshake_timeout`.
+    pub tls_handshake_timeouts: AtomicU64,
 }
 
 impl Default for WorkerMetrics {
@@ -88,6 +102,10 @@ impl Default for WorkerMetrics {
             meta_hits: AtomicU64::new(0),
             meta_misses: AtomicU64::new(0),
             replans: AtomicU64::new(0),
+            ops: OpsMetrics::default(),
+            tls_handshakes: AtomicU64::new(0),
+            tls_handshake_failures: AtomicU64::new(0),
+            tls_handshake_timeouts: AtomicU64::new(0),
         }
     }
 }
@@ -163,7 +181,7 @@ impl Metrics {
                 }
             }
         }
-        let counters: [Counter; 21] = [
+        let counters: [Counter; 24] = [
             (
                 "rangecache_bytes_in_total",
                 "Request body bytes received from clients.",
@@ -269,6 +287,21 @@ impl Metrics {
                 "Requests re-planned after the object changed during a fill (412).",
                 |m| m.replans.load(Relaxed),
             ),
+            (
+                "rangecache_tls_handshakes_total",
+                "Client TLS handshakes that succeeded.",
+                |m| m.tls_handshakes.load(Relaxed),
+            ),
+            (
+                "rangecache_tls_handshake_failures_total",
+                "Client TLS handshakes that failed (protocol, certificate, reset).",
+                |m| m.tls_handshake_failures.load(Relaxed),
+            ),
+            (
+                "rangecache_tls_handshake_timeouts_total",
+                "Client TLS handshakes cut at server.tls.handshake_timeout.",
+                |m| m.tls_handshake_timeouts.load(Relaxed),
+            ),
         ];
         for (name, help, get) in counters {
             let kind = if name.ends_with("_total") {
@@ -281,6 +314,7 @@ impl Metrics {
                 let _ = writeln!(out, "{name}{{worker=\"{w}\"}} {}", get(m));
             }
         }
+        ops::render(&self.workers, out);
     }
 }
 

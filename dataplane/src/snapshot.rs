@@ -13,6 +13,7 @@ use arc_swap::ArcSwap;
 
 use crate::auth::AuthPolicy;
 use crate::fleet::PeerInvalidator;
+use crate::net::TlsSettings;
 
 /// The one place the current snapshot lives; shared by the control plane and all workers.
 pub type SharedSnapshot = Arc<ArcSwap<Snapshot>>;
@@ -64,6 +65,9 @@ pub struct ServerSettings {
     /// Time a client may take no response bytes before it is disconnected (its claims are
     /// released; fills other readers wait on still complete).
     pub send_timeout: Duration,
+    /// TLS on the client listener; `None` = plain HTTP. Read at accept time, so a reload
+    /// that rotates the certificate applies to new connections only.
+    pub tls: Option<TlsSettings>,
 }
 
 impl Default for ServerSettings {
@@ -77,6 +81,7 @@ impl Default for ServerSettings {
             idle_timeout: Duration::from_secs(60),
             body_timeout: Duration::from_secs(60),
             send_timeout: Duration::from_secs(30),
+            tls: None,
         }
     }
 }

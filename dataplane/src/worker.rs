@@ -13,12 +13,16 @@ use futures_channel::oneshot;
 use monoio::net::{ListenerOpts, TcpListener};
 use monoio::{FusionRuntime, IoUringDriver, LegacyDriver, RuntimeBuilder};
 
+use crate::access_log::AccessLogSink;
 use crate::auth::KeyCache;
 use crate::cache::{Cache, CacheConfig};
-use crate::server::{serve_connection, WorkerCtx};
+use crate::server::WorkerCtx;
 use crate::{Metrics, SharedSnapshot};
 
+mod accept;
 mod affinity;
+
+use accept::{worker_share, AcceptGate};
 
 /// Which io driver the workers should use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -48,6 +52,11 @@ pub struct DataPlaneConfig {
     pub backlog: i32,
     /// Block cache sizing (`memory = 0` turns it off).
     pub cache: CacheConfig,
+    /// Most client connections open at once, process-wide, split evenly across workers
+    /// (0 = no limit).
+    pub max_connections: usize,
+    /// Where workers send access-log lines; `None` = no access log.
+    pub access_log: Option<AccessLogSink>,
 }
 
 /// A data-plane startup failure, naming its phase (`bind_listener`, `start_worker`, ...).
@@ -128,6 +137,8 @@ impl DataPlane {
                 metrics: metrics.clone(),
                 cache: plane.cache.clone(),
                 keys: plane.keys.clone(),
+                max_connections: worker_share(config.max_connections, config.workers.max(1), i),
+                access_log: config.access_log.clone(),
             };
             let thread = std::thread::Builder::new()
                 .name(format!("rangecache-w{i}"))
@@ -203,6 +214,8 @@ struct WorkerSpec {
     metrics: Arc<Metrics>,
     cache: Arc<Cache>,
     keys: Arc<KeyCache>,
+    max_connections: usize,
+    access_log: Option<AccessLogSink>,
 }
 
 fn run_worker(spec: WorkerSpec, ready: mpsc::Sender<Ready>, stop: oneshot::Receiver<Duration>) {
@@ -274,18 +287,20 @@ async fn worker_main(
     let addr = listener.local_addr().unwrap_or(spec.addr);
     tracing::info!(worker = spec.id, driver, cpu = ?spec.cpu, %addr, "worker listening");
     let _ = ready.send(Ok((addr, driver)));
-    let ctx = WorkerCtx::new(spec.id, spec.snapshot, spec.metrics, spec.cache, spec.keys);
+    let ctx = WorkerCtx::new(
+        spec.id,
+        spec.snapshot,
+        spec.metrics,
+        spec.cache,
+        spec.keys,
+        spec.access_log,
+    );
+    let gate = AcceptGate::new(spec.id, spec.max_connections);
     let drain = loop {
         monoio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _peer)) => {
-                    monoio::spawn(serve_connection(stream, ctx.clone()));
-                }
-                Err(e) => {
-                    // Out of descriptors or memory: back off instead of spinning.
-                    tracing::warn!(worker = spec.id, error = %e, "accept failed");
-                    monoio::time::sleep(Duration::from_millis(20)).await;
-                }
+                Ok((stream, peer)) => gate.admit(stream, peer, &ctx),
+                Err(e) => gate.failed(e, ctx.metrics()).await,
             },
             drain = &mut stop => break drain.unwrap_or(Duration::ZERO),
         }

@@ -16,7 +16,9 @@ use cli::{
 };
 use rangecache_loadtest::bench::memory::{self, MemoryPlan, Phase};
 use rangecache_loadtest::bench::progress::Progress;
-use rangecache_loadtest::bench::rangecache::{locate_binary, ExtraKeys, RangecacheOptions};
+use rangecache_loadtest::bench::rangecache::{
+    locate_binary, AnonymousRead, ExtraKeys, RangecacheOptions,
+};
 use rangecache_loadtest::bench::suite::{
     EndpointSpec, Env, EnvSpec, NginxSettings, RangecacheSettings, RunSpec, WorkloadSpec,
 };
@@ -186,7 +188,11 @@ fn run(args: RunArgs) -> Result<()> {
         }),
         rangecache: rangecache_settings(
             &args.rangecache,
-            targets.contains(&TargetKind::RangecacheAnon),
+            if targets.contains(&TargetKind::RangecacheAnon) {
+                AnonymousRead::Allowed
+            } else {
+                AnonymousRead::Refused
+            },
         ),
         nginx: NginxSettings {
             bin: args.nginx.nginx.clone(),
@@ -226,9 +232,12 @@ fn extra_keys(a: &cli::RangecacheArgs) -> ExtraKeys {
     }
 }
 
-/// rangecache's settings from the command line; `anonymous_read` adds an anonymous read grant
-/// (for the `rangecache-anon` target).
-fn rangecache_settings(a: &cli::RangecacheArgs, anonymous_read: bool) -> RangecacheSettings {
+/// rangecache's settings from the command line, with unsigned reads allowed or not (the
+/// `rangecache-anon` target needs them).
+fn rangecache_settings(
+    a: &cli::RangecacheArgs,
+    anonymous_read: AnonymousRead,
+) -> RangecacheSettings {
     RangecacheSettings {
         bin: a.rangecache_bin.clone(),
         build: !a.no_build,
@@ -247,7 +256,7 @@ fn full(args: FullArgs) -> Result<()> {
     let env_spec = EnvSpec {
         sim: sim_config(&args.sim, true, args.seed),
         endpoint: None,
-        rangecache: rangecache_settings(&args.rangecache, true),
+        rangecache: rangecache_settings(&args.rangecache, AnonymousRead::Allowed),
         nginx: NginxSettings {
             bin: args.nginx.nginx.clone(),
             workers: args.nginx.nginx_workers.unwrap_or_else(cores),
@@ -329,7 +338,7 @@ fn memory_run(args: MemoryArgs) -> Result<()> {
         verify: !args.no_verify,
     };
     let sim_cfg = sim_config(&args.sim, false, args.seed);
-    let rs = rangecache_settings(&args.rangecache, false);
+    let rs = rangecache_settings(&args.rangecache, AnonymousRead::Refused);
     let bin = locate_binary(rs.bin.as_deref(), rs.build)?;
     let date = now_iso();
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -354,7 +363,7 @@ fn memory_run(args: MemoryArgs) -> Result<()> {
         block_size: rs.block_size.clone(),
         workers: rs.workers,
         extra: rs.extra.clone(),
-        anonymous_read: false,
+        anonymous_read: AnonymousRead::Refused,
     };
     // Each phase stops its rangecache before returning; Ctrl-C drops the phase (and with it
     // rangecache); the simulator and the directory go at the end either way.

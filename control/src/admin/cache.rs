@@ -37,6 +37,10 @@ pub(super) fn stats(state: &AdminState) -> Reply {
         "inflight_capacity_bytes": s.budget.capacity,
         "inflight_waits": s.budget.waits,
         "inflight_wait_timeouts": s.budget.timeouts,
+        "prefetch_bytes": s.prefetch.fetched,
+        "prefetch_used_bytes": s.prefetch.used,
+        "prefetch_unread_evicted_bytes": s.prefetch.unread_evicted,
+        "prefetch_cancelled_blocks": s.prefetch.cancelled,
         "block_size": config.block_size,
         "metadata_ttl_seconds": config.metadata_ttl.as_secs_f64(),
     });
@@ -201,6 +205,30 @@ pub(super) fn render_metrics(cache: &Cache, out: &mut String) {
             s.budget.waits,
         ),
         (
+            "rangecache_prefetch_bytes_total",
+            "counter",
+            "Bytes of blocks fetched by prefetch (sequential read-ahead and Parquet).",
+            s.prefetch.fetched,
+        ),
+        (
+            "rangecache_prefetch_used_bytes_total",
+            "counter",
+            "Prefetched bytes a client later read.",
+            s.prefetch.used,
+        ),
+        (
+            "rangecache_prefetch_unread_evicted_bytes_total",
+            "counter",
+            "Prefetched bytes evicted or purged before anyone read them.",
+            s.prefetch.unread_evicted,
+        ),
+        (
+            "rangecache_prefetch_cancelled_total",
+            "counter",
+            "Blocks a prefetch wanted but did not fetch (budget share spent, or the fill failed).",
+            s.prefetch.cancelled,
+        ),
+        (
             "rangecache_inflight_wait_timeouts_total",
             "counter",
             "Waits for in-flight fill budget that ran out (503 SlowDown or a cut response).",
@@ -339,7 +367,11 @@ mod tests {
                 "metadata_ttl_seconds",
                 "misses",
                 "node",
-                "objects"
+                "objects",
+                "prefetch_bytes",
+                "prefetch_cancelled_blocks",
+                "prefetch_unread_evicted_bytes",
+                "prefetch_used_bytes"
             ],
             "exactly these fields"
         );

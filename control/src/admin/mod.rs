@@ -72,9 +72,22 @@ pub struct AdminState {
 
 type Reply = Response<Full<Bytes>>;
 
-/// Bind the admin listener (a `[bind_admin]` error on failure).
+/// Bind the admin listener (a `[bind_admin]` error on failure). Like the client listeners it
+/// uses SO_REUSEPORT, so that a new process can bind it while the old one still runs (restart
+/// hand-over); the old one closes it first when it drains.
 pub async fn bind(addr: SocketAddr) -> Result<TcpListener, StartupError> {
-    TcpListener::bind(addr).await.map_err(|e| {
+    let bind = || -> std::io::Result<TcpListener> {
+        let socket = if addr.is_ipv4() {
+            tokio::net::TcpSocket::new_v4()?
+        } else {
+            tokio::net::TcpSocket::new_v6()?
+        };
+        socket.set_reuseaddr(true)?;
+        socket.set_reuseport(true)?;
+        socket.bind(addr)?;
+        socket.listen(1024)
+    };
+    bind().map_err(|e| {
         StartupError::new(Phase::BindAdmin, format!("{addr}: {}", io_text(&e))).with_cause(e)
     })
 }

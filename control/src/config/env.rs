@@ -78,13 +78,26 @@ fn override_one(
         .and_then(toml::Value::as_table_mut)
         .ok_or_else(|| {
             fail(format!(
-                "unknown section '{section}' (expected server, origin, cache, auth, admin or fleet)"
+                "unknown section '{section}' (expected server, origin, cache, prefetch, auth, log, admin or fleet)"
             ))
         })?
-        .get_mut(field)
+        .get_mut(section_field(field))
         .ok_or_else(|| fail(format!("unknown field '{field}' in [{section}]")))?;
+    // `TLS__CERT_FILE` names `cert_file` of the nested table `[server.tls]`.
+    let slot = match field.split_once("__") {
+        Some((table, inner)) => slot
+            .as_table_mut()
+            .and_then(|t| t.get_mut(inner))
+            .ok_or_else(|| fail(format!("unknown field '{inner}' in [{section}.{table}]")))?,
+        None => slot,
+    };
     *slot = typed_like(slot, value).map_err(fail)?;
     RawConfig::deserialize(tree).map_err(|e| fail(e.message().replace('`', "'")))
+}
+
+/// The field of the section a (possibly nested, `table__field`) override starts at.
+fn section_field(field: &str) -> &str {
+    field.split_once("__").map_or(field, |(table, _)| table)
 }
 
 /// Parse `value` as the same TOML type as `current`.
@@ -130,6 +143,10 @@ mod tests {
                 ("RANGECACHE_SERVER__WORKERS", "4"),
                 ("RANGECACHE_SERVER__PIN_CORES", "false"),
                 ("RANGECACHE_SERVER__MAX_HEAD_SIZE", "32KiB"),
+                (
+                    "RANGECACHE_SERVER__TLS__CERT_FILE",
+                    "/etc/rangecache/cert.pem",
+                ),
                 ("RANGECACHE_ORIGIN__ENDPOINT", "https://s3.example.com"),
                 ("RANGECACHE_ORIGIN__POOL_MAX_IDLE", "8"),
                 ("RANGECACHE_CACHE__MEMORY", "0"),
@@ -145,6 +162,7 @@ mod tests {
         assert_eq!(raw.server.workers, 4);
         assert!(!raw.server.pin_cores);
         assert_eq!(raw.server.max_head_size, "32KiB");
+        assert_eq!(raw.server.tls.cert_file, "/etc/rangecache/cert.pem");
         assert_eq!(raw.origin.endpoint, "https://s3.example.com");
         assert_eq!(raw.origin.pool_max_idle, 8);
         assert_eq!(raw.cache.memory, "0");

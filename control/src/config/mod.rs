@@ -10,6 +10,7 @@ pub mod fleet;
 pub mod raw;
 pub mod raw_auth;
 pub mod raw_fleet;
+pub mod server_tls;
 pub mod settings;
 pub mod tls;
 pub mod units;

@@ -20,8 +20,12 @@ pub struct RawConfig {
     pub origin: RawOrigin,
     /// `[cache]`: the shared block cache and object metadata cache.
     pub cache: RawCache,
+    /// `[prefetch]`: sequential read-ahead and Parquet-aware prefetch.
+    pub prefetch: RawPrefetch,
     /// `[auth]`: who may do what (default: verify everything, allow nothing).
     pub auth: RawAuth,
+    /// `[log]`: the access log.
+    pub log: RawLog,
     /// `[admin]`: the admin endpoint's bearer token.
     pub admin: RawAdmin,
     /// `[fleet]`: the other nodes a write invalidates.
@@ -65,6 +69,36 @@ pub struct RawServer {
     pub send_timeout: String,
     /// Time in-flight requests get to finish on shutdown.
     pub drain_timeout: String,
+    /// Most client connections open at once, process-wide; 0 = derived from the file
+    /// descriptor limit.
+    pub max_connections: usize,
+    /// `[server.tls]`: TLS (and mTLS) on the client listener; empty = plain HTTP.
+    pub tls: RawServerTls,
+}
+
+/// `[server.tls]` as written. All paths empty = plain HTTP.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawServerTls {
+    /// PEM certificate chain, leaf first (RSA or ECDSA).
+    pub cert_file: String,
+    /// PEM private key of the leaf certificate (PKCS#8, PKCS#1 or SEC1).
+    pub key_file: String,
+    /// PEM bundle of CAs whose client certificates are required (mTLS); empty = none asked.
+    pub client_ca_file: String,
+    /// Longest time from accept to a finished TLS handshake.
+    pub handshake_timeout: String,
+}
+
+impl Default for RawServerTls {
+    fn default() -> Self {
+        Self {
+            cert_file: String::new(),
+            key_file: String::new(),
+            client_ca_file: String::new(),
+            handshake_timeout: "10s".into(),
+        }
+    }
 }
 
 impl Default for RawServer {
@@ -84,6 +118,24 @@ impl Default for RawServer {
             body_timeout: "60s".into(),
             send_timeout: "30s".into(),
             drain_timeout: "30s".into(),
+            tls: RawServerTls::default(),
+            max_connections: 0,
+        }
+    }
+}
+
+/// `[log]` as written.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawLog {
+    /// `"off"`, `"stdout"` or a file path: where JSON access-log lines go.
+    pub access: String,
+}
+
+impl Default for RawLog {
+    fn default() -> Self {
+        Self {
+            access: "off".into(),
         }
     }
 }
@@ -165,6 +217,29 @@ impl Default for RawCache {
             metadata_entries: 100_000,
             readahead_window: "8MiB".into(),
             inflight_memory: "256MiB".into(),
+        }
+    }
+}
+
+/// `[prefetch]` as written. Fixed at startup, like `[cache]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawPrefetch {
+    /// Prefetch at all.
+    pub enabled: bool,
+    /// Most bytes fetched ahead of one reader of one object, as a size.
+    #[serde(deserialize_with = "size_string")]
+    pub max_window: String,
+    /// Decode Parquet footers and prefetch the next row group's column chunks.
+    pub parquet: bool,
+}
+
+impl Default for RawPrefetch {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            max_window: "64MiB".into(),
+            parquet: true,
         }
     }
 }

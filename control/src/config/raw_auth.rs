@@ -18,6 +18,8 @@ pub const DEFAULT_MAX_DURATION: &str = "1h";
 pub struct RawAuth {
     /// `sigv4` (verify and authorize every request) or `none` (benchmarks only).
     pub mode: String,
+    /// Also accept (and verify) Signature Version 2, header and presigned URLs.
+    pub sigv2: bool,
     /// Base64 AES-256-GCM keys sealing STS session tokens, newest first (`SESSION_TOKEN_KEY`
     /// is prepended).
     pub session_token_keys: Vec<String>,
@@ -36,6 +38,7 @@ impl Default for RawAuth {
     fn default() -> Self {
         Self {
             mode: DEFAULT_MODE.into(),
+            sigv2: false,
             session_token_keys: Vec::new(),
             keys: Vec::new(),
             anonymous: Vec::new(),

@@ -5,12 +5,14 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rangecache_dataplane::cache::CacheConfig;
+use rangecache_dataplane::access_log::AccessLogTarget;
+use rangecache_dataplane::cache::{CacheConfig, PrefetchConfig};
 use rangecache_dataplane::{Credentials, IoDriver, Scheme, ServerSettings};
 
 use super::auth::AuthSettings;
 use super::fleet::{AdminSettings, FleetSettings};
-use super::raw::{RawBucket, RawCache, RawConfig, RawOrigin, RawServer};
+use super::raw::{RawBucket, RawCache, RawConfig, RawLog, RawOrigin, RawPrefetch, RawServer};
+use super::server_tls::ServerTlsConfig;
 use super::units::{format_duration, format_size};
 
 /// What replaces a secret in every view of the configuration.
@@ -33,6 +35,8 @@ pub struct Settings {
     pub buckets: Vec<BucketConfig>,
     /// `[auth]`.
     pub auth: AuthSettings,
+    /// `[log]`.
+    pub log: LogSettings,
     /// `[admin]`.
     pub admin: AdminSettings,
     /// `[fleet]`.
@@ -72,6 +76,31 @@ pub struct ServerConfig {
     pub send_timeout: Duration,
     /// Time in-flight requests get on shutdown.
     pub drain_timeout: Duration,
+    /// `[server.tls]`: TLS on the client listener; `None` = plain HTTP.
+    pub tls: Option<ServerTlsConfig>,
+    /// `server.tls.handshake_timeout` (kept when TLS is off, for the effective view).
+    pub tls_handshake_timeout: Duration,
+    /// Most client connections open at once (process-wide); 0 = derived from the file
+    /// descriptor limit at startup.
+    pub max_connections: usize,
+}
+
+/// `[log]`, typed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogSettings {
+    /// Where access-log lines go; `None` = off.
+    pub access: Option<AccessLogTarget>,
+}
+
+impl LogSettings {
+    /// The `log.access` value as written in a file.
+    pub fn access_text(&self) -> String {
+        match &self.access {
+            None => "off".into(),
+            Some(AccessLogTarget::Stdout) => "stdout".into(),
+            Some(AccessLogTarget::File(p)) => p.display().to_string(),
+        }
+    }
 }
 
 impl ServerConfig {
@@ -95,6 +124,7 @@ impl ServerConfig {
             idle_timeout: self.idle_timeout,
             body_timeout: self.body_timeout,
             send_timeout: self.send_timeout,
+            tls: self.tls.as_ref().map(ServerTlsConfig::to_dataplane),
         }
     }
 }
@@ -115,6 +145,8 @@ pub struct CacheSettings {
     pub readahead_window: u64,
     /// Budget for bytes of fills in flight, process-wide (at least the window).
     pub inflight_memory: u64,
+    /// `[prefetch]`, validated.
+    pub prefetch: PrefetchConfig,
 }
 
 impl CacheSettings {
@@ -127,6 +159,16 @@ impl CacheSettings {
             metadata_entries: self.metadata_entries,
             readahead_window: self.readahead_window,
             inflight_memory: self.inflight_memory,
+            prefetch: self.prefetch,
+        }
+    }
+
+    /// `[prefetch]` in file form.
+    fn prefetch_view(self) -> RawPrefetch {
+        RawPrefetch {
+            enabled: self.prefetch.enabled,
+            max_window: format_size(self.prefetch.max_window),
+            parquet: self.prefetch.parquet,
         }
     }
 
@@ -238,6 +280,8 @@ impl Settings {
             body_timeout: format_duration(s.body_timeout),
             send_timeout: format_duration(s.send_timeout),
             drain_timeout: format_duration(s.drain_timeout),
+            max_connections: s.max_connections,
+            tls: ServerTlsConfig::view(s.tls.as_ref(), format_duration(s.tls_handshake_timeout)),
         };
         let mut origin = self.origin.view();
         origin.resolve_interval = format_duration(self.resolve_interval);
@@ -266,7 +310,11 @@ impl Settings {
             server,
             origin,
             cache: self.cache.view(),
+            prefetch: self.cache.prefetch_view(),
             auth: self.auth.view(),
+            log: RawLog {
+                access: self.log.access_text(),
+            },
             admin: self.admin.view(),
             fleet: self.fleet.view(),
             buckets,
@@ -285,9 +333,15 @@ impl Settings {
                 }
             )*};
         }
-        keep!(server: listen, admin_listen, workers, io_driver, pin_cores);
+        keep!(server: listen, admin_listen, workers, io_driver, pin_cores, max_connections);
+        keep!(log: access);
+        // The listener's transport: a reload may rotate files, not switch TLS on or off.
+        if self.server.tls.is_some() != running.server.tls.is_some() {
+            changed.push("server.tls");
+            self.server.tls.clone_from(&running.server.tls);
+        }
         // The cache and its counters live as long as the data plane.
-        keep!(cache: memory, block_size, metadata_ttl, metadata_entries, readahead_window, inflight_memory);
+        keep!(cache: memory, block_size, metadata_ttl, metadata_entries, readahead_window, inflight_memory, prefetch);
         changed
     }
 }

@@ -62,8 +62,9 @@ impl TlsBuilder {
     }
 }
 
-/// Every certificate in the PEM file at `path`; at least one.
-fn roots_from_file(path: &Path, key: &str) -> Result<RootCertStore, StartupError> {
+/// Every certificate in the PEM file at `path`; at least one. `key` names the configuration
+/// key in error messages.
+pub fn roots_from_file(path: &Path, key: &str) -> Result<RootCertStore, StartupError> {
     let shown = path.display();
     let pem = std::fs::read(path)
         .map_err(|e| invalid(key, format!("{shown}: {}", io_text(&e))).with_cause(e))?;

@@ -7,11 +7,15 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use rangecache_dataplane::access_log::AccessLogTarget;
+use rangecache_dataplane::cache::PrefetchConfig;
 use rangecache_dataplane::{Credentials, IoDriver, Scheme};
 
 use super::env::EnvVars;
-use super::raw::{RawBucket, RawCache, RawConfig, RawOrigin, RawServer};
-use super::settings::{BucketConfig, CacheSettings, OriginConfig, ServerConfig, Settings};
+use super::raw::{RawBucket, RawCache, RawConfig, RawLog, RawOrigin, RawPrefetch, RawServer};
+use super::settings::{
+    BucketConfig, CacheSettings, LogSettings, OriginConfig, ServerConfig, Settings,
+};
 use super::tls::TlsBuilder;
 use super::units::{format_size, parse_duration, parse_size};
 use crate::error::{Phase, StartupError};
@@ -44,7 +48,8 @@ pub fn validate(
     let server = server(&raw.server)?;
     let origin = default_origin(&raw.origin, env, &mut tls, &mut warnings)?;
     let resolve_interval = duration("origin.resolve_interval", &raw.origin.resolve_interval)?;
-    let cache = cache(&raw.cache, &mut warnings)?;
+    let mut cache = cache(&raw.cache, &mut warnings)?;
+    cache.prefetch = prefetch(&raw.prefetch, &cache)?;
     let mut seen = HashSet::new();
     let mut buckets = Vec::with_capacity(raw.buckets.len());
     for (i, b) in raw.buckets.iter().enumerate() {
@@ -67,6 +72,7 @@ pub fn validate(
         )?);
     }
     let auth = super::auth::validate(&raw.auth, env, &mut tls, &mut warnings)?;
+    let log = log(&raw.log)?;
     let admin = super::fleet::admin(&raw.admin)?;
     let fleet = super::fleet::fleet(&raw.fleet, &raw.server.admin_listen)?;
     if !fleet.peers.is_empty() && admin.token.is_none() {
@@ -84,10 +90,27 @@ pub fn validate(
         cache,
         buckets,
         auth,
+        log,
         admin,
         fleet,
         warnings,
     })
+}
+
+/// `[log]`: `access` is `off`, `stdout` or a file path (relative to the working directory).
+fn log(raw: &RawLog) -> Result<LogSettings, StartupError> {
+    let access = match raw.access.trim() {
+        "off" => None,
+        "stdout" => Some(AccessLogTarget::Stdout),
+        "" => {
+            return Err(invalid(
+                "log.access",
+                "expected \"off\", \"stdout\" or a file path, got ''",
+            ))
+        }
+        path => Some(AccessLogTarget::File(PathBuf::from(path))),
+    };
+    Ok(LogSettings { access })
 }
 
 pub(super) fn invalid(key: &str, detail: impl std::fmt::Display) -> StartupError {
@@ -123,6 +146,8 @@ fn server(raw: &RawServer) -> Result<ServerConfig, StartupError> {
     if raw.max_headers == 0 {
         return Err(invalid("server.max_headers", "must be at least 1"));
     }
+    let tls_handshake_timeout =
+        timeout("server.tls.handshake_timeout", &raw.tls.handshake_timeout)?;
     Ok(ServerConfig {
         listen,
         admin_listen,
@@ -138,6 +163,9 @@ fn server(raw: &RawServer) -> Result<ServerConfig, StartupError> {
         body_timeout: timeout("server.body_timeout", &raw.body_timeout)?,
         send_timeout: timeout("server.send_timeout", &raw.send_timeout)?,
         drain_timeout: duration("server.drain_timeout", &raw.drain_timeout)?,
+        max_connections: raw.max_connections,
+        tls: super::server_tls::validate(&raw.tls, tls_handshake_timeout)?,
+        tls_handshake_timeout,
     })
 }
 
@@ -203,6 +231,31 @@ fn cache(raw: &RawCache, warnings: &mut Vec<String>) -> Result<CacheSettings, St
         metadata_entries: raw.metadata_entries,
         readahead_window,
         inflight_memory,
+        prefetch: PrefetchConfig::default(),
+    })
+}
+
+/// `[prefetch]`: the window must hold a block and leave demand reads room in the budget
+/// (prefetches may hold at most half of `cache.inflight_memory`).
+fn prefetch(raw: &RawPrefetch, cache: &CacheSettings) -> Result<PrefetchConfig, StartupError> {
+    let max_window = byte_size("prefetch.max_window", &raw.max_window)?;
+    let most = cache.inflight_memory / 2;
+    if raw.enabled && !(cache.block_size..=most).contains(&max_window) {
+        return Err(invalid(
+            "prefetch.max_window",
+            format_args!(
+                "must be between one block of cache.block_size ({}) and half of \
+                 cache.inflight_memory ({}), got '{}'",
+                format_size(cache.block_size),
+                format_size(most),
+                raw.max_window.trim()
+            ),
+        ));
+    }
+    Ok(PrefetchConfig {
+        enabled: raw.enabled,
+        max_window,
+        parquet: raw.parquet,
     })
 }
 

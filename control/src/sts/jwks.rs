@@ -3,15 +3,15 @@
 //! Only signing keys rangecache can check are kept: RSA (RS256, 2048 to 8192 bits) and EC
 //! P-256 (ES256). Keys of other types, curves or algorithms, and encryption keys
 //! (`"use": "enc"`), are skipped; a key of a supported type whose numbers do not decode is an
-//! error, as is a set with no usable key at all.
+//! error, as is a set with no usable key at all. Each key becomes a `jsonwebtoken`
+//! [`DecodingKey`]; signatures are verified by `jsonwebtoken` (on `ring`), see
+//! [`super::jwt`].
 
 use std::fmt;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use ring::signature::{
-    RsaPublicKeyComponents, UnparsedPublicKey, ECDSA_P256_SHA256_FIXED, RSA_PKCS1_2048_8192_SHA256,
-};
+use jsonwebtoken::{Algorithm, DecodingKey};
 use serde::Deserialize;
 
 /// Smallest RSA modulus accepted, in bytes (2048 bits).
@@ -47,6 +47,14 @@ impl Alg {
             Alg::Es256 => "ES256",
         }
     }
+
+    /// The same algorithm as `jsonwebtoken` names it.
+    pub fn algorithm(self) -> Algorithm {
+        match self {
+            Alg::Rs256 => Algorithm::RS256,
+            Alg::Es256 => Algorithm::ES256,
+        }
+    }
 }
 
 /// Why a JWKS document was rejected.
@@ -77,15 +85,7 @@ pub struct Jwk {
     pub kid: Option<String>,
     /// The one algorithm this key verifies.
     pub alg: Alg,
-    key: PublicKey,
-}
-
-#[derive(Clone)]
-enum PublicKey {
-    /// Modulus and exponent, big-endian, without leading zeros.
-    Rsa { n: Vec<u8>, e: Vec<u8> },
-    /// The uncompressed point `0x04 || x || y`.
-    Ec(Vec<u8>),
+    key: DecodingKey,
 }
 
 impl fmt::Debug for Jwk {
@@ -98,16 +98,9 @@ impl fmt::Debug for Jwk {
 }
 
 impl Jwk {
-    /// True when `signature` is this key's signature of `message`.
-    pub fn verify(&self, message: &[u8], signature: &[u8]) -> bool {
-        match &self.key {
-            PublicKey::Rsa { n, e } => RsaPublicKeyComponents { n, e }
-                .verify(&RSA_PKCS1_2048_8192_SHA256, message, signature)
-                .is_ok(),
-            PublicKey::Ec(point) => UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, point)
-                .verify(message, signature)
-                .is_ok(),
-        }
+    /// The key, for `jsonwebtoken`'s verification.
+    pub fn decoding_key(&self) -> &DecodingKey {
+        &self.key
     }
 }
 
@@ -202,7 +195,7 @@ impl RawJwk {
                 if e.is_empty() {
                     return Err(bad("exponent is zero"));
                 }
-                PublicKey::Rsa { n, e }
+                DecodingKey::from_rsa_raw_components(&n, &e)
             }
             Alg::Es256 => {
                 let x = b64(self.x.as_deref()).ok_or_else(|| bad("bad or missing x"))?;
@@ -210,11 +203,8 @@ impl RawJwk {
                 if x.len() != 32 || y.len() != 32 {
                     return Err(bad("P-256 coordinates must be 32 bytes each"));
                 }
-                let mut point = Vec::with_capacity(65);
-                point.push(4);
-                point.extend_from_slice(&x);
-                point.extend_from_slice(&y);
-                PublicKey::Ec(point)
+                let (x, y) = (URL_SAFE_NO_PAD.encode(x), URL_SAFE_NO_PAD.encode(y));
+                DecodingKey::from_ec_components(&x, &y).map_err(|_| bad("bad P-256 coordinates"))?
             }
         };
         Ok(Some(Jwk {

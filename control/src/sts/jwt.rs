@@ -3,9 +3,18 @@
 //! [`Token::decode`] splits and parses a compact JWS without trusting it; the caller then checks
 //! the issuer, finds the keys, verifies the signature and finally the claims, in that order:
 //! nothing from the payload but `iss` is acted on before the signature is verified.
+//!
+//! The signature is verified by `jsonwebtoken` (on `ring`), restricted to the token's own
+//! algorithm (RS256 or ES256) and the JWKS keys of that algorithm. The claim rules stay here
+//! because they need what `jsonwebtoken`'s `Validation` cannot give: the caller's clock (STS
+//! and its tests pass `now`), the audience that matched, subject patterns, and which claim is
+//! missing or wrong for STS's error answers.
 
 use std::fmt;
 
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::Validation;
+use serde::de::IgnoredAny;
 use serde::Deserialize;
 
 use super::jwks::{b64, Alg, JwkSet};
@@ -109,8 +118,8 @@ pub struct Token<'a> {
     alg: Alg,
     kid: Option<String>,
     claims: Claims,
-    signing_input: &'a str,
-    signature: Vec<u8>,
+    /// The whole compact token, handed to `jsonwebtoken` for verification.
+    text: &'a str,
 }
 
 #[derive(Deserialize)]
@@ -161,14 +170,12 @@ impl<'a> Token<'a> {
         let payload = b64(Some(payload)).ok_or(JwtError::Malformed("payload is not base64url"))?;
         let claims: Claims = serde_json::from_slice(&payload)
             .map_err(|_| JwtError::Malformed("payload is not a JSON object of JWT claims"))?;
-        let signature =
-            b64(Some(signature)).ok_or(JwtError::Malformed("signature is not base64url"))?;
+        b64(Some(signature)).ok_or(JwtError::Malformed("signature is not base64url"))?;
         Ok(Token {
             alg,
             kid: header.kid,
             claims,
-            signing_input,
-            signature,
+            text,
         })
     }
 
@@ -210,12 +217,21 @@ impl<'a> Token<'a> {
         if fitting.is_empty() {
             return Err(JwtError::NoKeyForAlg(self.alg));
         }
-        let message = self.signing_input.as_bytes();
-        if fitting.iter().any(|k| k.verify(message, &self.signature)) {
-            Ok(())
-        } else {
-            Err(JwtError::BadSignature)
+        // Signature and algorithm only: the claims are checked by `check_claims`.
+        let mut only_signature = Validation::new(self.alg.algorithm());
+        only_signature.validate_exp = false;
+        only_signature.validate_nbf = false;
+        only_signature.validate_aud = false;
+        only_signature.required_spec_claims.clear();
+        for key in fitting {
+            match jsonwebtoken::decode::<IgnoredAny>(self.text, key.decoding_key(), &only_signature)
+            {
+                Ok(_) => return Ok(()),
+                Err(e) if matches!(e.kind(), ErrorKind::InvalidSignature) => continue,
+                Err(_) => return Err(JwtError::Malformed("token does not decode")),
+            }
         }
+        Err(JwtError::BadSignature)
     }
 
     /// Check `exp` and `nbf` at `now` (Unix seconds, with [`LEEWAY_SECS`]), then `aud` and

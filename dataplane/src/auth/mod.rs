@@ -1,5 +1,6 @@
 //! Client authentication: AWS Signature Version 4 verified locally, for requests signed in the
-//! `Authorization` header, presigned URLs and `aws-chunked` streaming uploads.
+//! `Authorization` header, presigned URLs and `aws-chunked` streaming uploads; and, when the
+//! operator allows it, Signature Version 2 (header and presigned, [`verify_v2`]).
 //!
 //! Pure and I/O-free. The caller gives the parts of a received request ([`RequestParts`]),
 //! a way to find an access key's secret and a shared [`KeyCache`]; [`verify`] recomputes the
@@ -9,7 +10,7 @@
 //! [`TrailerChecksum`]).
 //!
 //! ```text
-//! let cred = credential(&parts)?;                 // Header | Presigned | Anonymous
+//! let cred = credential(&parts)?;                 // Header | Presigned | SigV2 | Anonymous
 //! let ok = verify(&parts, &cred, lookup, &keys, SystemTime::now())?;
 //! authorize(ok.principal, route)?;                // grants: the caller's business
 //! ```
@@ -30,6 +31,7 @@ mod key_cache;
 mod parse;
 mod policy;
 mod session;
+mod sigv2;
 mod verify;
 
 #[cfg(test)]
@@ -46,6 +48,10 @@ pub use parse::{
 };
 pub use policy::{authorize, Access, AuthMode, AuthPolicy, Grant, Need, Scope, StaticKey};
 pub use session::{SessionClaims, SessionKey, SessionKeyError, SessionKeys, MAX_TOKEN_CHARS};
+pub use sigv2::{
+    has_v2_presign, parse_v2_header, parse_v2_presigned, verify_v2, ParsedV2, SigV2, V2Claim,
+    VerifiedV2, SIGV2_PRESIGN_PARAMS, SIGV2_REFUSED,
+};
 pub use verify::{verify, PayloadHash, StreamingKind, Verified, MAX_CLOCK_SKEW};
 
 use crate::http::Header;
@@ -86,42 +92,61 @@ pub enum Credential<'a> {
     Header(ParsedAuthHeader<'a>),
     /// A presigned URL: signed in the query.
     Presigned(ParsedPresign<'a>),
+    /// Signature Version 2, in the header or the query; verified by [`verify_v2`] when
+    /// `auth.sigv2` allows it.
+    SigV2(V2Claim<'a>),
     /// No signature at all: allowed only where anonymous grants say so.
     Anonymous,
+}
+
+impl Credential<'_> {
+    /// The access key id the request claims to be signed with; `None` for anonymous.
+    pub fn access_key_id(&self) -> Option<&str> {
+        match self {
+            Credential::Header(h) => Some(h.credential().access_key_id),
+            Credential::Presigned(p) => Some(p.credential().access_key_id),
+            // The header form names its key up front; a presigned one only in its query.
+            Credential::SigV2(V2Claim::Header(v)) => v
+                .trim()
+                .strip_prefix("AWS ")
+                .and_then(|rest| rest.split_once(':'))
+                .map(|(key, _)| key.trim()),
+            Credential::SigV2(V2Claim::Presigned) => None,
+            Credential::Anonymous => None,
+        }
+    }
 }
 
 /// Finds out how `parts` claims to be signed.
 ///
 /// Errors: more than one `Authorization` header, or one that is not text, is
-/// `AuthorizationHeaderMalformed`; an `Authorization` header together with presign parameters
-/// is `InvalidArgument` ("Only one auth mechanism allowed"), as S3 answers; a Signature
-/// Version 2 presigned URL (`AWSAccessKeyId=`) is `InvalidArgument`, since rangecache verifies
-/// SigV4 only; otherwise the errors of [`parse_authorization`] and [`parse_presigned`].
+/// `AuthorizationHeaderMalformed`; two mechanisms at once (an `Authorization` header with
+/// presign parameters, or SigV2 and SigV4 presign parameters together) is `InvalidArgument`
+/// ("Only one auth mechanism allowed"), as S3 answers; otherwise the errors of
+/// [`parse_authorization`] and [`parse_presigned`]. A Signature Version 2 header
+/// (`AWS key:signature`) or presigned URL (`AWSAccessKeyId=`, `Signature=`) comes back as
+/// [`Credential::SigV2`] unparsed: whether SigV2 is accepted at all is the caller's decision.
 pub fn credential<'a>(parts: &RequestParts<'a>) -> Result<Credential<'a>, AuthError> {
+    const ONE_MECHANISM: AuthError = AuthError::invalid_argument(
+        "Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, \
+         Signature query string parameter or the Authorization header should be specified",
+    );
     let authorization = parts.single_header("authorization").map_err(|()| {
         AuthError::header_malformed(
             "The authorization header is malformed; it must be sent once, as text.",
         )
     })?;
     let presigned = parse_presigned(parts.raw_query)?;
+    let v2_query = has_v2_presign(parts.raw_query);
     match (authorization, presigned) {
-        (Some(_), Some(_)) => Err(AuthError::invalid_argument(
-            "Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, \
-             Signature query string parameter or the Authorization header should be specified",
-        )),
+        (Some(_), Some(_)) => Err(ONE_MECHANISM),
+        (Some(_), None) | (None, Some(_)) if v2_query => Err(ONE_MECHANISM),
+        (Some(value), None) if value.starts_with(sigv2::SCHEME) => {
+            Ok(Credential::SigV2(V2Claim::Header(value)))
+        }
         (Some(value), None) => parse_authorization(value).map(Credential::Header),
         (None, Some(presign)) => Ok(Credential::Presigned(presign)),
-        (None, None) => {
-            if parts
-                .raw_query
-                .split('&')
-                .any(|segment| segment.starts_with("AWSAccessKeyId="))
-            {
-                return Err(AuthError::invalid_argument(
-                    "Signature Version 2 is not supported; sign requests with AWS4-HMAC-SHA256.",
-                ));
-            }
-            Ok(Credential::Anonymous)
-        }
+        (None, None) if v2_query => Ok(Credential::SigV2(V2Claim::Presigned)),
+        (None, None) => Ok(Credential::Anonymous),
     }
 }

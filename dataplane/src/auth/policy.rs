@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::session::SessionKeys;
+use super::sigv2::SigV2;
 use super::AuthError;
 use crate::s3::Operation;
 
@@ -255,6 +256,8 @@ pub struct AuthPolicy {
     pub anonymous: Arc<[Grant]>,
     /// Keys that open STS session tokens (none = session tokens are refused).
     pub session_keys: SessionKeys,
+    /// Whether Signature Version 2 requests are verified or refused (`auth.sigv2`).
+    pub sigv2: SigV2,
 }
 
 #[cfg(test)]

@@ -263,6 +263,7 @@ where
             }
         }
         Credential::Anonymous => return Err(AuthError::access_denied("Access Denied")),
+        Credential::SigV2(_) => return Err(AuthError::invalid_argument(super::SIGV2_REFUSED)),
     };
     let scope = claim.scope;
     let (secret, principal) = lookup(scope.access_key_id, claim.session_token)?;

@@ -78,9 +78,16 @@ impl Budget {
     /// Charge `bytes` if they fit now. A charge larger than the whole capacity fits only into
     /// an empty budget, so it can never wait forever.
     pub fn try_acquire(self: &Arc<Self>, bytes: u64) -> Option<Permit> {
+        self.try_acquire_within(bytes, self.capacity)
+    }
+
+    /// Charge `bytes` only if the charges then stay within `limit` (and the capacity): how
+    /// optional work (prefetch) leaves room for the reads clients wait on.
+    pub fn try_acquire_within(self: &Arc<Self>, bytes: u64, limit: u64) -> Option<Permit> {
+        let limit = limit.min(self.capacity);
         let mut used = self.used.load(Ordering::Acquire);
         loop {
-            let fits = used + bytes <= self.capacity || used == 0;
+            let fits = used + bytes <= limit || (used == 0 && limit == self.capacity);
             if !fits {
                 return None;
             }
@@ -147,14 +154,7 @@ impl Budget {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn block_on<F: std::future::Future>(f: F) -> F::Output {
-        let mut rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
-            .enable_timer()
-            .build()
-            .unwrap();
-        rt.block_on(f)
-    }
+    use crate::test_util::block_on;
 
     #[test]
     fn charges_fit_the_capacity_and_come_back_when_dropped() {

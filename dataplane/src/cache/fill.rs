@@ -394,14 +394,7 @@ impl Inflight {
 mod tests {
     use super::*;
     use crate::cache::store::ObjectId;
-
-    fn block_on<F: std::future::Future>(f: F) -> F::Output {
-        let mut rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
-            .enable_timer()
-            .build()
-            .unwrap();
-        rt.block_on(f)
-    }
+    use crate::test_util::block_on;
 
     fn key(i: u64) -> BlockKey {
         BlockKey::new(ObjectId::new("o", "b", "k"), Arc::from("\"e\""), i)

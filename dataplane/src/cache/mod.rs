@@ -8,6 +8,7 @@ pub mod conditional;
 pub mod fill;
 pub mod flight;
 pub mod meta;
+pub mod prefetch;
 pub mod range;
 pub mod read;
 pub mod registry;
@@ -19,6 +20,7 @@ use std::time::Duration;
 pub use budget::{Budget, BudgetStats, Permit};
 pub use fill::{BlockFill, Claim, Inflight, SegmentWriter};
 pub use meta::{Lookup, MetaCache, ObjectMeta};
+pub use prefetch::{PrefetchConfig, PrefetchStats, Prefetcher};
 pub use store::{BlockKey, BlockStore, ObjectId};
 
 /// Cache sizing, fixed for the life of the process.
@@ -37,6 +39,8 @@ pub struct CacheConfig {
     pub readahead_window: u64,
     /// Process-wide budget for bytes of fills in flight (see [`Budget`]).
     pub inflight_memory: u64,
+    /// Sequential and Parquet-aware prefetch.
+    pub prefetch: PrefetchConfig,
 }
 
 impl Default for CacheConfig {
@@ -48,6 +52,7 @@ impl Default for CacheConfig {
             metadata_entries: 100_000,
             readahead_window: 8 << 20,
             inflight_memory: 256 << 20,
+            prefetch: PrefetchConfig::default(),
         }
     }
 }
@@ -62,6 +67,8 @@ pub struct Cache {
     pub inflight: Inflight,
     /// Bytes of fills in flight, bounded.
     pub budget: Arc<Budget>,
+    /// Prefetch decisions and their books.
+    pub prefetch: Prefetcher,
     config: CacheConfig,
 }
 
@@ -97,6 +104,8 @@ pub struct CacheStats {
     pub inflight: u64,
     /// The in-flight fill budget's counters.
     pub budget: BudgetStats,
+    /// What prefetch fetched, and what became of it.
+    pub prefetch: PrefetchStats,
 }
 
 impl CacheStats {
@@ -120,6 +129,10 @@ impl Cache {
             store,
             meta: MetaCache::new(config.metadata_entries, config.metadata_ttl),
             budget: Budget::new(config.inflight_memory),
+            prefetch: Prefetcher::new(
+                config.prefetch,
+                usize::try_from(config.memory / config.block_size.max(1)).unwrap_or(usize::MAX),
+            ),
             config,
         }
     }
@@ -166,6 +179,9 @@ impl Cache {
             insertions: s.insertions,
             inflight: self.inflight.len() as u64,
             budget: self.budget.stats(),
+            prefetch: self
+                .prefetch
+                .stats(|k| self.store.peek(k).is_some() || self.inflight.contains(k)),
         }
     }
 }

@@ -2,6 +2,7 @@
 //! a read-buffered stream, vectored writes of `Bytes` slices, and HTTP body readers.
 
 mod body;
+mod client;
 mod iovec;
 mod stream;
 
@@ -9,8 +10,7 @@ pub use body::{AwsChunkedBody, BodyError, BodyReader};
 pub use iovec::BytesVec;
 pub use stream::BufStream;
 
-/// A client connection's transport as accepted by a worker's listener.
-pub type ClientStream = monoio::net::TcpStream;
+pub use client::{ClientStream, TlsSettings};
 
 /// A client connection with its read buffer: what the server's request handling reads from and
 /// writes to.

@@ -23,6 +23,7 @@ const READ_CHUNK: usize = 64 * 1024;
 pub struct BufStream<S> {
     io: S,
     rbuf: BytesMut,
+    written: u64,
 }
 
 impl<S> BufStream<S> {
@@ -31,6 +32,7 @@ impl<S> BufStream<S> {
         Self {
             io,
             rbuf: BytesMut::with_capacity(READ_CHUNK),
+            written: 0,
         }
     }
 
@@ -42,6 +44,12 @@ impl<S> BufStream<S> {
     /// The underlying stream.
     pub fn get_ref(&self) -> &S {
         &self.io
+    }
+
+    /// Bytes written to the stream so far (by [`BufStream::write_all`] and
+    /// [`BufStream::write_vectored`], including the parts of failed writes that went out).
+    pub fn written(&self) -> u64 {
+        self.written
     }
 }
 
@@ -66,7 +74,7 @@ impl<S: AsyncReadRent + AsyncWriteRent> BufStream<S> {
     /// Write all of `buf`.
     pub async fn write_all(&mut self, buf: Bytes) -> io::Result<()> {
         let (res, _) = self.io.write_all(buf).await;
-        res.map(|_| ())
+        res.map(|n| self.written += n as u64)
     }
 
     /// Write all of `bufs` with vectored writes (one syscall when the kernel takes it all);
@@ -94,7 +102,10 @@ impl<S: AsyncReadRent + AsyncWriteRent> BufStream<S> {
                         "peer accepted no bytes",
                     ))
                 }
-                Ok(n) => consume(&mut bufs, n),
+                Ok(n) => {
+                    self.written += n as u64;
+                    consume(&mut bufs, n);
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
             }

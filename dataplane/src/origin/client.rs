@@ -1,7 +1,7 @@
 //! Sending one request to an origin and reading its response, over pooled connections.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::{Bytes, BytesMut};
 
@@ -47,6 +47,13 @@ pub struct OriginClient {
     worker: usize,
 }
 
+/// Where an exchange records its origin first-byte time: a worker's metrics block.
+#[derive(Clone)]
+struct Timing {
+    metrics: Arc<Metrics>,
+    worker: usize,
+}
+
 /// One request/response exchange on one origin connection.
 pub struct OriginExchange {
     conn: BufStream<OriginStream>,
@@ -57,6 +64,9 @@ pub struct OriginExchange {
     keep_alive: bool,
     max_idle: usize,
     response_timeout: Duration,
+    /// When the request head was handed to the connection.
+    sent: Instant,
+    timing: Option<Timing>,
 }
 
 fn pool_key(origin: &Origin) -> String {
@@ -144,6 +154,11 @@ impl OriginClient {
             keep_alive: false,
             max_idle: origin.pool_max_idle,
             response_timeout: origin.response_timeout,
+            sent: Instant::now(),
+            timing: Some(Timing {
+                metrics: self.metrics.clone(),
+                worker: self.worker,
+            }),
         })
     }
 
@@ -244,8 +259,14 @@ impl OriginExchange {
         self.reused
     }
 
+    /// Time since the request head was sent (for a fill read to its end: the whole fill).
+    pub fn since_sent(&self) -> Duration {
+        self.sent.elapsed()
+    }
+
     async fn write_head(&mut self, origin: &Origin, req: &OriginRequest) -> Result<(), Error> {
         let head = build_head(origin, req)?;
+        self.sent = Instant::now();
         self.conn
             .write_all(head)
             .await
@@ -281,6 +302,8 @@ impl OriginExchange {
                 .await
                 .map_err(|e| Error::io(Side::Origin, "write request body to origin", e))?;
         }
+        // The origin's first byte is timed from the request's end.
+        self.sent = Instant::now();
         Ok(())
     }
 
@@ -338,6 +361,10 @@ impl OriginExchange {
         });
         self.keep_alive =
             head.keep_alive() && !matches!(head.framing(), ResponseFraming::UntilClose);
+        if let Some(t) = &self.timing {
+            let m = t.metrics.worker(t.worker);
+            m.ops.observe_origin_first_byte(self.sent.elapsed());
+        }
         Ok(head)
     }
 

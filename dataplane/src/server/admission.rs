@@ -5,13 +5,16 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use crate::auth::{
-    authorize, credential, verify, AuthError, AuthMode, AuthPolicy, BodyCheck, Credential, Grant,
-    KeyCache, Need, RequestParts,
+    authorize, credential, verify, verify_v2, AuthError, AuthMode, AuthPolicy, BodyCheck,
+    Credential, Grant, KeyCache, Need, RequestParts, SigV2, SIGV2_REFUSED,
 };
 use crate::http::RequestHead;
 use crate::s3::{uri, Route};
 
-/// Decides whether `head`, routed as `route`, may proceed under `policy`.
+use super::outcome::Outcome;
+
+/// Decides whether `head`, routed as `route`, may proceed under `policy`. Signature Version 2
+/// is verified only when `policy.sigv2` accepts it, and is `InvalidArgument` otherwise.
 ///
 /// `Ok` carries what its body must still satisfy (check it while streaming; for a request
 /// without a body, [`BodyCheck::end`] at once). Errors are S3's: see
@@ -24,6 +27,7 @@ pub(crate) fn admit(
     policy: &AuthPolicy,
     keys: &KeyCache,
     now: SystemTime,
+    outcome: &Outcome,
 ) -> Result<BodyCheck, AuthError> {
     if policy.mode == AuthMode::None {
         return Ok(BodyCheck::none());
@@ -35,8 +39,23 @@ pub(crate) fn admit(
         headers: head.headers(),
     };
     let cred = credential(&parts)?;
+    outcome.access_key(cred.access_key_id());
     let (grants, check) = match &cred {
         Credential::Anonymous => (policy.anonymous.clone(), BodyCheck::trailer_only(&parts)?),
+        Credential::SigV2(claim) => {
+            if policy.sigv2 == SigV2::Refuse {
+                return Err(AuthError::invalid_argument(SIGV2_REFUSED));
+            }
+            let verified = verify_v2(
+                &parts,
+                *claim,
+                route,
+                |akid, token| lookup(policy, akid, token, now),
+                now,
+            )?;
+            // SigV2 signs no body; trailing checksums a client declares are still checked.
+            (verified.principal, BodyCheck::trailer_only(&parts)?)
+        }
         _ => {
             let verified = verify(
                 &parts,
@@ -174,6 +193,7 @@ mod tests {
             keys,
             anonymous: vec![grant("public", "", Access::READ)].into(),
             session_keys: session_keys(),
+            sigv2: SigV2::Accept,
         }
     }
 
@@ -209,7 +229,14 @@ mod tests {
             false,
         )
         .unwrap();
-        admit(head, &r, policy, &KeyCache::default(), now())
+        admit(
+            head,
+            &r,
+            policy,
+            &KeyCache::default(),
+            now(),
+            &Outcome::new(None),
+        )
     }
 
     fn creds(akid: &str, secret: &str, token: Option<String>) -> Credentials {
@@ -222,6 +249,61 @@ mod tests {
 
     fn kind(r: Result<BodyCheck, AuthError>) -> AuthErrorKind {
         r.unwrap_err().kind()
+    }
+
+    /// A request head for `method path` signed with SigV2 in the header by `akid`/`secret`.
+    fn head_v2(method: &str, path: &str, akid: &str, secret: &str) -> RequestHead {
+        use base64::Engine as _;
+        let date = httpdate::fmt_http_date(now());
+        let to_sign = format!("{method}\n\n\n{date}\n{path}");
+        let key =
+            ring::hmac::Key::new(ring::hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, secret.as_bytes());
+        let sig = base64::engine::general_purpose::STANDARD
+            .encode(ring::hmac::sign(&key, to_sign.as_bytes()));
+        let raw = format!(
+            "{method} {path} HTTP/1.1\r\nhost: 127.0.0.1:8080\r\ndate: {date}\r\n\
+             authorization: AWS {akid}:{sig}\r\n\r\n"
+        );
+        let limits = Limits {
+            max_head_bytes: 64 * 1024,
+            max_headers: 64,
+            max_uri_bytes: 8192,
+        };
+        parse_request(&mut BytesMut::from(raw.as_str()), &limits)
+            .unwrap()
+            .unwrap()
+    }
+
+    #[test]
+    fn sigv2_is_verified_and_held_to_the_same_grants_or_refused() {
+        let p = policy();
+        let ok = head_v2("GET", "/data/tables/a.parquet", "READER", "reader-secret");
+        assert!(admit_head(&ok, &p).is_ok());
+        let outside = head_v2("GET", "/data/other/a", "READER", "reader-secret");
+        assert_eq!(kind(admit_head(&outside, &p)), AuthErrorKind::AccessDenied);
+        let write = head_v2("DELETE", "/data/tables/a", "READER", "reader-secret");
+        assert_eq!(kind(admit_head(&write, &p)), AuthErrorKind::AccessDenied);
+        let wrong = head_v2("GET", "/data/tables/a", "READER", "not-the-secret");
+        assert_eq!(
+            kind(admit_head(&wrong, &p)),
+            AuthErrorKind::SignatureDoesNotMatch
+        );
+        let unknown = head_v2("GET", "/data/tables/a", "NOBODY", "x");
+        assert_eq!(
+            kind(admit_head(&unknown, &p)),
+            AuthErrorKind::InvalidAccessKeyId
+        );
+        let off = AuthPolicy {
+            sigv2: SigV2::Refuse,
+            ..policy()
+        };
+        let err = admit_head(&ok, &off).unwrap_err();
+        assert_eq!(err.kind(), AuthErrorKind::InvalidArgument);
+        assert!(
+            err.message().contains("auth.sigv2 = true"),
+            "{}",
+            err.message()
+        );
     }
 
     #[test]

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 
+use super::outcome::{Outcome, RequestMetrics};
 use super::{respond, WorkerCtx};
 use crate::cache::conditional::Preconditions;
 use crate::cache::range::{content_range, parse_range, unsatisfied_range, ByteRange, ParsedRange};
@@ -53,6 +54,8 @@ pub(crate) struct CachedRequest<'a> {
     pub keep_alive: bool,
     /// How long the client may take no bytes before it is cut (`server.send_timeout`).
     pub send_timeout: std::time::Duration,
+    /// Told how the cache answered and when origin bytes arrived.
+    pub outcome: &'a Outcome,
 }
 
 /// What serving from the cache came to.
@@ -65,8 +68,8 @@ pub(crate) enum Served {
 }
 
 impl CachedRequest<'_> {
-    fn metrics(&self) -> &WorkerMetrics {
-        self.ctx.metrics()
+    fn metrics(&self) -> RequestMetrics<'_> {
+        RequestMetrics::new(self.ctx.metrics(), self.outcome)
     }
 
     fn is_head(&self) -> bool {
@@ -138,7 +141,12 @@ impl CachedRequest<'_> {
                 let head = self.response_head(&meta, partial, range);
                 match body {
                     None => self.send(conn, vec![head]).await && self.keep_alive,
-                    Some(body) => self.stream(conn, head, body).await && self.keep_alive,
+                    Some(body) => {
+                        if body.first_from_origin() {
+                            self.outcome.origin_first_byte();
+                        }
+                        self.stream(conn, head, body).await && self.keep_alive
+                    }
                 }
             }
         };
@@ -154,6 +162,18 @@ impl CachedRequest<'_> {
         conn: &mut ClientConn,
         head: Bytes,
         mut body: BodyStream<ObjectFetch>,
+    ) -> bool {
+        let ok = self.stream_body(conn, head, &mut body).await;
+        let (held, claimed) = body.blocks();
+        self.outcome.blocks(held, claimed);
+        ok
+    }
+
+    async fn stream_body(
+        &self,
+        conn: &mut ClientConn,
+        head: Bytes,
+        body: &mut BodyStream<ObjectFetch>,
     ) -> bool {
         let mut pending = vec![head];
         let mut pending_len = 0;
@@ -260,7 +280,7 @@ impl CachedRequest<'_> {
     }
 
     async fn send(&self, conn: &mut ClientConn, parts: Vec<Bytes>) -> bool {
-        respond::send(conn, parts, self.send_timeout, self.metrics()).await
+        respond::send(conn, parts, self.send_timeout, self.ctx.metrics()).await
     }
 }
 

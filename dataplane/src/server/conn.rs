@@ -1,13 +1,15 @@
 //! One client connection: read request heads, hand each to the proxy, keep alive or close.
 
+use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::atomic::Ordering::Relaxed;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
+use super::outcome::Outcome;
 use super::{proxy, respond, WorkerCtx};
 use crate::http::{parse_request, Limits, ParseError, RequestHead};
 use crate::net::{BufStream, ClientConn, ClientStream};
-use crate::s3::{new_request_id, S3Error};
+use crate::s3::S3Error;
 use crate::WorkerMetrics;
 
 /// Why no request head could be read.
@@ -22,11 +24,11 @@ enum HeadError {
 
 /// Serve one accepted connection until the client closes it, an error forces a close, or the
 /// worker drains.
-pub async fn serve_connection(stream: ClientStream, ctx: Rc<WorkerCtx>) {
+pub async fn serve_connection(stream: ClientStream, peer: SocketAddr, ctx: Rc<WorkerCtx>) {
     let m = ctx.metrics();
     m.connections_open.fetch_add(1, Relaxed);
     WorkerMetrics::add(&m.connections_accepted, 1);
-    let _ = stream.set_nodelay(true);
+    let client = Some(peer);
     let mut conn = BufStream::new(stream);
     loop {
         let snapshot = ctx.snapshot.load_full();
@@ -41,24 +43,69 @@ pub async fn serve_connection(stream: ClientStream, ctx: Rc<WorkerCtx>) {
             Err(HeadError::Gone) => break,
             Err(HeadError::Parse(e)) => {
                 WorkerMetrics::add(&m.bad_requests, 1);
-                refuse_head(&mut conn, &parse_error_to_s3(e), m).await;
+                answer_and_close(&mut conn, &ctx, &parse_error_to_s3(e), client).await;
                 break;
             }
             Err(HeadError::Timeout) => {
-                refuse_head(&mut conn, &S3Error::request_timeout(), m).await;
+                answer_and_close(&mut conn, &ctx, &S3Error::request_timeout(), client).await;
                 break;
             }
         };
         let _inflight = ctx.begin_request();
         // The head may have waited out a reload: serve it with the newest configuration.
         let snapshot = ctx.snapshot.load_full();
-        let keep_alive = proxy::handle(&mut conn, head, &ctx, &snapshot, &limits).await;
+        let outcome = Outcome::new(ctx.access_log.as_deref());
+        let sent_before = conn.written();
+        let keep_alive = proxy::handle(&mut conn, head, &ctx, &snapshot, &limits, &outcome).await;
+        outcome.finish(&ctx, client, conn.written() - sent_before);
         if !keep_alive || ctx.draining() {
             break;
         }
     }
     let _ = conn.shutdown().await;
     m.connections_open.fetch_sub(1, Relaxed);
+}
+
+/// Time a connection refused at the connection limit gets to send its first bytes; those
+/// that do are answered `503 SlowDown`, the others closed unanswered.
+const REFUSE_WAIT: Duration = Duration::from_millis(100);
+
+/// Refuse a connection the worker has no room for (`server.max_connections`): if the client
+/// sends a request within [`REFUSE_WAIT`], answer `503 SlowDown` (S3 clients back off and
+/// retry); then close. On a TLS listener the socket is closed at once: answering would need a
+/// handshake, the very work there is no room for.
+pub async fn refuse_connection(stream: monoio::net::TcpStream, peer: SocketAddr, ctx: &WorkerCtx) {
+    if ctx.snapshot.load().server.tls.is_some() {
+        return;
+    }
+    let client = Some(peer);
+    let mut conn = BufStream::new(ClientStream::Plain(stream));
+    if let Ok(Ok(1..)) = monoio::time::timeout(REFUSE_WAIT, conn.fill()).await {
+        answer_and_close(&mut conn, ctx, &S3Error::slow_down(), client).await;
+    }
+    let _ = conn.shutdown().await;
+}
+
+/// Answer with `err` and `Connection: close` a connection that gets no request served (a
+/// malformed or late head, no room at the connection limit), and account for it like any
+/// request.
+async fn answer_and_close(
+    conn: &mut ClientConn,
+    ctx: &WorkerCtx,
+    err: &S3Error,
+    client: Option<SocketAddr>,
+) {
+    let outcome = Outcome::new(ctx.access_log.as_deref());
+    outcome.status(err.status());
+    let reply = respond::ErrorReply {
+        resource: "",
+        request_id: outcome.request_id(),
+        head_only: false,
+        close: true,
+    };
+    let n = respond::write_error(conn, err, &reply, &[]).await;
+    WorkerMetrics::add(&ctx.metrics().bytes_out, n);
+    outcome.finish(ctx, client, n);
 }
 
 /// Read until one complete request head is buffered. The first byte may take up to the idle
@@ -92,19 +139,6 @@ async fn read_head(
             Err(_) => return Err(HeadError::Timeout),
         }
     }
-}
-
-/// Answer a head that could not be read with `err`, and close.
-async fn refuse_head(conn: &mut ClientConn, err: &S3Error, m: &WorkerMetrics) {
-    let request_id = new_request_id();
-    let reply = respond::ErrorReply {
-        resource: "",
-        request_id: &request_id,
-        head_only: false,
-        close: true,
-    };
-    let n = respond::write_error(conn, err, &reply, &[]).await;
-    WorkerMetrics::add(&m.bytes_out, n);
 }
 
 /// The S3 error for a malformed request head.

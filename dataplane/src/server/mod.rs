@@ -1,10 +1,12 @@
 //! The client-facing side of a worker: the per-connection loop, the S3 pass-through, and
 //! response writing.
 
+mod accept;
 mod admission;
 mod cached;
 mod conn;
 mod headers;
+mod outcome;
 mod proxy;
 mod respond;
 
@@ -12,8 +14,10 @@ use std::cell::Cell;
 use std::rc::Rc;
 use std::sync::Arc;
 
-pub use conn::serve_connection;
+pub use accept::serve_accepted;
+pub use conn::{refuse_connection, serve_connection};
 
+use crate::access_log::{AccessLogSink, WorkerLog};
 use crate::auth::KeyCache;
 use crate::cache::read::ReadEnv;
 use crate::cache::Cache;
@@ -37,6 +41,8 @@ pub struct WorkerCtx {
     pub cache: Arc<Cache>,
     /// SigV4 signing keys of verified clients, shared by all workers.
     pub keys: Arc<KeyCache>,
+    /// This worker's access-log buffer; `None` when `log.access = "off"`.
+    pub access_log: Option<Rc<WorkerLog>>,
     /// Requests being processed now.
     inflight: Cell<usize>,
     /// Set when the worker drains: finish the current request, then close.
@@ -44,19 +50,22 @@ pub struct WorkerCtx {
 }
 
 impl WorkerCtx {
-    /// A context for worker `id`.
+    /// A context for worker `id`. Call on the worker's runtime: with an access log, it starts
+    /// the task that hands the worker's log buffer over.
     pub fn new(
         id: usize,
         snapshot: SharedSnapshot,
         metrics: Arc<Metrics>,
         cache: Arc<Cache>,
         keys: Arc<KeyCache>,
+        access_log: Option<AccessLogSink>,
     ) -> Rc<Self> {
         Rc::new(Self {
             id,
             snapshot,
             origin: Rc::new(OriginClient::new(metrics.clone(), id)),
             read: ReadEnv::new(cache.clone(), metrics.clone(), id),
+            access_log: access_log.map(|sink| WorkerLog::start(sink, metrics.clone(), id)),
             metrics,
             cache,
             keys,

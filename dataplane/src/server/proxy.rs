@@ -10,8 +10,9 @@ use bytes::{Bytes, BytesMut};
 use super::admission;
 use super::cached::{self, CachedRequest, Served};
 use super::headers::{forward_request_header, forward_response_header, strip_aws_chunked};
+use super::outcome::{Outcome, RequestMetrics};
 use super::{respond, WorkerCtx};
-use crate::auth::{BodyCheck, PRESIGN_PARAMS};
+use crate::auth::{BodyCheck, PRESIGN_PARAMS, SIGV2_PRESIGN_PARAMS};
 use crate::error::Error;
 use crate::fleet::Invalidation;
 use crate::http::{
@@ -19,7 +20,7 @@ use crate::http::{
 };
 use crate::net::{AwsChunkedBody, BodyError, BodyReader, ClientConn};
 use crate::origin::{OriginExchange, OriginRequest, RequestBody};
-use crate::s3::{new_request_id, route, uri, Operation, S3Error};
+use crate::s3::{route, uri, Operation, S3Error};
 use crate::{Origin, ServerSettings, Snapshot, WorkerMetrics};
 
 /// The client's request body, decoded down to the S3 payload and checked against what its
@@ -62,7 +63,8 @@ impl ClientBody {
 struct Exchange<'a> {
     ctx: &'a WorkerCtx,
     settings: &'a ServerSettings,
-    request_id: String,
+    outcome: &'a Outcome,
+    request_id: &'a str,
     resource: String,
     is_head: bool,
     op: Operation,
@@ -80,20 +82,22 @@ struct Written {
     key: Option<String>,
 }
 
-/// Handle one request whose head has been read. Returns whether the connection may carry
-/// another request.
+/// Handle one request whose head has been read, reporting what became of it to `outcome`.
+/// Returns whether the connection may carry another request.
 pub(crate) async fn handle(
     conn: &mut ClientConn,
     head: RequestHead,
     ctx: &Rc<WorkerCtx>,
     snapshot: &Snapshot,
     limits: &Limits,
+    outcome: &Outcome,
 ) -> bool {
     let settings = &snapshot.server;
     let mut ex = Exchange {
         ctx,
         settings,
-        request_id: new_request_id(),
+        outcome,
+        request_id: outcome.request_id(),
         resource: head.path().to_owned(),
         is_head: head.verb() == Method::Head,
         op: Operation::OtherObject,
@@ -116,14 +120,27 @@ pub(crate) async fn handle(
         Err(err) => return ex.fail(conn, &err, !has_body).await,
     };
     ex.op = r.op;
+    outcome.target(
+        r.op,
+        r.bucket.as_deref(),
+        r.key.as_deref(),
+        head.header_str("range"),
+    );
     // Authorization comes before the cache: no byte, cached or not, without it.
-    let admitted = admission::admit(&head, &r, &snapshot.auth, &ctx.keys, SystemTime::now())
-        .and_then(|mut check| {
-            if !has_body {
-                check.end(&[])?;
-            }
-            Ok(check)
-        });
+    let admitted = admission::admit(
+        &head,
+        &r,
+        &snapshot.auth,
+        &ctx.keys,
+        SystemTime::now(),
+        outcome,
+    )
+    .and_then(|mut check| {
+        if !has_body {
+            check.end(&[])?;
+        }
+        Ok(check)
+    });
     let check = match admitted {
         Ok(check) => check,
         Err(e) => {
@@ -158,11 +175,13 @@ pub(crate) async fn handle(
             origin: &origin,
             origin_bucket,
             key,
-            request_id: &ex.request_id,
+            request_id: ex.request_id,
             keep_alive: ex.client_keep_alive,
             send_timeout: settings.send_timeout,
+            outcome,
         };
         if let Served::Done(keep) = cached.serve(conn).await {
+            outcome.served_from_cache();
             return keep;
         }
     }
@@ -183,7 +202,10 @@ pub(crate) async fn handle(
     let keep = if matches!(req.body, RequestBody::None) {
         // A declared-empty body (`Content-Length: 0`) has nothing to drain.
         match ctx.origin.send_bodyless(&origin, &req, ex.is_head).await {
-            Ok((up, resp)) => ex.relay_response(conn, up, resp, true).await,
+            Ok((up, resp)) => {
+                outcome.origin_first_byte();
+                ex.relay_response(conn, up, resp, true).await
+            }
             Err(e) => ex.fail(conn, &origin_error(&e), true).await,
         }
     } else {
@@ -314,12 +336,15 @@ fn build_origin_request(
     })
 }
 
-/// Appends `?query` to an origin path, without the client's presign parameters.
+/// Appends `?query` to an origin path, without the client's presign parameters (SigV4's and
+/// SigV2's).
 fn append_origin_query(path: &mut String, raw_query: &str) {
     let mut first = true;
     for segment in raw_query.split('&').filter(|s| !s.is_empty()) {
         let name = segment.split_once('=').map_or(segment, |(n, _)| n);
-        if PRESIGN_PARAMS.iter().any(|p| p.eq_ignore_ascii_case(name)) {
+        let presign = PRESIGN_PARAMS.iter().any(|p| p.eq_ignore_ascii_case(name))
+            || SIGV2_PRESIGN_PARAMS.contains(&name);
+        if presign {
             continue;
         }
         path.push(if first { '?' } else { '&' });
@@ -362,8 +387,8 @@ fn origin_error(e: &Error) -> S3Error {
 }
 
 impl Exchange<'_> {
-    fn metrics(&self) -> &WorkerMetrics {
-        self.ctx.metrics()
+    fn metrics(&self) -> RequestMetrics<'_> {
+        RequestMetrics::new(self.ctx.metrics(), self.outcome)
     }
 
     /// Answer with an S3 error. `body_consumed` tells whether the connection is still in sync
@@ -372,7 +397,7 @@ impl Exchange<'_> {
         let keep = self.client_keep_alive && body_consumed;
         let reply = respond::ErrorReply {
             resource: &self.resource,
-            request_id: &self.request_id,
+            request_id: self.request_id,
             head_only: self.is_head,
             close: !keep,
         };
@@ -458,6 +483,7 @@ impl Exchange<'_> {
         }
         match up.read_response_head(client.limits(), self.is_head).await {
             Ok(resp) => {
+                self.outcome.origin_first_byte();
                 let consumed = body.is_done();
                 self.relay_response(conn, up, resp, consumed).await
             }
@@ -543,7 +569,7 @@ impl Exchange<'_> {
                     if chunked {
                         pending.push(Bytes::from_static(crate::http::LAST_CHUNK));
                     }
-                    if !respond::send(conn, pending, timeout, self.metrics()).await {
+                    if !respond::send(conn, pending, timeout, self.ctx.metrics()).await {
                         return false;
                     }
                     break;
@@ -553,13 +579,20 @@ impl Exchange<'_> {
                     // is to cut the connection, so the client sees a short response.
                     tracing::debug!(error = %e, "origin response body failed");
                     self.ctx.origin.count_error();
-                    respond::send(conn, pending, timeout, self.metrics()).await;
+                    respond::send(conn, pending, timeout, self.ctx.metrics()).await;
                     return false;
                 }
             }
             // A client that takes nothing for `send_timeout` is cut; while it is slow, the
             // origin connection waits under flow control: one piece is held at a time.
-            if !respond::send(conn, std::mem::take(&mut pending), timeout, self.metrics()).await {
+            if !respond::send(
+                conn,
+                std::mem::take(&mut pending),
+                timeout,
+                self.ctx.metrics(),
+            )
+            .await
+            {
                 return false;
             }
         }

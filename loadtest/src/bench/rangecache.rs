@@ -34,8 +34,17 @@ pub struct RangecacheOptions {
     /// Optional keys written only when set, so the harness also runs rangecache builds that
     /// do not know them (rangecache rejects unknown keys).
     pub extra: ExtraKeys,
-    /// Add an `[[auth.anonymous]]` read grant on every bucket, for unsigned load.
-    pub anonymous_read: bool,
+    /// Whether unsigned requests may read.
+    pub anonymous_read: AnonymousRead,
+}
+
+/// Whether rangecache lets unsigned requests read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AnonymousRead {
+    /// Every request must be signed (rangecache's default).
+    Refused,
+    /// An `[[auth.anonymous]]` read grant on every bucket, for unsigned load.
+    Allowed,
 }
 
 /// Config keys of the bounded read path (issue 9), each written only when set.
@@ -247,7 +256,7 @@ pub fn config_toml(opts: &RangecacheOptions, addr: SocketAddr, admin: SocketAddr
     if let Some(v) = &x.readahead_window {
         cache.push_str(&format!("readahead_window = \"{v}\"\n"));
     }
-    let anonymous = if opts.anonymous_read {
+    let anonymous = if opts.anonymous_read == AnonymousRead::Allowed {
         "\n# Unsigned reads too, so the hit path can be loaded as nginx is (no signing cost).\n[[auth.anonymous]]\nbucket = \"*\"\naccess = [\"read\"]\n"
     } else {
         ""
@@ -288,7 +297,7 @@ mod tests {
             block_size: "1MiB".into(),
             workers: 2,
             extra: ExtraKeys::default(),
-            anonymous_read: false,
+            anonymous_read: AnonymousRead::Refused,
         }
     }
 
@@ -314,7 +323,7 @@ mod tests {
                     readahead_window: Some("8MiB".into()),
                     send_timeout: Some("5s".into()),
                 },
-                anonymous_read: true,
+                anonymous_read: AnonymousRead::Allowed,
                 ..options()
             },
             a,

@@ -12,7 +12,7 @@ use anyhow::{bail, Context, Result};
 
 use super::nginx::{self, Nginx};
 use super::progress::Progress;
-use super::rangecache::{locate_binary, ExtraKeys, Rangecache, RangecacheOptions};
+use super::rangecache::{locate_binary, AnonymousRead, ExtraKeys, Rangecache, RangecacheOptions};
 use super::round::{run_round, RoundPlan, RoundResult};
 use super::tally::{aggregate, summarize_round, OriginView, RcSample};
 use super::TargetKind;
@@ -104,8 +104,8 @@ pub struct RangecacheSettings {
     pub workers: usize,
     /// Issue-9 keys, written when set.
     pub extra: ExtraKeys,
-    /// Allow unsigned reads (needed by the `rangecache-anon` target).
-    pub anonymous_read: bool,
+    /// Unsigned reads (the `rangecache-anon` target needs them allowed).
+    pub anonymous_read: AnonymousRead,
 }
 
 /// How to start nginx.
@@ -262,7 +262,7 @@ impl Env {
                 host: rc.addr.to_string(),
                 signer: Some(Signer::new(&c.access_key, &c.secret_key, &c.region)),
             }));
-            if rs.anonymous_read {
+            if rs.anonymous_read == AnonymousRead::Allowed {
                 env.rc_anon_ep = Some(unsigned(rc.addr));
             }
             env.rc = Some(rc);

@@ -64,6 +64,9 @@ pub struct CutReport {
     pub stall_s: f64,
     /// rangecache's `rangecache_connections_open` at the end of the stall.
     pub open_at_end_of_stall: Option<u64>,
+    /// rangecache's `rangecache_send_timeouts_total` at the end of the phase (`None`: not
+    /// exported by this build).
+    pub send_timeouts: Option<u64>,
     /// PASS when every stalled reader was cut and rangecache has a send timeout shorter than
     /// the stall.
     pub verdict: Verdict,
@@ -77,9 +80,10 @@ pub fn cut_verdict(cut: usize, of: usize, send_timeout_s: Option<f64>, stall_s: 
     }
 }
 
-/// The bound verdict: the peak within the bound, and the run not stopped early.
-pub fn bound_verdict(peak: u64, bound: u64, stopped_early: bool) -> Verdict {
-    if peak <= bound && !stopped_early {
+/// The bound verdict: the peak within the bound, and the run not stopped early (`stopped`
+/// says why it was).
+pub fn bound_verdict(peak: u64, bound: u64, stopped: Option<&str>) -> Verdict {
+    if peak <= bound && stopped.is_none() {
         Verdict::Pass
     } else {
         Verdict::Fail
@@ -219,12 +223,14 @@ pub fn render(r: &MemoryReport) -> String {
         } else if let Some(c) = &p.cut {
             let _ = writeln!(
                 s,
-                "  stalled readers cut: {} of {} after {:.0} s without reading (rangecache connections open at the end of the stall: {}; server.send_timeout {}): {}",
+                "  stalled readers cut: {} of {} after {:.0} s without reading (rangecache connections open at the end of the stall: {}; rangecache_send_timeouts_total {}; server.send_timeout {}): {}",
                 c.cut,
                 c.of,
                 c.stall_s,
                 c.open_at_end_of_stall
                     .map_or_else(|| "unknown".into(), |v| v.to_string()),
+                c.send_timeouts
+                    .map_or_else(|| "absent".into(), |v| v.to_string()),
                 st.send_timeout_s
                     .map_or_else(|| "absent".into(), |t| format!("{t} s")),
                 c.verdict.as_str()
@@ -251,9 +257,9 @@ mod tests {
 
     #[test]
     fn verdicts() {
-        assert_eq!(bound_verdict(100, 100, false), Verdict::Pass);
-        assert_eq!(bound_verdict(101, 100, false), Verdict::Fail);
-        assert_eq!(bound_verdict(50, 100, true), Verdict::Fail);
+        assert_eq!(bound_verdict(100, 100, None), Verdict::Pass);
+        assert_eq!(bound_verdict(101, 100, None), Verdict::Fail);
+        assert_eq!(bound_verdict(50, 100, Some("killed")), Verdict::Fail);
         assert_eq!(cut_verdict(4, 4, Some(10.0), 15.0), Verdict::Pass);
         assert_eq!(cut_verdict(3, 4, Some(10.0), 15.0), Verdict::Fail);
         assert_eq!(cut_verdict(4, 4, None, 15.0), Verdict::Fail);
@@ -289,6 +295,7 @@ mod tests {
                 of: 4,
                 stall_s: 20.0,
                 open_at_end_of_stall: Some(4),
+                send_timeouts: None,
                 verdict: Verdict::Fail,
             }),
             rss_series: vec![],

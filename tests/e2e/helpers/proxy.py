@@ -94,6 +94,8 @@ class RangeCache:
         self.extra_env = env or {}
         self.proc: subprocess.Popen | None = None
         self.exit_code: int | None = None
+        # Runs in the child before exec (e.g. to set resource limits, as `ulimit` would).
+        self.preexec_fn = None
 
     # -- addresses ---------------------------------------------------------------------------
     @property
@@ -138,7 +140,8 @@ class RangeCache:
         out = open(self.stdout_path, "wb")
         err = open(self.stderr_path, "wb")
         self.proc = procs.track(subprocess.Popen([str(exe), "--config", str(self.config_path)], stdout=out,
-                                                 stderr=err, stdin=subprocess.DEVNULL, cwd=self.workdir, env=env))
+                                                 stderr=err, stdin=subprocess.DEVNULL, cwd=self.workdir, env=env,
+                                                 preexec_fn=self.preexec_fn))
         out.close()
         err.close()
         return self

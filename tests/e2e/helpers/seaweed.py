@@ -126,11 +126,10 @@ class SeaweedFS:
             f"-admin.port={admin}",
             f"-admin.port.grpc={admin_grpc}",
             "-volume.fileSizeLimitMB=1024",
-            # Every bucket is a collection with volumes of its own. The default limit is free
-            # disk space / volume size (44 here, on a shared disk), which the suite's buckets
-            # exhaust: PUTs to later buckets then fail with InternalError. Volumes are sparse
-            # files, so a fixed, generous limit costs no disk.
-            "-volume.max=400",
+            # Every bucket is a collection that takes several volumes at once; the default limit
+            # (free disk / 128 MB, shrinking while other work fills the disk) ran out mid-suite.
+            # Volumes grow only with data, so a high count costs nothing up front.
+            "-volume.max=1000",
         ]
         log = open(self.log_path, "wb")
         self.proc = procs.track(subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,

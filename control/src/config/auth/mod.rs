@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rangecache_dataplane::auth::{Access, AuthMode, AuthPolicy, Grant, SessionKeys};
+use rangecache_dataplane::auth::{Access, AuthMode, AuthPolicy, Grant, SessionKeys, SigV2};
 
 use super::raw_auth::{RawAuth, RawGrant, RawKey, RawRole, Words};
 use super::settings::REDACTED;
@@ -37,6 +37,8 @@ pub const MODE_NONE_WARNING: &str = "auth.mode = \"none\": clients are NOT verif
 pub struct AuthSettings {
     /// Verify or not.
     pub mode: AuthMode,
+    /// `auth.sigv2`: verify Signature Version 2 requests, or refuse them.
+    pub sigv2: SigV2,
     /// `[[auth.keys]]`, in file order.
     pub keys: Vec<KeySettings>,
     /// `[[auth.anonymous]]`.
@@ -133,6 +135,7 @@ impl Default for AuthSettings {
     fn default() -> Self {
         Self {
             mode: AuthMode::SigV4,
+            sigv2: SigV2::Refuse,
             keys: Vec::new(),
             anonymous: Vec::new(),
             session_keys: SessionKeys::default(),
@@ -172,6 +175,7 @@ impl AuthSettings {
     pub fn view(&self) -> RawAuth {
         RawAuth {
             mode: mode_name(self.mode).to_owned(),
+            sigv2: self.sigv2 == SigV2::Accept,
             session_token_keys: self
                 .session_keys
                 .ids()

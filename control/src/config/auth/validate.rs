@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rangecache_dataplane::auth::{
-    Access, AuthMode, AuthPolicy, Grant, SessionKey, SessionKeys, StaticKey,
+    Access, AuthMode, AuthPolicy, Grant, SessionKey, SessionKeys, SigV2, StaticKey,
 };
 
 use super::{
@@ -44,6 +44,11 @@ pub fn validate(
                 format_args!("expected \"sigv4\" or \"none\", got {other:?}"),
             ))
         }
+    };
+    let sigv2 = if raw.sigv2 {
+        SigV2::Accept
+    } else {
+        SigV2::Refuse
     };
     let session_keys = session_keys(&raw.session_token_keys, env)?;
     let mut keys = Vec::with_capacity(raw.keys.len());
@@ -108,9 +113,11 @@ pub fn validate(
             .collect(),
         anonymous: anonymous.clone().into(),
         session_keys: session_keys.clone(),
+        sigv2,
     };
     Ok(AuthSettings {
         mode,
+        sigv2,
         keys,
         anonymous,
         session_keys,

@@ -19,6 +19,7 @@ use std::future::poll_fn;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::task::{Poll, Waker};
+use std::time::Instant;
 
 use bytes::Bytes;
 
@@ -27,7 +28,7 @@ use super::retry::{backoff, MAX_ATTEMPTS};
 use super::ReadEnv;
 use crate::cache::meta::parse_content_range;
 use crate::cache::range::RangeSpec;
-use crate::cache::{ObjectId, Permit, SegmentWriter};
+use crate::cache::{BlockFill, ObjectId, Permit, SegmentWriter};
 use crate::error::{Error, ErrorKind, Side};
 use crate::WorkerMetrics;
 
@@ -50,24 +51,31 @@ pub(crate) struct OpenBody<B> {
     pos: u64,
     /// Object offset one past the body's last byte.
     end: u64,
+    /// When its request was sent (the whole-fill time is observed when it is read to its
+    /// end).
+    sent: Instant,
     /// Bytes read from `body` and not yet handed out.
     leftover: Bytes,
 }
 
 impl<B: FetchBody> OpenBody<B> {
-    /// A body whose first byte is object offset `first` and whose last is `last`.
-    pub(crate) fn new(body: B, first: u64, last: u64) -> Self {
+    /// A body whose first byte is object offset `first` and whose last is `last`, of a
+    /// request sent at `sent`.
+    pub(crate) fn new(body: B, first: u64, last: u64, sent: Instant) -> Self {
         Self {
             body,
             pos: first,
             end: last + 1,
             leftover: Bytes::new(),
+            sent,
         }
     }
 
-    /// Settle the connection: reusable only when read to its end.
-    fn close(self) {
+    /// Settle the connection: reusable only when read to its end (then the whole fill's time
+    /// is observed in `m`).
+    fn close(self, m: &WorkerMetrics) {
         if self.pos == self.end && self.leftover.is_empty() {
+            m.ops.observe_fill(self.sent.elapsed());
             self.body.finish();
         }
     }
@@ -198,10 +206,19 @@ impl<F: OriginFetch> Filler<F> {
         Feed { state }
     }
 
-    /// Start a task that fills one segment of block `index` (the head of a split block).
-    pub(crate) fn spawn_one(self, writer: SegmentWriter, index: u64, permit: Rc<Permit>) {
+    /// Start a task that fills the head segment of split block `index` once the block's tail
+    /// has its first byte (or failed): the client waits on the tail, so its request goes out
+    /// alone, and the head follows without holding anyone up.
+    pub(crate) fn spawn_head(
+        self,
+        writer: SegmentWriter,
+        fill: Arc<BlockFill>,
+        index: u64,
+        permit: Rc<Permit>,
+    ) {
         monoio::spawn(async move {
             let mut filler = self;
+            let _ = fill.read(writer.range().end).await;
             filler.fill(writer, index).await;
             drop(permit);
             filler.close();
@@ -220,7 +237,7 @@ impl<F: OriginFetch> Filler<F> {
 
     fn close(&mut self) {
         if let Some(body) = self.body.take() {
-            body.close();
+            body.close(self.env.metrics());
         }
     }
 
@@ -325,6 +342,7 @@ impl<F: OriginFetch> Filler<F> {
             first: at,
             last: end - 1,
         };
+        let sent = Instant::now();
         let (head, body) = match self.fetch.get(range, Some(&t.etag)).await {
             Ok(x) => x,
             Err(e) => return self.pause_before_retry(attempts, e).await,
@@ -350,7 +368,7 @@ impl<F: OriginFetch> Filler<F> {
         }
         match served {
             Some((first, last)) => {
-                self.body = Some(OpenBody::new(body, first, last));
+                self.body = Some(OpenBody::new(body, first, last, sent));
                 Ok(())
             }
             None => {

@@ -32,10 +32,37 @@ pub(crate) enum Ask {
 }
 
 /// Metadata found for a read, and, when this request's own first fetch found it, the body of
-/// that fetch, positioned at the client's first byte.
+/// that fetch, positioned at the client's first byte, with the lookup still held: other
+/// requests for the object wait until this one has claimed the blocks that body fills (see
+/// [`MetaLead`]), so they join its fills instead of racing it with fills of their own.
 pub(crate) struct Found<B> {
     pub meta: Arc<ObjectMeta>,
     pub opened: Option<OpenBody<B>>,
+    pub lead: Option<MetaLead>,
+}
+
+/// A metadata lookup this request leads. Dropping it publishes the outcome to the requests
+/// waiting on it (or, if none was set, that the lead was abandoned) and ends the lookup, so
+/// followers never wait forever on a leader that went away.
+pub(crate) struct MetaLead {
+    env: Rc<ReadEnv>,
+    object: ObjectId,
+    flight: Arc<Flight<Lookup>>,
+    outcome: Option<Lookup>,
+}
+
+impl Drop for MetaLead {
+    fn drop(&mut self) {
+        let outcome = self.outcome.take().unwrap_or_else(|| {
+            Err(Error::new(
+                ErrorKind::Abandoned,
+                Side::Internal,
+                "metadata lookup abandoned",
+            ))
+        });
+        self.flight.publish(outcome);
+        self.env.cache.meta.release(&self.object, &self.flight);
+    }
 }
 
 /// Most blocks a first fetch asks for, so an open-ended range does not turn into a scan.
@@ -70,7 +97,7 @@ pub(crate) async fn find<F: OriginFetch>(
 ) -> Result<Option<Found<F::Body>>, Error> {
     let meta = &env.cache.meta;
     let m = env.metrics();
-    let found = |meta| Ok(Some(Found { meta, opened: None }));
+    let found = |meta| Ok(Some(meta_only(meta)));
     if let Some(cached) = meta.get(object) {
         WorkerMetrics::add(&m.meta_hits, 1);
         return found(cached);
@@ -89,24 +116,30 @@ pub(crate) async fn find<F: OriginFetch>(
         }
         Role::Lead(flight) => {
             WorkerMetrics::add(&m.meta_misses, 1);
-            let lead = LeadGuard {
-                env,
-                object,
-                flight: &flight,
+            let mut lead = MetaLead {
+                env: env.clone(),
+                object: object.clone(),
+                flight,
+                outcome: None,
             };
             let result = match ask {
                 Ask::FirstFetch(range) => first_fetch(env, fetch, object, range).await,
                 Ask::Head => head_lookup(env, fetch, object)
                     .await
-                    .map(|m| m.map(|meta| Found { meta, opened: None })),
+                    .map(|m| m.map(meta_only)),
             };
-            let lookup: Lookup = match &result {
+            lead.outcome = Some(match &result {
                 Ok(found) => Ok(found.as_ref().map(|f| f.meta.clone())),
                 Err(e) => Err(e.clone()),
-            };
-            flight.publish(lookup);
-            drop(lead);
-            result
+            });
+            match result {
+                // Published once the caller has claimed what its open body fills.
+                Ok(Some(mut found)) if found.opened.is_some() => {
+                    found.lead = Some(lead);
+                    Ok(Some(found))
+                }
+                other => other,
+            }
         }
     }
 }
@@ -124,6 +157,7 @@ async fn first_fetch<F: OriginFetch>(
     loop {
         let epoch = env.cache.meta.epoch();
         WorkerMetrics::add(&m.fill_requests, 1);
+        let sent = std::time::Instant::now();
         let answer = fetch.get(range, None).await;
         let failure = match answer {
             Ok((resp, body)) => match ObjectMeta::from_partial_get(&resp) {
@@ -132,7 +166,8 @@ async fn first_fetch<F: OriginFetch>(
                     env.cache.meta.insert(object.clone(), meta.clone(), epoch);
                     return Ok(Some(Found {
                         meta,
-                        opened: Some(OpenBody::new(body, got.first, got.last)),
+                        opened: Some(OpenBody::new(body, got.first, got.last, sent)),
+                        lead: None,
                     }));
                 }
                 _ if is_server_error(&resp) => {
@@ -158,7 +193,11 @@ async fn first_fetch<F: OriginFetch>(
 }
 
 fn meta_only<B>(meta: Arc<ObjectMeta>) -> Found<B> {
-    Found { meta, opened: None }
+    Found {
+        meta,
+        opened: None,
+        lead: None,
+    }
 }
 
 fn is_server_error(head: &ResponseHead) -> bool {
@@ -194,25 +233,6 @@ async fn head_lookup<F: OriginFetch>(
         attempt += 1;
         WorkerMetrics::add(&m.origin_retries, 1);
         monoio::time::sleep(backoff(attempt)).await;
-    }
-}
-
-/// Publishes a fallback outcome (if the leader published none) and ends the lookup, so
-/// followers never wait forever on a leader that went away.
-struct LeadGuard<'a> {
-    env: &'a ReadEnv,
-    object: &'a ObjectId,
-    flight: &'a Arc<Flight<Lookup>>,
-}
-
-impl Drop for LeadGuard<'_> {
-    fn drop(&mut self) {
-        self.flight.publish(Err(Error::new(
-            ErrorKind::Abandoned,
-            Side::Internal,
-            "metadata lookup abandoned",
-        )));
-        self.env.cache.meta.release(self.object, self.flight);
     }
 }
 

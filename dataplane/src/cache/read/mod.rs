@@ -18,6 +18,7 @@
 pub mod fetch;
 mod filler;
 mod lookup;
+mod prefetch;
 mod retry;
 mod stream;
 
@@ -169,19 +170,25 @@ pub async fn open<F: OriginFetch>(
         let mut body = BodyStream::new(
             env.clone(),
             fetch.clone(),
-            target,
+            target.clone(),
             body_range,
             found.opened,
             req.budget_wait,
         );
+        // Claim the blocks this read fills before other requests for the object (waiting on
+        // its metadata) go on: they join these fills instead of racing them.
+        let claimed = body.claim().await;
+        drop(found.lead);
+        claimed?;
         match body.prime().await {
             Ok(()) => {
+                prefetch::after_read(env, &fetch, &target, body_range);
                 return Ok(Answer::Object {
                     meta,
                     range,
                     partial,
                     body: Some(body),
-                })
+                });
             }
             Err(e) if e.kind() == crate::ErrorKind::Changed && !replanned => {
                 replanned = true;

@@ -64,6 +64,11 @@ pub struct BodyStream<F: OriginFetch> {
     opened: Option<OpenBody<F::Body>>,
     budget_wait: Duration,
     peeked: Option<Bytes>,
+    /// Blocks claimed so far, and how many of them were in the store.
+    claimed: u64,
+    held: u64,
+    /// The first bytes handed out came from a fill (the origin), not the store.
+    first_from_origin: bool,
 }
 
 impl<F: OriginFetch> BodyStream<F> {
@@ -93,13 +98,24 @@ impl<F: OriginFetch> BodyStream<F> {
             opened,
             budget_wait,
             peeked: None,
+            claimed: 0,
+            held: 0,
+            first_from_origin: false,
         }
+    }
+
+    /// Claim the window's blocks (starting the fills this response leads) without waiting for
+    /// any byte.
+    pub(crate) async fn claim(&mut self) -> Result<(), Error> {
+        self.top_up().await
     }
 
     /// Wait for the first bytes (so that a changed object or a failed fill can still be
     /// answered with a clean error or a re-plan before anything is written).
     pub(crate) async fn prime(&mut self) -> Result<(), Error> {
         if self.peeked.is_none() {
+            self.first_from_origin = matches!(self.window.front(), Some(Slot::Fill { .. }))
+                || (self.window.is_empty() && self.next_claim <= self.last_block);
             self.peeked = self.take().await?;
         }
         Ok(())
@@ -112,6 +128,16 @@ impl<F: OriginFetch> BodyStream<F> {
             Some(p) => Ok(Some(p)),
             None => self.take().await,
         }
+    }
+
+    /// Blocks claimed so far, and how many of them the store held.
+    pub fn blocks(&self) -> (u64, u64) {
+        (self.held, self.claimed)
+    }
+
+    /// True when the first bytes came from the origin (a fill), not the store.
+    pub fn first_from_origin(&self) -> bool {
+        self.first_from_origin
     }
 
     /// True when [`BodyStream::next`] would answer without waiting for an origin or the
@@ -184,6 +210,7 @@ impl<F: OriginFetch> BodyStream<F> {
             let m = self.env.metrics();
             if let Some(block) = cache.store.get(&key) {
                 WorkerMetrics::add(&m.cache_block_hits, 1);
+                cache.prefetch.read(&key);
                 self.push(Slot::Hit(block), None);
                 continue;
             }
@@ -205,6 +232,7 @@ impl<F: OriginFetch> BodyStream<F> {
                 Claim::Hit(block) => self.push(Slot::Hit(block), None),
                 Claim::Wait(fill) => {
                     WorkerMetrics::add(&m.coalesced_waits, 1);
+                    cache.prefetch.read(&key);
                     self.push(
                         Slot::Fill {
                             fill,
@@ -219,8 +247,12 @@ impl<F: OriginFetch> BodyStream<F> {
                     for writer in writers {
                         if writer.range().start == 0 && split.is_some() {
                             let head_end = index * bs + writer.range().end as u64;
-                            self.filler(head_end, None)
-                                .spawn_one(writer, index, permit.clone());
+                            self.filler(head_end, None).spawn_head(
+                                writer,
+                                fill.clone(),
+                                index,
+                                permit.clone(),
+                            );
                         } else {
                             tail = Some(writer);
                         }
@@ -243,6 +275,8 @@ impl<F: OriginFetch> BodyStream<F> {
     /// by it (`step`), or skipped.
     fn push(&mut self, slot: Slot, step: Option<Step>) {
         let index = self.next_claim;
+        self.claimed += 1;
+        self.held += u64::from(matches!(slot, Slot::Hit(_)));
         self.next_claim += 1;
         self.window.push_back(slot);
         let follows_run = self.run.as_ref().is_some_and(|r| r.next == index);

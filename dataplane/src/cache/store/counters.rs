@@ -38,7 +38,9 @@ impl Counters {
         let cores = std::thread::available_parallelism().map_or(4, |n| n.get());
         let n = cores.clamp(4, 256).next_power_of_two();
         Self {
-            stripes: (0..n).map(|_| CachePadded::new(Stripe::default())).collect(),
+            stripes: (0..n)
+                .map(|_| CachePadded::new(Stripe::default()))
+                .collect(),
         }
     }
 

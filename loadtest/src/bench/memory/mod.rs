@@ -322,6 +322,13 @@ pub async fn run_phase(
     }
     local.await;
     let elapsed_s = t0.elapsed().as_secs_f64();
+    let send_timeouts = if phase == Phase::Stall {
+        rc.metrics()
+            .ok()
+            .and_then(|m| m.sum("rangecache_send_timeouts_total"))
+    } else {
+        None
+    };
     let trace: RssTrace = sampler.finish();
     drop(rc);
 
@@ -341,6 +348,7 @@ pub async fn run_phase(
             of: outcomes.len(),
             stall_s: stall.as_secs_f64(),
             open_at_end_of_stall: *open_at_end.borrow(),
+            send_timeouts,
             verdict: if stopped.is_some() {
                 crate::report::memory::Verdict::Fail
             } else {
@@ -366,7 +374,7 @@ pub async fn run_phase(
         last_rss: trace.last,
         samples: trace.samples.len(),
         bound,
-        verdict: bound_verdict(trace.peak, bound, stopped.is_some()),
+        verdict: bound_verdict(trace.peak, bound, stopped.as_deref()),
         stopped,
         bytes: outcomes.iter().map(|o| o.bytes).sum(),
         min_mb_per_s: rates.iter().copied().reduce(f64::min).unwrap_or(0.0),

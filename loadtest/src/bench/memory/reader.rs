@@ -213,6 +213,89 @@ async fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+
+    /// What the fake server does once the body's socket buffers are full.
+    #[derive(Clone, Copy, PartialEq)]
+    enum Server {
+        /// Close the connection after this long without progress (a send timeout).
+        CutAfter(Duration),
+        /// Keep writing as the client reads.
+        Keep,
+    }
+
+    /// A loopback server answering one GET with a 1 TiB body of zeros.
+    async fn serve_one(behaviour: Server) -> std::net::SocketAddr {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (mut s, _) = l.accept().await.unwrap();
+            let mut head = Vec::new();
+            let mut b = [0u8; 1024];
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                let n = s.read(&mut b).await.unwrap();
+                head.extend_from_slice(&b[..n]);
+            }
+            s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 1099511627776\r\n\r\n")
+                .await
+                .unwrap();
+            let chunk = vec![0u8; 64 << 10];
+            loop {
+                let write = s.write_all(&chunk);
+                match behaviour {
+                    Server::CutAfter(d) => match tokio::time::timeout(d, write).await {
+                        Ok(Ok(())) => {}
+                        _ => return, // dropping the socket closes it
+                    },
+                    Server::Keep => {
+                        if write.await.is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+        });
+        addr
+    }
+
+    fn spec(addr: std::net::SocketAddr) -> StreamSpec {
+        StreamSpec {
+            endpoint: Rc::new(Endpoint {
+                addr,
+                host: addr.to_string(),
+                signer: None,
+            }),
+            path: "/b/k".into(),
+            size: 1 << 40,
+            seed: None,
+            recv_buffer: 16 << 10,
+            piece: 16 << 10,
+        }
+    }
+
+    const STALL: Pace = Pace::Stall {
+        after: 64 << 10,
+        stall: Duration::from_millis(600),
+        resume_for: Duration::from_millis(300),
+    };
+
+    #[tokio::test]
+    async fn a_server_that_gives_up_on_a_stalled_reader_is_seen_as_a_cut() {
+        let addr = serve_one(Server::CutAfter(Duration::from_millis(200))).await;
+        let o = read_stream(&spec(addr), STALL, Instant::now() + Duration::from_secs(10)).await;
+        assert_eq!(o.end, StreamEnd::Closed, "{o:?}");
+        assert!(o.end.is_cut());
+        assert!(o.bytes >= 64 << 10, "{o:?}");
+    }
+
+    #[tokio::test]
+    async fn a_server_that_waits_keeps_the_stalled_reader() {
+        let addr = serve_one(Server::Keep).await;
+        let o = read_stream(&spec(addr), STALL, Instant::now() + Duration::from_secs(10)).await;
+        assert_eq!(o.end, StreamEnd::Deadline, "{o:?}");
+        assert!(!o.end.is_cut());
+    }
 
     #[test]
     fn only_a_server_side_end_counts_as_cut() {

@@ -109,7 +109,8 @@ impl RssSampler {
             .spawn(move || {
                 let t0 = Instant::now();
                 let mut trace = RssTrace::default();
-                while !d.load(Ordering::Relaxed) {
+                // Sample first, then look at `done`: a trace always has at least one sample.
+                loop {
                     let at_s = t0.elapsed().as_secs_f64();
                     // A zombie (exited, not yet reaped) has no VmRSS line.
                     let Some(rss) = std::fs::read_to_string(&path)
@@ -131,6 +132,9 @@ impl RssSampler {
                             }
                         }
                         s.store(true, Ordering::Relaxed);
+                        break;
+                    }
+                    if d.load(Ordering::Relaxed) {
                         break;
                     }
                     std::thread::sleep(every);
@@ -202,7 +206,6 @@ mod tests {
     #[test]
     fn samples_this_process() {
         let s = RssSampler::start(std::process::id(), Duration::from_millis(5), u64::MAX).unwrap();
-        std::thread::sleep(Duration::from_millis(30));
         assert!(!s.stopped());
         let t = s.finish();
         assert!(!t.samples.is_empty());
