@@ -14,6 +14,7 @@ use tokio::time::Instant;
 use super::progress::{Progress, Tick};
 use crate::client::{encode_path, Client, Endpoint, Expect, Mismatch};
 use crate::content::object_seed;
+use crate::parquet_file::ParquetObject;
 use crate::workload::Workload;
 
 /// A request that takes longer than this counts as a transport error.
@@ -112,6 +113,7 @@ pub async fn run_round(
                 let expect = Expect {
                     size: o.size,
                     seed: plan.verify.then(|| object_seed(&plan.bucket, &o.key, 0)),
+                    parquet: ParquetObject::of_key(&o.key),
                 };
                 (encode_path(&plan.bucket, &o.key), expect)
             })
@@ -165,9 +167,11 @@ pub async fn run_round(
                 shared.issued.set(shared.issued.get() + 1);
                 let (path, expect) = &paths[read.object];
                 let t0 = Instant::now();
-                let r =
-                    tokio::time::timeout(REQUEST_TIMEOUT, client.get(path, read.range, *expect))
-                        .await;
+                let r = tokio::time::timeout(
+                    REQUEST_TIMEOUT,
+                    client.get(path, read.range, expect.clone()),
+                )
+                .await;
                 let micros = t0.elapsed().as_micros() as u64;
                 let mut res = shared.result.borrow_mut();
                 match r {

@@ -1,11 +1,13 @@
 //! Analytics access patterns. A workload owns a table of objects and hands each client its
 //! next read; the runner turns reads into requests against any target. Every workload is
 //! deterministic from its seed, so each target in a round replays the same reads.
-//! `first-touch` measures the cold path alone (every read a never-read object).
+//! `first-touch` measures the cold path alone (every read a never-read object);
+//! `parquet-engine` reads real-shaped Parquet files as query engines do.
 
 mod first_touch;
 mod herd;
 mod parquet;
+mod parquet_engine;
 mod scan;
 mod zipf_ranges;
 
@@ -15,6 +17,7 @@ use crate::range::ByteRange;
 pub use first_touch::{FirstTouch, FirstTouchSpec};
 pub use herd::{Herd, HerdSpec};
 pub use parquet::{Parquet, ParquetSpec};
+pub use parquet_engine::{ParquetEngine, ParquetEngineSpec};
 pub use scan::{Scan, ScanSpec};
 pub use zipf_ranges::{ZipfRanges, ZipfSpec};
 
