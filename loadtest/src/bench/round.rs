@@ -12,10 +12,10 @@ use tokio::task::LocalSet;
 use tokio::time::Instant;
 
 use super::progress::{Progress, Tick};
-use crate::client::{encode_path, Client, Endpoint, Expect, Mismatch};
+use crate::client::{encode_path, Client, Endpoint, Expect, Mismatch, Outcome};
 use crate::content::object_seed;
 use crate::parquet_file::ParquetObject;
-use crate::workload::Workload;
+use crate::workload::{Op, Workload};
 
 /// A request that takes longer than this counts as a transport error.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
@@ -85,6 +85,25 @@ impl RoundResult {
             first_byte: new_histogram(),
         }
     }
+}
+
+/// HEAD `path`: right when it answers 200 with the object's size as Content-Length.
+async fn head(client: &mut Client, path: &str, expect: &Expect) -> std::io::Result<Outcome> {
+    let (status, len, _etag) = client.head(path).await?;
+    let mismatch = if status != 200 {
+        Some(Mismatch::Status(status))
+    } else if len != Some(expect.size) {
+        Some(Mismatch::Length)
+    } else {
+        None
+    };
+    Ok(Outcome {
+        status,
+        body_bytes: 0,
+        bad_bytes: 0,
+        mismatch,
+        first_byte: None,
+    })
 }
 
 /// A histogram for latencies from 1 µs to 10 min at 3 significant digits.
@@ -167,11 +186,18 @@ pub async fn run_round(
                 shared.issued.set(shared.issued.get() + 1);
                 let (path, expect) = &paths[read.object];
                 let t0 = Instant::now();
-                let r = tokio::time::timeout(
-                    REQUEST_TIMEOUT,
-                    client.get(path, read.range, expect.clone()),
-                )
-                .await;
+                let r = match read.op {
+                    Op::Get => {
+                        tokio::time::timeout(
+                            REQUEST_TIMEOUT,
+                            client.get(path, read.range, expect.clone()),
+                        )
+                        .await
+                    }
+                    Op::Head => {
+                        tokio::time::timeout(REQUEST_TIMEOUT, head(&mut client, path, expect)).await
+                    }
+                };
                 let micros = t0.elapsed().as_micros() as u64;
                 let mut res = shared.result.borrow_mut();
                 match r {

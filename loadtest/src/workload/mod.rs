@@ -28,6 +28,17 @@ pub struct Read {
     pub object: usize,
     /// The range; `None` reads the whole object.
     pub range: Option<ByteRange>,
+    /// GET the range, or HEAD the object (then `range` is ignored).
+    pub op: Op,
+}
+
+/// What a [`Read`] sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    /// A (range) GET; the body is checked.
+    Get,
+    /// A HEAD; the status and Content-Length are checked.
+    Head,
 }
 
 /// An access pattern.
@@ -65,6 +76,7 @@ pub fn whole_objects(objects: &[ObjectRef], piece: u64) -> Vec<Read> {
             out.push(Read {
                 object: i,
                 range: Some(ByteRange::span(off, len)),
+                op: Op::Get,
             });
             off += len;
         }

@@ -4,15 +4,15 @@
 //! once per round, so a cold round touches nothing twice.
 //!
 //! The footer is read in one of four ways, drawn per query: the last 8 bytes then exactly the
-//! metadata (arrow-rs), a 64 KiB suffix (pyarrow, DuckDB), a 256 KiB suffix (Polars), or an
-//! absolute range of the last 64 KiB (what a client that knows the size from a listing or a
-//! HEAD asks; the HEAD itself is not sent). A suffix too short for the metadata is followed
-//! by an absolute read of the rest, as the engines do.
+//! metadata (arrow-rs), a 64 KiB suffix (pyarrow, DuckDB), a 256 KiB suffix (Polars), or a
+//! HEAD then an absolute range of the last 64 KiB (DuckDB and pyarrow learn the size first).
+//! A suffix too short for the metadata is followed by an absolute read of the rest, as the
+//! engines do.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use super::{Read, Workload};
+use super::{Op, Read, Workload};
 use crate::object::ObjectRef;
 use crate::parquet_file::{self, ParquetObject};
 use crate::range::ByteRange;
@@ -53,15 +53,15 @@ enum FooterRead {
     Tail8,
     /// A suffix of this many bytes.
     Suffix(u64),
-    /// An absolute range of the last 64 KiB.
-    Absolute,
+    /// HEAD (for the size), then an absolute range of the last 64 KiB.
+    HeadThenAbsolute,
 }
 
 const FOOTER_READS: [FooterRead; 4] = [
     FooterRead::Tail8,
     FooterRead::Suffix(64 << 10),
     FooterRead::Suffix(256 << 10),
-    FooterRead::Absolute,
+    FooterRead::HeadThenAbsolute,
 ];
 
 /// The workload.
@@ -112,6 +112,7 @@ impl ParquetEngine {
         let read = |range| Read {
             object: f,
             range: Some(range),
+            op: Op::Get,
         };
         let mut reads = Vec::new();
         let got = match how {
@@ -124,7 +125,12 @@ impl ParquetEngine {
                 reads.push(read(ByteRange::Suffix(n.min(size))));
                 n.min(size)
             }
-            FooterRead::Absolute => {
+            FooterRead::HeadThenAbsolute => {
+                reads.push(Read {
+                    object: f,
+                    range: None,
+                    op: Op::Head,
+                });
                 let n = (64u64 << 10).min(size);
                 reads.push(read(ByteRange::span(size - n, n)));
                 n
@@ -151,7 +157,7 @@ impl Workload for ParquetEngine {
     fn describe(&self) -> String {
         let s = &self.spec;
         format!(
-            "{} Parquet files of {} ({} row groups x {} columns, real footer), each queried once per round for {} columns: footer (-8 then exact, -64KiB, -256KiB or absolute last 64KiB), then each row group's chosen chunks",
+            "{} Parquet files of {} ({} row groups x {} columns, real footer), each queried once per round for {} columns: footer (-8 then exact, -64KiB, -256KiB, or HEAD then the last 64KiB absolute), then each row group's chosen chunks",
             s.files,
             fmt_bytes(s.file_size),
             s.row_groups,
@@ -221,6 +227,7 @@ mod tests {
                     continue;
                 }
                 match w.next(c) {
+                    Some(r) if r.op == Op::Head => assert_eq!(r.range, None),
                     Some(r) => per_file[r.object].push(r.range.unwrap()),
                     None => *d = true,
                 }
