@@ -97,6 +97,9 @@ pub enum WorkloadName {
     Herd,
     /// Every read a first touch: a never-read object at a random offset (cold path alone).
     FirstTouch,
+    /// Real-shaped Parquet files (valid footer) read as DuckDB/Polars do: footer first,
+    /// then row group after row group the chosen columns' chunks; each file once per round.
+    ParquetEngine,
 }
 
 /// Workload parameters (each has a per-workload default).
@@ -126,7 +129,7 @@ pub struct WorkloadArgs {
     /// parquet: fewest columns per query.
     #[arg(long)]
     pub query_columns_min: Option<usize>,
-    /// parquet: most columns per query.
+    /// parquet: most columns per query (parquet-engine: the columns every query reads).
     #[arg(long)]
     pub query_columns_max: Option<usize>,
     /// zipf: number of objects; first-touch: most reads (fresh objects) per round.
@@ -175,6 +178,18 @@ pub struct RangecacheArgs {
     /// rangecache `server.send_timeout` (written only when given).
     #[arg(long)]
     pub send_timeout: Option<String>,
+    /// rangecache `prefetch.enabled`: `on` or `off` (written only when given).
+    #[arg(long, value_enum)]
+    pub prefetch: Option<Switch>,
+}
+
+/// A setting that is on or off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Switch {
+    /// Enabled.
+    On,
+    /// Disabled.
+    Off,
 }
 
 /// nginx process settings.

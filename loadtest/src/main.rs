@@ -27,7 +27,9 @@ use rangecache_loadtest::report::memory::MemoryReport;
 use rangecache_loadtest::report::{self, Machine, Report, WorkloadReport};
 use rangecache_loadtest::sim::{Credentials, Model, SimConfig, Simulator};
 use rangecache_loadtest::units::{fmt_bytes, parse_size, size_label};
-use rangecache_loadtest::workload::{FirstTouchSpec, HerdSpec, ParquetSpec, ScanSpec, ZipfSpec};
+use rangecache_loadtest::workload::{
+    FirstTouchSpec, HerdSpec, ParquetEngineSpec, ParquetSpec, ScanSpec, ZipfSpec,
+};
 
 const SHARED_CORES_NOTE: &str =
     "the load generator shares the machine's cores with the server under test (and with the origin simulator)";
@@ -90,6 +92,16 @@ fn workload_spec(name: WorkloadName, a: &WorkloadArgs) -> WorkloadSpec {
                 waves: a.waves.unwrap_or(d.waves),
                 object_size: a.object_size.unwrap_or(d.object_size),
                 range_size: a.range_size.unwrap_or(d.range_size),
+            })
+        }
+        WorkloadName::ParquetEngine => {
+            let d = ParquetEngineSpec::default();
+            WorkloadSpec::ParquetEngine(ParquetEngineSpec {
+                files: a.files.unwrap_or(d.files),
+                file_size: a.object_size.unwrap_or(d.file_size),
+                row_groups: a.row_groups.unwrap_or(d.row_groups),
+                columns: a.columns.unwrap_or(d.columns),
+                query_columns: a.query_columns_max.unwrap_or(d.query_columns),
             })
         }
         WorkloadName::FirstTouch => {
@@ -229,6 +241,7 @@ fn extra_keys(a: &cli::RangecacheArgs) -> ExtraKeys {
         inflight_memory: a.inflight_memory.clone(),
         readahead_window: a.readahead_window.clone(),
         send_timeout: a.send_timeout.clone(),
+        prefetch_enabled: a.prefetch.map(|s| s == cli::Switch::On),
     }
 }
 

@@ -40,6 +40,7 @@ async fn signed_reads_are_served_and_verified() {
     let expect = Expect {
         size,
         seed: Some(object_seed(bucket, key, 0)),
+        parquet: None,
     };
 
     // HEAD: size and the synthetic ETag.
@@ -55,14 +56,14 @@ async fn signed_reads_are_served_and_verified() {
         Some(ByteRange::span(size - 5, 100)),
         None,
     ] {
-        let o = c.get(&path, range, expect).await.unwrap();
+        let o = c.get(&path, range, expect.clone()).await.unwrap();
         assert_eq!(o.mismatch, None, "{range:?}: {o:?}");
         assert_eq!(o.bad_bytes, 0);
     }
 
     // Past the end: 416, which the client expects for an unsatisfiable range.
     let o = c
-        .get(&path, Some(ByteRange::From(size)), expect)
+        .get(&path, Some(ByteRange::From(size)), expect.clone())
         .await
         .unwrap();
     assert_eq!((o.status, o.mismatch), (416, None));
@@ -73,7 +74,7 @@ async fn signed_reads_are_served_and_verified() {
     // A different object's content is caught.
     let wrong = Expect {
         seed: Some(object_seed(bucket, "obj-000002-size-3000000", 0)),
-        ..expect
+        ..expect.clone()
     };
     let o = c
         .get(&path, Some(ByteRange::span(0, 4096)), wrong)
@@ -199,6 +200,7 @@ async fn injected_failures() {
     let expect = Expect {
         size: 1_000_000,
         seed: Some(object_seed("b", "o-size-1000000", 0)),
+        parquet: None,
     };
 
     let sim = start(1.0, 0.0);

@@ -56,6 +56,8 @@ pub struct ExtraKeys {
     pub readahead_window: Option<String>,
     /// `server.send_timeout`: cut a client that takes no bytes for this long.
     pub send_timeout: Option<String>,
+    /// `prefetch.enabled` (issue 11), written only when set.
+    pub prefetch_enabled: Option<bool>,
 }
 
 /// Block counters from `/cache/stats`.
@@ -256,6 +258,9 @@ pub fn config_toml(opts: &RangecacheOptions, addr: SocketAddr, admin: SocketAddr
     if let Some(v) = &x.readahead_window {
         cache.push_str(&format!("readahead_window = \"{v}\"\n"));
     }
+    if let Some(on) = x.prefetch_enabled {
+        cache.push_str(&format!("\n[prefetch]\nenabled = {on}\n"));
+    }
     let anonymous = if opts.anonymous_read == AnonymousRead::Allowed {
         "\n# Unsigned reads too, so the hit path can be loaded as nginx is (no signing cost).\n[[auth.anonymous]]\nbucket = \"*\"\naccess = [\"read\"]\n"
     } else {
@@ -313,6 +318,7 @@ mod tests {
             "readahead_window",
             "send_timeout",
             "auth.anonymous",
+            "[prefetch]",
         ] {
             assert!(!plain.contains(absent), "{plain}");
         }
@@ -322,6 +328,7 @@ mod tests {
                     inflight_memory: Some("128MiB".into()),
                     readahead_window: Some("8MiB".into()),
                     send_timeout: Some("5s".into()),
+                    prefetch_enabled: Some(false),
                 },
                 anonymous_read: AnonymousRead::Allowed,
                 ..options()
@@ -334,6 +341,7 @@ mod tests {
         let cache = full.split("[cache]").nth(1).unwrap();
         assert!(cache.contains("inflight_memory = \"128MiB\""), "{full}");
         assert!(cache.contains("readahead_window = \"8MiB\""), "{full}");
+        assert!(full.contains("[prefetch]\nenabled = false\n"), "{full}");
         assert!(full.contains("[[auth.anonymous]]\nbucket = \"*\"\naccess = [\"read\"]"));
     }
 }

@@ -12,9 +12,10 @@ use tokio::task::LocalSet;
 use tokio::time::Instant;
 
 use super::progress::{Progress, Tick};
-use crate::client::{encode_path, Client, Endpoint, Expect, Mismatch};
+use crate::client::{encode_path, Client, Endpoint, Expect, Mismatch, Outcome};
 use crate::content::object_seed;
-use crate::workload::Workload;
+use crate::parquet_file::ParquetObject;
+use crate::workload::{Op, Workload};
 
 /// A request that takes longer than this counts as a transport error.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
@@ -86,6 +87,25 @@ impl RoundResult {
     }
 }
 
+/// HEAD `path`: right when it answers 200 with the object's size as Content-Length.
+async fn head(client: &mut Client, path: &str, expect: &Expect) -> std::io::Result<Outcome> {
+    let (status, len, _etag) = client.head(path).await?;
+    let mismatch = if status != 200 {
+        Some(Mismatch::Status(status))
+    } else if len != Some(expect.size) {
+        Some(Mismatch::Length)
+    } else {
+        None
+    };
+    Ok(Outcome {
+        status,
+        body_bytes: 0,
+        bad_bytes: 0,
+        mismatch,
+        first_byte: None,
+    })
+}
+
 /// A histogram for latencies from 1 µs to 10 min at 3 significant digits.
 pub fn new_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 600_000_000, 3).expect("valid histogram bounds")
@@ -112,6 +132,7 @@ pub async fn run_round(
                 let expect = Expect {
                     size: o.size,
                     seed: plan.verify.then(|| object_seed(&plan.bucket, &o.key, 0)),
+                    parquet: ParquetObject::of_key(&o.key),
                 };
                 (encode_path(&plan.bucket, &o.key), expect)
             })
@@ -165,9 +186,18 @@ pub async fn run_round(
                 shared.issued.set(shared.issued.get() + 1);
                 let (path, expect) = &paths[read.object];
                 let t0 = Instant::now();
-                let r =
-                    tokio::time::timeout(REQUEST_TIMEOUT, client.get(path, read.range, *expect))
-                        .await;
+                let r = match read.op {
+                    Op::Get => {
+                        tokio::time::timeout(
+                            REQUEST_TIMEOUT,
+                            client.get(path, read.range, expect.clone()),
+                        )
+                        .await
+                    }
+                    Op::Head => {
+                        tokio::time::timeout(REQUEST_TIMEOUT, head(&mut client, path, expect)).await
+                    }
+                };
                 let micros = t0.elapsed().as_micros() as u64;
                 let mut res = shared.result.borrow_mut();
                 match r {

@@ -19,11 +19,12 @@ use super::TargetKind;
 use crate::client::{encode_path, Client, Endpoint, Signer};
 use crate::content;
 use crate::object::ObjectRef;
+use crate::parquet_file::ParquetObject;
 use crate::report::{self, RoundSummary, TargetReport, WarmupSummary, WorkloadReport};
 use crate::sim::{SimConfig, Simulator, StatsSnapshot};
 use crate::workload::{
-    FirstTouch, FirstTouchSpec, Herd, HerdSpec, Parquet, ParquetSpec, ReadList, Scan, ScanSpec,
-    Workload, ZipfRanges, ZipfSpec,
+    FirstTouch, FirstTouchSpec, Herd, HerdSpec, Parquet, ParquetEngine, ParquetEngineSpec,
+    ParquetSpec, ReadList, Scan, ScanSpec, Workload, ZipfRanges, ZipfSpec,
 };
 
 /// Warm-up passes read in pieces of this size.
@@ -42,6 +43,8 @@ pub enum WorkloadSpec {
     Herd(HerdSpec),
     /// Every read a first touch.
     FirstTouch(FirstTouchSpec),
+    /// Real-shaped Parquet files read as query engines do.
+    ParquetEngine(ParquetEngineSpec),
 }
 
 impl WorkloadSpec {
@@ -53,6 +56,7 @@ impl WorkloadSpec {
             WorkloadSpec::Scan(s) => Box::new(Scan::new(s.clone())),
             WorkloadSpec::Herd(s) => Box::new(Herd::new(s.clone())),
             WorkloadSpec::FirstTouch(s) => Box::new(FirstTouch::new(s.clone(), query_seed)),
+            WorkloadSpec::ParquetEngine(s) => Box::new(ParquetEngine::new(s.clone(), query_seed)),
         }
     }
 }
@@ -331,7 +335,11 @@ impl Env {
                 bail!("{path}: HEAD answered {status} (size {len:?}, want {}); pass --upload to create the workload's objects", o.size);
             }
             let mut body = vec![0u8; usize::try_from(o.size)?];
-            content::fill(content::object_seed(&ep.bucket, &o.key, 0), 0, &mut body);
+            let seed = content::object_seed(&ep.bucket, &o.key, 0);
+            match ParquetObject::of_key(&o.key) {
+                Some(p) => p.fill(seed, 0, &mut body),
+                None => content::fill(seed, 0, &mut body),
+            }
             eprintln!("uploading {path} ({} bytes)", o.size);
             let status = client
                 .put(&path, &body)
@@ -465,6 +473,9 @@ impl Env {
                     r.transport_errors + r.status_errors,
                     r.verify_failures
                 );
+                if let Some(p) = &summary.prefetch {
+                    eprintln!("      prefetch: {}", p.line());
+                }
                 results[ti].push((r, summary, rc));
             }
         }

@@ -4,7 +4,7 @@
 use super::rangecache::{CacheCounters, Rangecache};
 use super::round::{new_histogram, RoundResult};
 use super::TargetKind;
-use crate::report::{cdf_points, FaultCounts, Latency, RoundSummary, TargetReport};
+use crate::report::{cdf_points, FaultCounts, Latency, PrefetchCounts, RoundSummary, TargetReport};
 use crate::sim::StatsSnapshot;
 
 /// rangecache's counters at one moment (one `/cache/stats` and one `/metrics` scrape).
@@ -20,6 +20,8 @@ pub struct RcSample {
     pub retries: Option<u64>,
     /// `rangecache_fill_resumes_total` (`None`: not exported by this build).
     pub resumes: Option<u64>,
+    /// The `rangecache_prefetch_*` counters (`None`: not exported by this build).
+    pub prefetch: Option<PrefetchCounts>,
 }
 
 impl RcSample {
@@ -33,6 +35,16 @@ impl RcSample {
             fill_bytes: m.sum("rangecache_fill_bytes_total").unwrap_or(0),
             retries: m.sum("rangecache_origin_retries_total"),
             resumes: m.sum("rangecache_fill_resumes_total"),
+            prefetch: m
+                .sum("rangecache_prefetch_bytes_total")
+                .map(|fetched| PrefetchCounts {
+                    fetched,
+                    used: m.sum("rangecache_prefetch_used_bytes_total").unwrap_or(0),
+                    unread_evicted: m
+                        .sum("rangecache_prefetch_unread_evicted_bytes_total")
+                        .unwrap_or(0),
+                    cancelled: m.sum("rangecache_prefetch_cancelled_total").unwrap_or(0),
+                }),
         })
     }
 
@@ -48,6 +60,9 @@ impl RcSample {
             fill_bytes: self.fill_bytes.saturating_sub(earlier.fill_bytes),
             retries: d(self.retries, earlier.retries),
             resumes: d(self.resumes, earlier.resumes),
+            prefetch: self
+                .prefetch
+                .map(|p| p.since(&earlier.prefetch.unwrap_or_default())),
         }
     }
 }
@@ -95,6 +110,7 @@ pub fn summarize_round(
         origin_requests,
         origin_bytes,
         hit_ratio: rc.map(|c| hit_ratio(c.counters)),
+        prefetch: rc.and_then(|c| c.prefetch),
         first_byte: Latency::of(&r.first_byte),
         faults: FaultCounts {
             origin_503s: sim.map(|s| s.injected_errors),
@@ -125,6 +141,7 @@ pub fn aggregate(
     let (mut te, mut se, mut vf, mut vb) = (0, 0, 0, 0);
     let (mut oreq, mut obytes): (Option<u64>, Option<u64>) = (None, None);
     let mut counters: Option<CacheCounters> = None;
+    let mut prefetch: Option<PrefetchCounts> = None;
     let mut faults = FaultCounts::default();
     let mut summaries = Vec::new();
     for (r, s, c) in rounds {
@@ -148,6 +165,9 @@ pub fn aggregate(
             let acc = counters.get_or_insert_with(CacheCounters::default);
             acc.hits += c.counters.hits;
             acc.misses += c.counters.misses;
+            if let Some(p) = &c.prefetch {
+                prefetch.get_or_insert_with(PrefetchCounts::default).add(p);
+            }
         }
         faults.add(&s.faults);
         summaries.push(s);
@@ -168,6 +188,7 @@ pub fn aggregate(
         origin_requests: oreq,
         origin_bytes: obytes,
         hit_ratio: counters.map(hit_ratio),
+        prefetch,
         transport_errors: te,
         status_errors: se,
         verify_failures: vf,
@@ -191,6 +212,11 @@ mod tests {
             fill_bytes: 100,
             retries: Some(4),
             resumes: None,
+            prefetch: Some(PrefetchCounts {
+                fetched: 50,
+                used: 30,
+                ..PrefetchCounts::default()
+            }),
         };
         let b = RcSample {
             counters: CacheCounters { hits: 3, misses: 1 },
@@ -198,11 +224,13 @@ mod tests {
             fill_bytes: 40,
             retries: Some(1),
             resumes: None,
+            prefetch: None,
         };
         let d = a.since(&b);
         assert_eq!(d.counters, CacheCounters { hits: 7, misses: 4 });
         assert_eq!((d.origin_requests, d.fill_bytes), (5, 60));
         assert_eq!((d.retries, d.resumes), (Some(3), None));
+        assert_eq!(d.prefetch.map(|p| (p.fetched, p.used)), Some((50, 30)));
         assert_eq!(hit_ratio(d.counters), 7.0 / 11.0);
         assert_eq!(hit_ratio(CacheCounters::default()), 0.0);
     }

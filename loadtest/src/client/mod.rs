@@ -8,6 +8,7 @@ use std::io;
 use std::io::Write as _;
 use std::net::SocketAddr;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use httparse::Status;
@@ -15,6 +16,7 @@ use tokio::net::TcpStream;
 
 use crate::content;
 use crate::http1::BufConn;
+use crate::parquet_file::ParquetObject;
 use crate::range::ByteRange;
 pub use sign::Signer;
 
@@ -33,12 +35,14 @@ pub struct Endpoint {
 }
 
 /// What a GET must return for it to count as correct.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Expect {
     /// The object's size.
     pub size: u64,
     /// Content seed to check every byte against; `None` checks only status and lengths.
     pub seed: Option<u64>,
+    /// The synthetic Parquet file the object is (its magic and footer replace content).
+    pub parquet: Option<Arc<ParquetObject>>,
 }
 
 /// Why a response did not match what was expected.
@@ -201,7 +205,10 @@ impl Client {
                     first_byte = Some(t0.elapsed());
                 }
                 if let Some(seed) = expect.seed {
-                    bad += content::verify(seed, pos, d);
+                    bad += match &expect.parquet {
+                        Some(p) => p.verify(seed, pos, d),
+                        None => content::verify(seed, pos, d),
+                    };
                 }
                 pos += d.len() as u64;
             })

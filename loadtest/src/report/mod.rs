@@ -3,11 +3,14 @@
 //! memory bound run has its own report ([`memory`]).
 
 pub mod memory;
+pub mod prefetch;
 pub mod svg;
 pub mod table;
 
 use hdrhistogram::Histogram;
 use serde::Serialize;
+
+pub use prefetch::PrefetchCounts;
 
 /// Latency percentiles in milliseconds.
 #[derive(Debug, Clone, Copy, Default, Serialize, PartialEq)]
@@ -115,6 +118,8 @@ pub struct RoundSummary {
     pub origin_bytes: Option<u64>,
     /// rangecache block hit ratio during the round.
     pub hit_ratio: Option<f64>,
+    /// rangecache's prefetch counters during the round (rangecache targets).
+    pub prefetch: Option<PrefetchCounts>,
     /// Time to the first body byte.
     pub first_byte: Latency,
     /// Origin faults and their handling during the round.
@@ -152,6 +157,8 @@ pub struct TargetReport {
     pub origin_bytes: Option<u64>,
     /// Block hit ratio over all rounds (rangecache targets).
     pub hit_ratio: Option<f64>,
+    /// Prefetch counters over all rounds (rangecache targets).
+    pub prefetch: Option<PrefetchCounts>,
     /// Connection failures and timeouts.
     pub transport_errors: u64,
     /// Unexpected statuses.
@@ -390,6 +397,7 @@ mod tests {
                     origin_requests: None,
                     origin_bytes: None,
                     hit_ratio: None,
+                    prefetch: None,
                     first_byte: Latency::default(),
                     faults: FaultCounts::default(),
                 })
@@ -414,6 +422,7 @@ mod tests {
             origin_requests: None,
             origin_bytes: None,
             hit_ratio: None,
+            prefetch: None,
             transport_errors: 0,
             status_errors: 0,
             verify_failures: 0,

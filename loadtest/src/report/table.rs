@@ -111,6 +111,11 @@ pub fn workload_table(w: &WorkloadReport) -> String {
             r.response_p99
         );
     }
+    for t in &w.targets {
+        if let Some(p) = &t.prefetch {
+            let _ = writeln!(s, "  prefetch {}: {}", t.target, p.line());
+        }
+    }
     if w.targets
         .iter()
         .any(|t| t.faults.injected() > 0 || t.faults.retries.unwrap_or(0) > 0)

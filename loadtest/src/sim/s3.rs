@@ -4,6 +4,7 @@
 
 use std::io;
 use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use super::auth::{sha256_hex, Auth, SignedParts};
@@ -14,6 +15,7 @@ use crate::content;
 use crate::http1::BufConn;
 use crate::object::synthetic_size;
 use crate::pace::Pacer;
+use crate::parquet_file::ParquetObject;
 use crate::range::ByteRange;
 use crate::rng::Rng;
 use crate::units::iso8601;
@@ -29,7 +31,10 @@ pub(crate) struct ConnScratch {
 
 /// What a GET or HEAD serves: synthetic content or uploaded bytes.
 enum Source {
-    Synthetic { seed: u64 },
+    Synthetic {
+        seed: u64,
+        parquet: Option<Arc<ParquetObject>>,
+    },
     Stored(Stored),
 }
 
@@ -266,7 +271,10 @@ async fn get_object(
     } else if let Some(size) = synthetic_size(key) {
         let seed = content::object_seed(bucket, key, 0);
         (
-            Source::Synthetic { seed },
+            Source::Synthetic {
+                seed,
+                parquet: ParquetObject::of_key(key),
+            },
             size,
             content::etag(seed, size),
             state.started,
@@ -370,8 +378,11 @@ async fn get_object(
         let n = n as usize;
         pacer.pace(n).await;
         match &source {
-            Source::Synthetic { seed } => {
-                content::fill(*seed, pos, &mut scratch.buf[..n]);
+            Source::Synthetic { seed, parquet } => {
+                match parquet {
+                    Some(p) => p.fill(*seed, pos, &mut scratch.buf[..n]),
+                    None => content::fill(*seed, pos, &mut scratch.buf[..n]),
+                }
                 conn.write_all(&scratch.buf[..n]).await?;
             }
             Source::Stored(o) => {

@@ -3,7 +3,7 @@
 //! path alone: metadata, fill and the first byte, with nothing shared between reads.
 
 use super::zipf_ranges::random_range;
-use super::{Read, Workload};
+use super::{Op, Read, Workload};
 use crate::object::{synthetic_key, ObjectRef};
 use crate::rng::Rng;
 use crate::units::fmt_bytes;
@@ -85,6 +85,7 @@ impl Workload for FirstTouch {
         Some(Read {
             object,
             range: Some(range),
+            op: Op::Get,
         })
     }
 

@@ -2,7 +2,7 @@
 //! at the same moment. A cache that coalesces misses sends one origin request per wave (per
 //! block run); one that does not sends one per client.
 
-use super::{Read, Workload};
+use super::{Op, Read, Workload};
 use crate::object::{synthetic_key, ObjectRef};
 use crate::range::ByteRange;
 use crate::units::fmt_bytes;
@@ -86,6 +86,7 @@ impl Workload for Herd {
         Some(Read {
             object: w,
             range: Some(ByteRange::span(off, len)),
+            op: Op::Get,
         })
     }
 

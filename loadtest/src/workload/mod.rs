@@ -1,11 +1,13 @@
 //! Analytics access patterns. A workload owns a table of objects and hands each client its
 //! next read; the runner turns reads into requests against any target. Every workload is
 //! deterministic from its seed, so each target in a round replays the same reads.
-//! `first-touch` measures the cold path alone (every read a never-read object).
+//! `first-touch` measures the cold path alone (every read a never-read object);
+//! `parquet-engine` reads real-shaped Parquet files as query engines do.
 
 mod first_touch;
 mod herd;
 mod parquet;
+mod parquet_engine;
 mod scan;
 mod zipf_ranges;
 
@@ -15,6 +17,7 @@ use crate::range::ByteRange;
 pub use first_touch::{FirstTouch, FirstTouchSpec};
 pub use herd::{Herd, HerdSpec};
 pub use parquet::{Parquet, ParquetSpec};
+pub use parquet_engine::{ParquetEngine, ParquetEngineSpec};
 pub use scan::{Scan, ScanSpec};
 pub use zipf_ranges::{ZipfRanges, ZipfSpec};
 
@@ -25,6 +28,17 @@ pub struct Read {
     pub object: usize,
     /// The range; `None` reads the whole object.
     pub range: Option<ByteRange>,
+    /// GET the range, or HEAD the object (then `range` is ignored).
+    pub op: Op,
+}
+
+/// What a [`Read`] sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    /// A (range) GET; the body is checked.
+    Get,
+    /// A HEAD; the status and Content-Length are checked.
+    Head,
 }
 
 /// An access pattern.
@@ -62,6 +76,7 @@ pub fn whole_objects(objects: &[ObjectRef], piece: u64) -> Vec<Read> {
             out.push(Read {
                 object: i,
                 range: Some(ByteRange::span(off, len)),
+                op: Op::Get,
             });
             off += len;
         }

@@ -5,7 +5,7 @@
 
 use std::collections::VecDeque;
 
-use super::{Read, Workload};
+use super::{Op, Read, Workload};
 use crate::object::{synthetic_key, ObjectRef};
 use crate::range::ByteRange;
 use crate::rng::Rng;
@@ -112,6 +112,7 @@ impl Parquet {
         let mut reads = vec![Read {
             object: f,
             range: Some(ByteRange::Suffix(l.footer)),
+            op: Op::Get,
         }];
         for rg in 0..self.spec.row_groups {
             for &c in columns {
@@ -119,6 +120,7 @@ impl Parquet {
                 reads.push(Read {
                     object: f,
                     range: Some(ByteRange::span(off, len)),
+                    op: Op::Get,
                 });
             }
         }

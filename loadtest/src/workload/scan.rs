@@ -1,7 +1,7 @@
 //! Large sequential ranges, each file read once front to back; clients share one cursor, so
 //! together they stream the files in order (a full-table scan).
 
-use super::{Read, Workload};
+use super::{Op, Read, Workload};
 use crate::object::{synthetic_key, ObjectRef};
 use crate::range::ByteRange;
 use crate::units::fmt_bytes;
@@ -85,6 +85,7 @@ impl Workload for Scan {
         let r = Read {
             object: self.file,
             range: Some(ByteRange::span(self.offset, len)),
+            op: Op::Get,
         };
         self.offset += len;
         Some(r)

@@ -1,7 +1,7 @@
 //! Fixed-size ranges at random offsets over N objects whose popularity follows Zipf's law
 //! (s = 0: uniform). With a warm cache this is the hit-path benchmark.
 
-use super::{Read, Workload};
+use super::{Op, Read, Workload};
 use crate::object::{synthetic_key, ObjectRef};
 use crate::range::ByteRange;
 use crate::rng::Rng;
@@ -93,6 +93,7 @@ impl Workload for ZipfRanges {
         Some(Read {
             object,
             range: Some(range),
+            op: Op::Get,
         })
     }
 }
