@@ -126,6 +126,10 @@ class SeaweedFS:
             f"-admin.port={admin}",
             f"-admin.port.grpc={admin_grpc}",
             "-volume.fileSizeLimitMB=1024",
+            # Every bucket is a collection with volumes of its own, and `weed mini` allows
+            # free disk / volume size of them: at the default 1 GiB a suite of ~30 buckets runs
+            # out ("No writable volumes") on a disk with 30 GiB free.
+            "-master.volumeSizeLimitMB=256",
         ]
         log = open(self.log_path, "wb")
         self.proc = procs.track(subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
