@@ -90,8 +90,8 @@ def gets_touching(relay, path: str, size: int, blocks: range, since: int = 0) ->
 # (a) sequential read-ahead
 # ============================================================================================
 def test_sequential_reader_next_block_is_served_without_an_origin_get(driver, proxy_factory, seaweed,
-                                                                       direct_s3, new_bucket):
-    bucket = new_bucket("pf-seq")
+                                                                       direct_s3, module_bucket):
+    bucket = module_bucket
     size = 16 * MiB
     data = random.Random(11).randbytes(size)
     direct_s3.put_object(Bucket=bucket, Key="seq.bin", Body=data)
@@ -142,13 +142,13 @@ def chunk_range(meta, rg: int, col: int) -> tuple[int, int]:
 
 
 def test_parquet_next_row_group_chunk_is_served_without_an_origin_get(driver, proxy_factory, seaweed,
-                                                                      direct_s3, new_bucket):
+                                                                      direct_s3, module_bucket):
     import pyarrow.parquet as pq
 
     data = pyarrow_file()
     meta = pq.ParquetFile(io.BytesIO(data)).metadata
     assert meta.num_row_groups == 4
-    bucket = new_bucket("pf-pq")
+    bucket = module_bucket
     direct_s3.put_object(Bucket=bucket, Key="t.parquet", Body=data)
     path, size = f"/{bucket}/t.parquet", len(data)
     col = 1
@@ -185,8 +185,8 @@ def origin_end(relay, path: str, size: int) -> int:
     return end
 
 
-def test_prefetch_stops_when_the_reader_disconnects(driver, proxy_factory, seaweed, direct_s3, new_bucket):
-    bucket = new_bucket("pf-gone")
+def test_prefetch_stops_when_the_reader_disconnects(driver, proxy_factory, seaweed, direct_s3, module_bucket):
+    bucket = module_bucket
     size = 96 * MiB
     window = 8 * MiB
     direct_s3.put_object(Bucket=bucket, Key="long.bin", Body=random.Random(3).randbytes(size))
