@@ -9,6 +9,10 @@ use crate::cache::range::ByteRange;
 /// The 4-byte magic that ends (and starts) every Parquet file.
 const MAGIC: &[u8; 4] = b"PAR1";
 
+/// How many row groups ahead of a reader its columns are fetched: one is caught up with at
+/// once by a reader that takes a single column; two keep a row group in hand.
+pub const DEPTH: usize = 2;
+
 /// Largest footer rangecache decodes: wider files are read without Parquet prefetch.
 pub const MAX_FOOTER: u64 = 8 << 20;
 
@@ -97,28 +101,31 @@ impl Layout {
     }
 
     /// What a reader of `range` will want next: for each column chunk `range` touches, the
-    /// chunk of the same column in the next row group, and that chunk's page indexes, at most
-    /// `budget` bytes in all. Empty when `range` touches no column chunk (the footer, a page
-    /// index) or the chunks are in the last row group.
+    /// chunks of the same column in the next [`DEPTH`] row groups (nearest first), each with
+    /// its page indexes, at most `budget` bytes in all. Empty when `range` touches no column
+    /// chunk (the footer, a page index) or the chunks are in the last row group.
     pub fn follow(&self, range: ByteRange, budget: u64) -> Vec<ByteRange> {
         let mut out = Vec::new();
         let mut total = 0u64;
-        let touched = self
+        let touched: Vec<&Chunk> = self
             .chunks
             .iter()
-            .filter(|c| c.bytes.first <= range.last && range.first <= c.bytes.last);
-        for c in touched {
-            let next = self
-                .chunks
-                .iter()
-                .find(|n| n.row_group == c.row_group + 1 && n.column == c.column);
-            let Some(next) = next else { continue };
-            for r in std::iter::once(next.bytes).chain(next.indexes.iter().copied()) {
-                if total + r.len() > budget {
-                    return out;
+            .filter(|c| c.bytes.first <= range.last && range.first <= c.bytes.last)
+            .collect();
+        for ahead in 1..=DEPTH {
+            for c in &touched {
+                let next = self
+                    .chunks
+                    .iter()
+                    .find(|n| n.row_group == c.row_group + ahead && n.column == c.column);
+                let Some(next) = next else { continue };
+                for r in std::iter::once(next.bytes).chain(next.indexes.iter().copied()) {
+                    if total + r.len() > budget {
+                        return out;
+                    }
+                    total += r.len();
+                    out.push(r);
                 }
-                total += r.len();
-                out.push(r);
             }
         }
         out
@@ -154,7 +161,7 @@ mod tests {
     }
 
     #[test]
-    fn a_reader_of_one_chunk_is_followed_into_the_next_row_group() {
+    fn a_reader_of_one_chunk_is_followed_into_the_next_row_groups() {
         for file in [PYARROW, PLAIN, POLARS] {
             let l = layout(file);
             let b0 = l
@@ -167,9 +174,20 @@ mod tests {
                 .iter()
                 .find(|c| c.row_group == 1 && c.column == 1)
                 .unwrap();
+            let b2 = l
+                .chunks
+                .iter()
+                .find(|c| c.row_group == 2 && c.column == 1)
+                .unwrap();
             let next = l.follow(b0.bytes, u64::MAX);
+            // Row group 1's chunk and its indexes, then row group 2's.
+            let k = 1 + b1.indexes.len();
             assert_eq!(next[0], b1.bytes);
-            assert_eq!(next[1..], b1.indexes[..]);
+            assert_eq!(next[1..k], b1.indexes[..]);
+            assert_eq!(next[k], b2.bytes);
+            assert_eq!(next.len(), 2 * k);
+            // The third row group's reader has only the last one ahead.
+            assert_eq!(l.follow(b2.bytes, u64::MAX).len(), k);
             // A budget smaller than the chunk prefetches nothing of it.
             assert!(l.follow(b0.bytes, b1.bytes.len() - 1).is_empty());
             // The last row group has no next one; the footer is no chunk.
