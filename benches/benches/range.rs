@@ -11,7 +11,7 @@ use std::hint::black_box;
 
 use criterion::Criterion;
 use rangecache_dataplane::cache::range::{
-    block_span, parse_range, resolve, runs, slice_in_block, ByteRange, ParsedRange, Resolved,
+    block_span, parse_range, resolve, slice_in_block, ByteRange, ParsedRange, Resolved,
 };
 
 const HEADER: &[u8] = b"bytes=4194304-5242879";
@@ -21,7 +21,7 @@ const BLOCK: u64 = 1 << 20;
 fn plan(c: &mut Criterion) {
     let mut group = c.benchmark_group("range_plan");
 
-    group.bench_function("parse+resolve+span+runs", |b| {
+    group.bench_function("parse+resolve+span", |b| {
         b.iter(|| {
             let ParsedRange::Single(spec) = parse_range(Some(black_box(HEADER))) else {
                 unreachable!("a single range");
@@ -30,10 +30,7 @@ fn plan(c: &mut Criterion) {
             let Resolved::Partial(r) = resolved else {
                 unreachable!("satisfiable");
             };
-            let span = block_span(r, black_box(BLOCK));
-            // All blocks missing: every index of the span goes to `runs`, as on a cold cache.
-            let missing: Vec<u64> = span.indices().collect();
-            black_box(runs(&missing))
+            black_box(block_span(r, black_box(BLOCK)))
         })
     });
 
@@ -55,10 +52,6 @@ fn plan(c: &mut Criterion) {
             black_box(slice_in_block(r, span.first_block, BLOCK))
         })
     });
-
-    // A partly warm cache: 16 wanted blocks of which these are missing.
-    let missing = [0u64, 1, 2, 5, 6, 9, 10, 11, 12, 15];
-    group.bench_function("runs_10_of_16", |b| b.iter(|| runs(black_box(&missing))));
 
     group.finish();
 }

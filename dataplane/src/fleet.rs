@@ -86,16 +86,9 @@ pub async fn wait(pending: Pending) -> bool {
 mod tests {
     use super::*;
     use crate::cache::{Cache, CacheConfig, ObjectMeta};
+    use crate::test_util::block_on;
     use std::sync::Arc;
     use std::time::Instant;
-
-    fn block_on<F: std::future::Future>(f: F) -> F::Output {
-        let mut rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
-            .enable_timer()
-            .build()
-            .expect("an epoll runtime");
-        rt.block_on(f)
-    }
 
     fn pending(bound: Duration) -> (oneshot::Sender<()>, Pending) {
         let (tx, done) = oneshot::channel();

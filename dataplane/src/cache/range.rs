@@ -269,24 +269,6 @@ pub fn slice_in_block(range: ByteRange, index: u64, block_size: u64) -> Range<us
     start as usize..end as usize
 }
 
-/// Groups block indices into maximal runs of consecutive indices, inclusive:
-/// `[1, 2, 3, 7, 8]` → `[(1, 3), (7, 8)]`. One run becomes one origin request.
-///
-/// The caller passes ascending indices; a repeated index is absorbed into its run.
-pub fn runs(indices: &[u64]) -> Vec<(u64, u64)> {
-    let mut out: Vec<(u64, u64)> = Vec::new();
-    for &i in indices {
-        match out.last_mut() {
-            Some((_, hi)) if i <= hi.saturating_add(1) => {
-                debug_assert!(i >= *hi, "indices are not ascending");
-                *hi = i.max(*hi);
-            }
-            _ => out.push((i, i)),
-        }
-    }
-    out
-}
-
 /// The `Content-Range` value of a `206`: `bytes first-last/size`.
 pub fn content_range(range: ByteRange, size: u64) -> String {
     let mut s = String::with_capacity(6 + 3 * 20 + 2);
@@ -298,20 +280,6 @@ pub fn content_range(range: ByteRange, size: u64) -> String {
 /// The `Content-Range` value of a `416`: `bytes */size`.
 pub fn unsatisfied_range(size: u64) -> String {
     format!("bytes */{size}")
-}
-
-/// The origin `Range` header value that fetches blocks `first..=last` whole: `bytes=a-b` with `b`
-/// clamped to `size - 1`, so the last block may be short.
-///
-/// The caller guarantees `first <= last < block_count(size, block_size)`; always naming both
-/// ends keeps the origin's answer a `206` of exactly the bytes asked for.
-pub fn blocks_request_range(first: u64, last: u64, block_size: u64, size: u64) -> String {
-    let a = block_bytes(first, block_size, size).first;
-    let b = block_bytes(last, block_size, size).last;
-    let mut s = String::with_capacity(6 + 2 * 20 + 1);
-    // Writing into a `String` cannot fail.
-    let _ = write!(s, "bytes={a}-{b}");
-    s
 }
 
 #[cfg(test)]
@@ -525,19 +493,6 @@ mod tests {
     }
 
     #[test]
-    fn runs_cases() {
-        assert_eq!(runs(&[]), vec![]);
-        assert_eq!(runs(&[5]), vec![(5, 5)]);
-        assert_eq!(runs(&[1, 2, 3, 7, 8]), vec![(1, 3), (7, 8)]);
-        assert_eq!(runs(&[0, 2, 4]), vec![(0, 0), (2, 2), (4, 4)]);
-        assert_eq!(runs(&[1, 1, 2]), vec![(1, 2)]);
-        assert_eq!(
-            runs(&[u64::MAX - 1, u64::MAX]),
-            vec![(u64::MAX - 1, u64::MAX)]
-        );
-    }
-
-    #[test]
     fn header_values() {
         assert_eq!(
             content_range(ByteRange::new(0, 99), 1000),
@@ -549,17 +504,6 @@ mod tests {
         );
         assert_eq!(unsatisfied_range(0), "bytes */0");
         assert_eq!(unsatisfied_range(1000), "bytes */1000");
-        let size = 3 * MIB + 5;
-        assert_eq!(blocks_request_range(0, 0, MIB, size), "bytes=0-1048575");
-        assert_eq!(
-            blocks_request_range(1, 2, MIB, size),
-            "bytes=1048576-3145727"
-        );
-        assert_eq!(
-            blocks_request_range(2, 3, MIB, size),
-            "bytes=2097152-3145732"
-        ); // clamped
-        assert_eq!(blocks_request_range(0, 0, MIB, 1), "bytes=0-0");
     }
 
     /// The model object: byte `i` is `i as u8`. Built once, sliced by every case.
@@ -664,16 +608,6 @@ mod tests {
                         got.extend_from_slice(&block[slice_in_block(r, i, bs)]);
                     }
                     prop_assert!(got == object[r.first as usize..=r.last as usize]);
-                    // The origin request for the span covers r and stays inside the object.
-                    let h = blocks_request_range(span.first_block, span.last_block, bs, size);
-                    let ParsedRange::Single(RangeSpec::FromTo { first, last }) =
-                        parse_range(Some(h.as_bytes()))
-                    else {
-                        return Err(TestCaseError::fail(format!("bad origin range {h}")));
-                    };
-                    prop_assert!(first <= r.first && r.last <= last && last < size);
-                    prop_assert_eq!(first % bs, 0);
-                    prop_assert!(last == size - 1 || (last + 1) % bs == 0);
                 }
             }
         }
@@ -690,17 +624,6 @@ mod tests {
                 next = b.last + 1;
             }
             prop_assert_eq!(next, size);
-        }
-
-        #[test]
-        fn runs_are_maximal_and_cover_exactly(set in proptest::collection::btree_set(0u64..300, 0..120)) {
-            let input: Vec<u64> = set.into_iter().collect();
-            let out = runs(&input);
-            let expanded: Vec<u64> = out.iter().flat_map(|&(lo, hi)| lo..=hi).collect();
-            prop_assert_eq!(&expanded, &input);
-            for w in out.windows(2) {
-                prop_assert!(w[0].1 + 1 < w[1].0, "runs {:?} and {:?} touch", w[0], w[1]);
-            }
         }
 
         #[test]
