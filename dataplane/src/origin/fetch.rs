@@ -1,6 +1,7 @@
 //! The read pipeline's view of a real origin: one object, fetched with this worker's origin
 //! client (pooled connections, SigV4 re-signing, its own framing).
 
+use std::cell::OnceCell;
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -9,25 +10,30 @@ use bytes::Bytes;
 use super::{OriginClient, OriginExchange, OriginRequest, RequestBody};
 use crate::cache::range::RangeSpec;
 use crate::cache::read::{FetchBody, OriginFetch};
+use crate::cache::ObjectId;
 use crate::error::{Error, Side};
 use crate::http::ResponseHead;
+use crate::s3::uri;
 use crate::snapshot::Origin;
 
 /// One object at one origin, for the read pipeline.
 pub struct ObjectFetch {
     client: Rc<OriginClient>,
     origin: Arc<Origin>,
-    /// Encoded origin path of the object (`/bucket/key`).
-    path: String,
+    object: ObjectId,
+    /// Encoded origin path of the object (`/bucket/key`), made on the first request: a cache
+    /// hit makes none.
+    path: OnceCell<String>,
 }
 
 impl ObjectFetch {
-    /// The object at `path` (encoded, `/bucket/key`) of `origin`, fetched by `client`.
-    pub fn new(client: Rc<OriginClient>, origin: Arc<Origin>, path: String) -> Self {
+    /// `object` (its bucket as the origin names it) at `origin`, fetched by `client`.
+    pub fn new(client: Rc<OriginClient>, origin: Arc<Origin>, object: ObjectId) -> Self {
         Self {
             client,
             origin,
-            path,
+            object,
+            path: OnceCell::new(),
         }
     }
 
@@ -38,7 +44,10 @@ impl ObjectFetch {
     ) -> Result<(OriginExchange, ResponseHead), Error> {
         let req = OriginRequest {
             method: method.to_owned(),
-            path_and_query: self.path.clone(),
+            path_and_query: self
+                .path
+                .get_or_init(|| uri::origin_path(self.object.bucket(), Some(self.object.key())))
+                .clone(),
             headers,
             body: RequestBody::None,
         };

@@ -91,8 +91,9 @@ impl CachedRequest<'_> {
             ParsedRange::Single(spec) => Some(spec),
             ParsedRange::PassThrough => return Served::PassThrough,
         };
+        let object = ObjectId::new(&self.origin.name, self.origin_bucket, self.key);
         let req = ReadRequest {
-            object: ObjectId::new(&self.origin.name, self.origin_bucket, self.key),
+            object: object.clone(),
             range,
             preconditions: Preconditions {
                 if_match: self.head.header_str("if-match"),
@@ -107,7 +108,7 @@ impl CachedRequest<'_> {
         let fetch = Rc::new(ObjectFetch::new(
             self.ctx.origin.clone(),
             self.origin.clone(),
-            uri::origin_path(self.origin_bucket, Some(self.key)),
+            object,
         ));
         let answer = match read::open(&self.ctx.read, fetch, &req).await {
             Ok(answer) => answer,
