@@ -5,6 +5,7 @@
 
 pub mod budget;
 pub mod conditional;
+pub mod disk;
 pub mod fill;
 pub mod flight;
 pub mod meta;

@@ -1,0 +1,499 @@
+//! The disk tier: a persistent block cache in one file on local storage, under the RAM
+//! store, that survives restarts.
+//!
+//! Blocks go to disk *on fill*: when a block fetched from the origin is published into the
+//! RAM store it is also queued for the disk ([`DiskTier::admit`]); a block read back from the
+//! disk is promoted into RAM like a fill but not written again. The queue is bounded (a full
+//! queue drops the block, counted) and drained by one writer thread, so a response never waits
+//! for a disk write. Reads are issued from the worker that needs the block: through the
+//! io_uring ring on the io_uring driver (`O_DIRECT`, page-aligned buffers), with a plain
+//! `pread` on the epoll driver.
+//!
+//! Every read is checked against the index: the slot's header must name the same key,
+//! sequence number and length, and the data's checksum must hold. Anything else (a torn
+//! write, a flipped bit, an I/O error) is a miss, counted and logged at most once per
+//! [`LOG_INTERVAL`], and the block is fetched from the origin as if the disk never had it.
+//!
+//! After a restart (clean or not) the index is rebuilt from the slot headers ([`recover`]).
+//! A full file system stops writes for a while and keeps serving what is on disk; any other
+//! write error disables the tier: RAM and the origin keep serving, no client sees the fault.
+
+mod direct;
+mod format;
+mod index;
+mod recover;
+mod writer;
+
+use std::fs::File;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering::Relaxed};
+use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+use self::direct::AlignedBuf;
+pub use self::direct::IoMode;
+use self::format::{round_up, slot_size, SlotError, HEADER};
+use self::index::{Index, Loc};
+pub use self::recover::FILE_NAME;
+use self::writer::Job;
+use super::{BlockKey, ObjectId};
+
+/// At most one warning per this interval for read-side faults (checksum failures, I/O
+/// errors); the counters have every one.
+pub const LOG_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Bytes of blocks the write queue may hold by default.
+const DEFAULT_QUEUE_BYTES: u64 = 64 << 20;
+
+/// How to open a disk tier.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DiskConfig {
+    /// Directory holding the tier's file ([`FILE_NAME`]); must exist and be writable.
+    pub path: PathBuf,
+    /// Bytes the file may take (rounded down to whole slots; at least one slot).
+    pub size: u64,
+    /// Block size (`cache.block_size`); a file laid out for another size is started afresh.
+    pub block_size: u64,
+    /// Most blocks waiting to be written; more are dropped (counted).
+    pub write_queue: usize,
+}
+
+impl DiskConfig {
+    /// A tier in `path` of `size` bytes for blocks of `block_size`, with a write queue of
+    /// 64 MiB of blocks (at least 4).
+    pub fn new(path: impl Into<PathBuf>, size: u64, block_size: u64) -> Self {
+        Self {
+            path: path.into(),
+            size,
+            block_size,
+            write_queue: (DEFAULT_QUEUE_BYTES / block_size.max(1)).max(4) as usize,
+        }
+    }
+}
+
+/// Whether the tier reads and writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TierState {
+    /// Reads and writes.
+    Active,
+    /// The file system is full: reads only, writes retried after a pause.
+    Full,
+    /// A write failed: out of service until restart.
+    Disabled,
+}
+
+impl TierState {
+    /// The state's name in metrics and stats (`active`, `full`, `disabled`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Full => "full",
+            Self::Disabled => "disabled",
+        }
+    }
+}
+
+/// One counter of the tier.
+#[derive(Default)]
+struct Counter(AtomicU64);
+
+impl Counter {
+    fn add(&self, n: u64) {
+        self.0.fetch_add(n, Relaxed);
+    }
+
+    fn get(&self) -> u64 {
+        self.0.load(Relaxed)
+    }
+}
+
+#[derive(Default)]
+struct Counters {
+    hits: Counter,
+    misses: Counter,
+    writes: Counter,
+    write_bytes: Counter,
+    write_drops: Counter,
+    write_errors: Counter,
+    checksum_failures: Counter,
+    read_errors: Counter,
+}
+
+/// The tier's counters, read at one moment.
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
+pub struct DiskStats {
+    /// Bytes of block data the file may hold (whole slots).
+    pub capacity: u64,
+    /// Bytes of block data held.
+    pub bytes: u64,
+    /// Blocks held.
+    pub blocks: u64,
+    /// Blocks read from disk and verified.
+    pub hits: u64,
+    /// RAM misses the disk did not hold either.
+    pub misses: u64,
+    /// Blocks written.
+    pub writes: u64,
+    /// Bytes of blocks written.
+    pub write_bytes: u64,
+    /// Blocks not written: queue full, tier not writing, key too long for a header.
+    pub write_drops: u64,
+    /// Writes that failed (each also changes [`DiskStats::state`]).
+    pub write_errors: u64,
+    /// Blocks read whose header or data did not check out (torn or damaged): served from
+    /// the origin instead.
+    pub checksum_failures: u64,
+    /// Reads that failed with an I/O error: served from the origin instead.
+    pub read_errors: u64,
+    /// Blocks found on disk at startup.
+    pub recovered_blocks: u64,
+    /// Slot headers found damaged at startup.
+    pub recovered_torn: u64,
+    /// Seconds startup took to open the file and rebuild the index.
+    pub recovery_seconds: f64,
+    /// Whether the tier reads and writes.
+    pub state: TierState,
+    /// Direct or buffered I/O.
+    pub mode: IoMode,
+}
+
+/// What the workers and the writer thread share.
+struct Shared {
+    path: PathBuf,
+    index: Index,
+    /// The file, for duplicating into per-read handles.
+    file: File,
+    slot_size: u64,
+    state: AtomicU8,
+    counters: Counters,
+    /// Blocks queued for writing.
+    queued: AtomicUsize,
+    /// Slots purged whose headers the writer should zero.
+    invalidations: Mutex<Vec<Loc>>,
+    /// When a read-side warning was last logged (ms since `born`), for rate limiting.
+    last_warn_ms: AtomicU64,
+    born: Instant,
+}
+
+impl Shared {
+    fn offset(&self, slot: u32) -> u64 {
+        format::PAGE as u64 + u64::from(slot) * self.slot_size
+    }
+
+    fn state(&self) -> TierState {
+        match self.state.load(Relaxed) {
+            0 => TierState::Active,
+            1 => TierState::Full,
+            _ => TierState::Disabled,
+        }
+    }
+
+    fn set_state(&self, to: TierState) {
+        let code = match to {
+            TierState::Active => 0,
+            TierState::Full => 1,
+            TierState::Disabled => 2,
+        };
+        // Disabled is final.
+        let _ = self
+            .state
+            .fetch_update(Relaxed, Relaxed, |now| (now != 2).then_some(code));
+    }
+
+    fn disable(&self) {
+        self.set_state(TierState::Disabled);
+        self.index.clear();
+    }
+
+    /// Log a read-side fault, at most once per [`LOG_INTERVAL`].
+    fn warn_limited(&self, what: &str, key: &BlockKey, detail: &dyn std::fmt::Display) {
+        let now = self.born.elapsed().as_millis() as u64;
+        let last = self.last_warn_ms.load(Relaxed);
+        if last != 0 && now.saturating_sub(last) < LOG_INTERVAL.as_millis() as u64 {
+            return;
+        }
+        if self
+            .last_warn_ms
+            .compare_exchange(last, now.max(1), Relaxed, Relaxed)
+            .is_ok()
+        {
+            tracing::warn!(
+                path = %self.path.display(),
+                object = ?key.object,
+                block = key.index,
+                checksum_failures = self.counters.checksum_failures.get(),
+                read_errors = self.counters.read_errors.get(),
+                "disk cache: {what} ({detail}); served from the origin instead"
+            );
+        }
+    }
+}
+
+/// A disk tier. `Send + Sync`: open one at startup and share it (behind an `Arc`) with every
+/// worker. Dropping it drains the write queue and stops the writer.
+pub struct DiskTier {
+    shared: Arc<Shared>,
+    tx: Option<SyncSender<Job>>,
+    writer: Option<JoinHandle<()>>,
+    capacity: u64,
+    recovered_blocks: u64,
+    recovered_torn: u64,
+    recovery: Duration,
+    mode: IoMode,
+}
+
+impl DiskTier {
+    /// Open the tier in `config.path` (which must exist), rebuilding the index from what the
+    /// file holds. Blocking: call it at startup, before the workers serve. Errors name the
+    /// path and what failed.
+    pub fn open(config: &DiskConfig) -> std::io::Result<Arc<DiskTier>> {
+        let slot_size = slot_size(config.block_size);
+        let slots = (config.size.saturating_sub(format::PAGE as u64) / slot_size)
+            .clamp(1, u64::from(u32::MAX)) as usize;
+        let index = Index::new(slots);
+        let opened = recover::open(&config.path, config.block_size, slot_size, &index)?;
+        if let Some(why) = opened.reset {
+            tracing::warn!(path = %config.path.display(), "disk cache: existing file started afresh: {why}");
+        }
+        if opened.mode == IoMode::Buffered {
+            tracing::warn!(path = %config.path.display(), "disk cache: the file system refuses O_DIRECT; using buffered I/O");
+        }
+        let recovered_blocks = index.len() as u64;
+        tracing::info!(
+            path = %config.path.display(),
+            blocks = recovered_blocks,
+            slots_scanned = opened.scanned,
+            torn_headers = opened.torn_headers,
+            seconds = opened.took.as_secs_f64(),
+            "disk cache: index rebuilt"
+        );
+        let writer_file = opened.file.try_clone()?;
+        let shared = Arc::new(Shared {
+            path: config.path.clone(),
+            index,
+            file: opened.file,
+            slot_size,
+            state: AtomicU8::new(0),
+            counters: Counters::default(),
+            queued: AtomicUsize::new(0),
+            invalidations: Mutex::new(Vec::new()),
+            last_warn_ms: AtomicU64::new(0),
+            born: Instant::now(),
+        });
+        let (tx, rx) = sync_channel(config.write_queue.max(1));
+        let writer = writer::spawn(shared.clone(), writer_file, rx, opened.newest_seq)?;
+        Ok(Arc::new(DiskTier {
+            shared,
+            tx: Some(tx),
+            writer: Some(writer),
+            capacity: slots as u64 * config.block_size,
+            recovered_blocks,
+            recovered_torn: opened.torn_headers,
+            recovery: opened.took,
+            mode: opened.mode,
+        }))
+    }
+
+    /// Queue `block` (the whole of block `key`) for writing. Never waits: false when it was
+    /// dropped (queue full, tier not writing).
+    pub fn admit(&self, key: &BlockKey, block: &Bytes) -> bool {
+        let shared = &self.shared;
+        if shared.state() != TierState::Active {
+            shared.counters.write_drops.add(1);
+            return false;
+        }
+        let Some(tx) = &self.tx else { return false };
+        shared.queued.fetch_add(1, Relaxed);
+        match tx.try_send(Job::Write(key.clone(), block.clone())) {
+            Ok(()) => true,
+            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
+                shared.queued.fetch_sub(1, Relaxed);
+                shared.counters.write_drops.add(1);
+                false
+            }
+        }
+    }
+
+    /// True when the tier holds `key` (counts nothing).
+    pub fn contains(&self, key: &BlockKey) -> bool {
+        self.shared.index.contains(key)
+    }
+
+    /// True when the tier holds `key`; when it does not, counts a miss. For the read path,
+    /// once per block the RAM store did not have.
+    pub fn probe(&self, key: &BlockKey) -> bool {
+        let held = self.contains(key);
+        if !held {
+            self.shared.counters.misses.add(1);
+        }
+        held
+    }
+
+    /// True when some block of `object`, of any version, is on disk: a read of it should
+    /// learn the object's current metadata first (a `HEAD`), then read what the disk holds.
+    pub fn holds_object(&self, object: &ObjectId) -> bool {
+        self.shared.index.holds_object(object)
+    }
+
+    /// Block `key` from disk, verified; `None` when the tier does not hold it or what it read
+    /// did not check out (counted). Must run on a monoio runtime: on the io_uring driver the
+    /// read goes through the ring, on the epoll driver it is a `pread` on this thread.
+    pub async fn read(&self, key: &BlockKey) -> Option<Bytes> {
+        let shared = &*self.shared;
+        let loc = shared.index.get(key)?;
+        let buf = AlignedBuf::zeroed(HEADER + round_up(loc.len as usize));
+        // A handle of this thread's runtime on the shared file (a `dup`; closed on drop).
+        let file = match shared.file.try_clone().and_then(monoio::fs::File::from_std) {
+            Ok(f) => f,
+            Err(e) => return self.read_failed(key, &e),
+        };
+        let (res, buf) = file.read_exact_at(buf, shared.offset(loc.slot)).await;
+        // Closed before returning, so the descriptor is gone when the tier is.
+        let _ = file.close().await;
+        let checked = match res {
+            Ok(()) => format::verify(buf.as_slice(), key, loc.seq, loc.len).map(|_| ()),
+            // The file ends inside the slot: a write torn by a crash.
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Err(SlotError::DataChecksum),
+            Err(e) => return self.read_failed(key, &e),
+        };
+        match checked {
+            Ok(()) => {
+                shared.counters.hits.add(1);
+                Some(into_block(buf, loc.len as usize))
+            }
+            Err(e) => {
+                // A slot reused while it was read is a plain miss; a slot that still belongs
+                // to the block and fails its checks is damaged: drop it and count it.
+                if shared.index.drop_if_at(key, loc) {
+                    shared.counters.checksum_failures.add(1);
+                    shared.warn_limited("a block failed its check", key, &slot_error(e));
+                } else {
+                    shared.counters.misses.add(1);
+                }
+                None
+            }
+        }
+    }
+
+    fn read_failed(&self, key: &BlockKey, e: &std::io::Error) -> Option<Bytes> {
+        self.shared.counters.read_errors.add(1);
+        self.shared.warn_limited("read failed", key, e);
+        None
+    }
+
+    /// Drop every block of objects matching `pred`; returns how many. Their headers are
+    /// zeroed on disk by the writer shortly after, so they do not come back after a restart.
+    pub fn purge(&self, pred: impl Fn(&ObjectId) -> bool) -> u64 {
+        let gone = self.shared.index.remove_matching(pred);
+        let n = gone.len() as u64;
+        if n > 0 {
+            self.shared
+                .invalidations
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .extend(gone);
+            if let Some(tx) = &self.tx {
+                // If the queue is full the writer picks them up with its next job or tick.
+                let _ = tx.try_send(Job::Invalidate);
+            }
+        }
+        n
+    }
+
+    /// Wait until every block queued so far is written and durable, at most `wait`; true if
+    /// it was in time. For shutdown, tests and benchmarks.
+    pub fn flush(&self, wait: Duration) -> bool {
+        let Some(tx) = &self.tx else { return true };
+        let (done_tx, done_rx) = sync_channel(1);
+        let deadline = Instant::now() + wait;
+        let mut job = Job::Flush(done_tx);
+        loop {
+            match tx.try_send(job) {
+                Ok(()) => break,
+                Err(TrySendError::Full(j)) if Instant::now() < deadline => {
+                    job = j;
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Err(_) => return false,
+            }
+        }
+        done_rx
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .is_ok()
+    }
+
+    /// Blocks waiting to be written now.
+    pub fn queued(&self) -> usize {
+        self.shared.queued.load(Relaxed)
+    }
+
+    /// The counters now.
+    pub fn stats(&self) -> DiskStats {
+        let s = &*self.shared;
+        let c = &s.counters;
+        DiskStats {
+            capacity: self.capacity,
+            bytes: s.index.bytes(),
+            blocks: s.index.len() as u64,
+            hits: c.hits.get(),
+            misses: c.misses.get(),
+            writes: c.writes.get(),
+            write_bytes: c.write_bytes.get(),
+            write_drops: c.write_drops.get(),
+            write_errors: c.write_errors.get(),
+            checksum_failures: c.checksum_failures.get(),
+            read_errors: c.read_errors.get(),
+            recovered_blocks: self.recovered_blocks,
+            recovered_torn: self.recovered_torn,
+            recovery_seconds: self.recovery.as_secs_f64(),
+            state: s.state(),
+            mode: self.mode,
+        }
+    }
+}
+
+impl Drop for DiskTier {
+    fn drop(&mut self) {
+        drop(self.tx.take());
+        if let Some(w) = self.writer.take() {
+            let _ = w.join();
+        }
+    }
+}
+
+impl std::fmt::Debug for DiskTier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DiskTier")
+            .field("path", &self.shared.path)
+            .field("capacity", &self.capacity)
+            .finish_non_exhaustive()
+    }
+}
+
+fn slot_error(e: SlotError) -> &'static str {
+    match e {
+        SlotError::Empty => "empty slot",
+        SlotError::HeaderChecksum => "header checksum",
+        SlotError::Superseded => "header names another block",
+        SlotError::DataChecksum => "data checksum",
+    }
+}
+
+/// The block's bytes out of a slot buffer: sliced in place when the buffer is barely larger
+/// than the block (the store counts the block's length; the slack is under 1/16), copied into
+/// an exact allocation otherwise (small blocks), so the RAM store's budget stays honest.
+fn into_block(buf: AlignedBuf, len: usize) -> Bytes {
+    if buf.capacity() - len > len / 16 {
+        Bytes::copy_from_slice(&buf.as_slice()[HEADER..HEADER + len])
+    } else {
+        Bytes::from_owner(buf).slice(HEADER..HEADER + len)
+    }
+}
+
+#[cfg(test)]
+mod tests;
