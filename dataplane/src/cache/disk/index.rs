@@ -7,6 +7,9 @@
 //! blocks go where the hand is, so writes sweep the file sequentially, and a block read since
 //! the hand last passed survives one more sweep. A one-pass scan therefore replaces unread
 //! blocks first.
+//!
+//! Public so that `benches/benches/disk_policy.rs` can replay traces through the same
+//! replacement policy without I/O; the data plane uses it only through [`super::DiskTier`].
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
