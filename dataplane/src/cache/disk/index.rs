@@ -127,6 +127,11 @@ impl Index {
         self.shards.iter().map(|s| lock(s).len()).sum()
     }
 
+    /// True when no block is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// Bytes of block data held.
     pub fn bytes(&self) -> u64 {
         self.bytes.load(Relaxed)
@@ -370,6 +375,6 @@ mod tests {
         assert_eq!(ix.get(&key("k", 0)).unwrap().slot, slot);
         assert_eq!(ix.len(), 1);
         ix.clear();
-        assert!(ix.len() == 0 && !ix.holds_object(&ObjectId::new("o", "b", "k")));
+        assert!(ix.is_empty() && !ix.holds_object(&ObjectId::new("o", "b", "k")));
     }
 }
