@@ -106,7 +106,7 @@ impl Tiers {
         self.writes += 1;
     }
 
-    fn into_ram(&mut self, key: &BlockKey) {
+    fn promote(&mut self, key: &BlockKey) {
         let mut evicted = Vec::new();
         self.ram
             .insert_evicting(key.clone(), payload(), |k, _| evicted.push(k));
@@ -124,10 +124,10 @@ impl Tiers {
             return true;
         }
         if self.disk.get(key).is_some() {
-            self.into_ram(key);
+            self.promote(key);
             return true;
         }
-        self.into_ram(key);
+        self.promote(key);
         match self.policy {
             Policy::OnFill => self.write(key.clone()),
             Policy::OnEviction => {}
