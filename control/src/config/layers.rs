@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use super::auth::SESSION_TOKEN_KEY_ENV;
 use super::env::{self, EnvVars};
 use super::profile::{Profile, PROFILE_ENV};
 use super::provenance::{DirFile, Found, Layer, Provenance};
@@ -130,6 +131,18 @@ pub fn load(sources: &Sources, env: &EnvVars) -> Result<Loaded, StartupError> {
     let mut raw = from_tree(tree)?;
     for (key, flag) in sources.overrides.apply(&mut raw) {
         prov.set(key, Layer::Flag(flag));
+    }
+    // Session token keys from the environment go before the configured ones.
+    if env
+        .get(SESSION_TOKEN_KEY_ENV)
+        .is_some_and(|v| !v.trim().is_empty())
+    {
+        let key = "auth.session_token_keys";
+        let layer = match prov.layer_of(key) {
+            Layer::Builtin => SESSION_TOKEN_KEY_ENV.to_owned(),
+            configured => format!("{SESSION_TOKEN_KEY_ENV}, then {configured}"),
+        };
+        prov.set(key, Layer::Env(layer));
     }
 
     let mut settings = validate::validate(&raw, env, sources.file.clone())?;

@@ -433,6 +433,11 @@ fn check_lists_every_value_with_its_layer_and_no_secret() {
         "RANGECACHE_ADMIN__TOKEN_FILE"
     );
     assert_eq!(from(line("bucket")), prod.display().to_string());
+    assert_eq!(
+        from(line("auth.session_token_keys")),
+        "SESSION_TOKEN_KEY",
+        "{out}"
+    );
     assert!(out.contains("# profile: prod (--profile)"), "{out}");
     assert!(out.contains(&format!(
         "{} (not found)",
