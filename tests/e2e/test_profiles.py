@@ -102,17 +102,23 @@ def test_check_names_the_layer_of_every_value(tmp_path):
     assert f"{conf}/dev.toml (not found)" in done.stdout
 
 
-def test_the_repository_config_directory_changes_nothing_but_keeps_profiles(tmp_path):
-    """From the repository root (the README's commands, scripts/test.sh) `config/default.toml` is
-    read: it equals the built-in defaults, and leaves the keys profiles set to the profiles."""
+def test_the_shipped_default_toml_changes_nothing_but_keeps_profiles(tmp_path):
+    """From the repository root (the README's commands) `config/default.toml` is the default.toml
+    layer: it must equal the built-in defaults and leave the keys profiles set to the profiles.
+    (A copy is used, so a developer's own config/local.toml cannot fail this test.)"""
+    shipped = tmp_path / "shipped"
+    (shipped / "config").mkdir(parents=True)
+    (shipped / "config" / "default.toml").write_text((REPO / "config" / "default.toml").read_text())
     empty = tmp_path / "empty"
     empty.mkdir()
-    for profile in ("default", "prod", "dev"):
-        at_root = check("--profile", profile, cwd=REPO)
+    for profile in ("default", "dev", "prod"):
+        with_file = check("--profile", profile, cwd=shipped)
         isolated = check("--profile", profile, "--config-dir", str(empty), cwd=tmp_path)
-        assert at_root.returncode == 0 and isolated.returncode == 0, (at_root.stderr, isolated.stderr)
-        assert tomllib.loads(at_root.stdout) == tomllib.loads(isolated.stdout), profile
-    assert provenance(check("--profile", "prod", cwd=REPO).stdout)["log.access"] == ('"stdout"', "profile prod")
+        assert with_file.returncode == 0 and isolated.returncode == 0, (with_file.stderr, isolated.stderr)
+        assert tomllib.loads(with_file.stdout) == tomllib.loads(isolated.stdout), profile
+    listing = provenance(check("--profile", "prod", cwd=shipped).stdout)
+    assert listing["log.access"] == ('"stdout"', "profile prod")
+    assert listing["server.listen"] == ('"127.0.0.1:8080"', "config/default.toml")
 
 
 def test_unmet_profile_requirements_and_bad_files_are_startup_errors(tmp_path):
