@@ -138,6 +138,9 @@ impl Rangecache {
         let mut child = Command::new(&opts.bin)
             .arg("--config")
             .arg(&path)
+            // Its own directory as the config directory: no ./config/local.toml is merged in.
+            .arg("--config-dir")
+            .arg(dir)
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(logf.try_clone()?)
