@@ -203,19 +203,7 @@ fn hit_ratios() -> String {
 
 fn hit_ratio_pass(c: &mut Criterion) {
     let report = hit_ratios();
-    eprintln!("\n{report}");
-    let dir = std::env::var_os("CARGO_TARGET_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| concat!(env!("CARGO_MANIFEST_DIR"), "/../target").into())
-        .join("criterion");
-    let written = std::fs::create_dir_all(&dir)
-        .and_then(|()| std::fs::write(dir.join("cache-hit-ratio.txt"), &report));
-    if let Err(e) = written {
-        eprintln!(
-            "could not write the hit-ratio report to {}: {e}",
-            dir.display()
-        );
-    }
+    trace::publish_report("cache-hit-ratio.txt", &report);
 
     let keys = keys(0..(DISTINCT + SCAN) as u64);
     let (reqs, scan_end) = trace::trace(SPEC, Shape::Burst);

@@ -222,16 +222,7 @@ fn report() -> String {
 
 fn policies(c: &mut Criterion) {
     let report = report();
-    eprintln!("\n{report}");
-    let dir = std::env::var_os("CARGO_TARGET_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| concat!(env!("CARGO_MANIFEST_DIR"), "/../target").into())
-        .join("criterion");
-    let written = std::fs::create_dir_all(&dir)
-        .and_then(|()| std::fs::write(dir.join("disk-policy.txt"), &report));
-    if let Err(e) = written {
-        eprintln!("could not write disk-policy.txt: {e}");
-    }
+    trace::publish_report("disk-policy.txt", &report);
 
     let keys = keys(0..DISK_SLOTS as u64);
     let index = Index::new(DISK_SLOTS);

@@ -248,23 +248,24 @@ def test_purge_covers_the_disk_tier(proxy_factory, seaweed, disk_objects, tmp_pa
     assert stats(q)["disk"]["blocks"] == 0, "purged blocks do not come back after a restart"
 
 
+def failed_start(proxy_factory, seaweed, path: Path) -> str:
+    """Start rangecache with its disk tier in `path`, expect it to exit non-zero; its logs."""
+    p = proxy_factory.create(proxy_factory.config(seaweed.endpoint, cache=disk_cache(path)))
+    p.spawn()
+    assert p.wait(timeout=30) != 0
+    return p.stderr_path.read_text() + p.stdout_path.read_text()
+
+
 def test_startup_errors_name_the_phase(proxy_factory, seaweed, tmp_path):
+    (tmp_path / "file").write_text("x")
     for path, expect in ((tmp_path / "missing", "No such file"), (tmp_path / "file", "not a directory")):
-        if path.name == "file":
-            path.write_text("x")
-        p = proxy_factory.create(proxy_factory.config(seaweed.endpoint, cache=disk_cache(path)))
-        p.spawn()
-        code = p.wait(timeout=30)
-        err = p.stderr_path.read_text() + p.stdout_path.read_text()
-        assert code != 0
+        err = failed_start(proxy_factory, seaweed, path)
         assert "[open_disk_cache]" in err and str(path) in err and expect in err, err
     foreign = tmp_path / "foreign"
     foreign.mkdir()
     (foreign / FILE_NAME).write_bytes(b"not ours" * 1000)
-    p = proxy_factory.create(proxy_factory.config(seaweed.endpoint, cache=disk_cache(foreign)))
-    p.spawn()
-    assert p.wait(timeout=30) != 0
-    assert "not a rangecache disk cache file" in p.stderr_path.read_text() + p.stdout_path.read_text()
+    err = failed_start(proxy_factory, seaweed, foreign)
+    assert "[open_disk_cache]" in err and "not a rangecache disk cache file" in err, err
     assert (foreign / FILE_NAME).read_bytes() == b"not ours" * 1000, "a foreign file is left alone"
 
 

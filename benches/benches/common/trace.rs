@@ -116,3 +116,18 @@ pub fn trace(spec: TraceSpec, shape: Shape) -> (Vec<Req>, usize) {
     reqs.extend((zipf_so_far..spec.requests).map(|_| Req::Zipf(zipf.sample(&mut rng))));
     (reqs, scan_end)
 }
+
+/// Print a bench's report to stderr and save it as `target/criterion/<file>` (a failure to
+/// save is reported, not fatal).
+pub fn publish_report(file: &str, report: &str) {
+    eprintln!("\n{report}");
+    let dir = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| concat!(env!("CARGO_MANIFEST_DIR"), "/../target").into())
+        .join("criterion");
+    let written =
+        std::fs::create_dir_all(&dir).and_then(|()| std::fs::write(dir.join(file), report));
+    if let Err(e) = written {
+        eprintln!("could not write {}: {e}", dir.join(file).display());
+    }
+}
