@@ -9,7 +9,7 @@ use super::{sign_request, OriginStream, Pool};
 use crate::error::{Error, ErrorKind, Side};
 use crate::http::{encode_request_head, parse_response, Limits, ResponseFraming, ResponseHead};
 use crate::net::{BodyError, BodyReader, BufStream};
-use crate::snapshot::{Origin, Scheme};
+use crate::snapshot::{Backend, Origin, Scheme};
 use crate::{Metrics, WorkerMetrics};
 
 /// How the upstream request body is framed.
@@ -221,6 +221,9 @@ fn build_head(origin: &Origin, req: &OriginRequest) -> Result<Bytes, Error> {
         // S3 wants Content-Length on every upload; it is signed like the other headers.
         headers.push(("content-length".to_owned(), n.to_string()));
     }
+    if origin.backend == Backend::Gcs {
+        super::gcs::adapt_headers(&mut headers);
+    }
     if let Some(creds) = &origin.credentials {
         let scheme = match origin.scheme {
             Scheme::Http => "http",
@@ -240,6 +243,17 @@ fn build_head(origin: &Origin, req: &OriginRequest) -> Result<Bytes, Error> {
             Error::new(ErrorKind::Signing, Side::Internal, "sign origin request").with_cause(e)
         })?;
     }
+    // An Azure request is signed (or carries its SAS) under its full path, endpoint prefix
+    // included.
+    let azure_target = match &origin.backend {
+        Backend::Azure(az) => Some(az.authorize(
+            &req.method,
+            &req.path_and_query,
+            &mut headers,
+            SystemTime::now(),
+        )),
+        _ => None,
+    };
     if req.body == RequestBody::Chunked {
         headers.push(("transfer-encoding".to_owned(), "chunked".to_owned()));
     }
@@ -247,7 +261,7 @@ fn build_head(origin: &Origin, req: &OriginRequest) -> Result<Bytes, Error> {
     encode_request_head(
         &mut out,
         &req.method,
-        &req.path_and_query,
+        azure_target.as_deref().unwrap_or(&req.path_and_query),
         headers.iter().map(|(k, v)| (k.as_bytes(), v.as_bytes())),
     );
     Ok(out.freeze())
