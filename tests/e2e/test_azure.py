@@ -24,6 +24,8 @@ from test_dataframes import duck, make_frame, storage_options  # noqa: E402
 BUCKET = "lake"          # what clients name
 CONTAINER = "data"       # the Azure container behind it
 MISSING = "ghost"        # a bucket whose container does not exist
+SAS = "lake-sas"         # the same container, reached with an account SAS (from a file)
+WRONG = "lake-wrong"     # the same container, with a wrong account key
 
 pytestmark = pytest.mark.needs_binary
 
@@ -40,12 +42,18 @@ def azurite(tmp_path_factory):
 def rc(azurite, tmp_path_factory):
     cfg = base_config("http://127.0.0.1:9", driver=os.environ.get("RANGECACHE_E2E_DRIVERS", "auto").split(",")[0])
     account = {"account": "devstoreaccount1", "endpoint": azurite.endpoint, "shared_key_env": "AZ_TEST_KEY"}
+    workdir = tmp_path_factory.mktemp("rc-azure")
+    (workdir / "sas.token").write_text("?" + azurite.account_sas() + "\n")
+    sas = {"account": "devstoreaccount1", "endpoint": azurite.endpoint, "sas_file": str(workdir / "sas.token")}
+    wrong = dict(account, shared_key_env="AZ_WRONG_KEY")
     cfg["bucket"] = [
         {"name": BUCKET, "backend": "azure", "azure": dict(account, container=CONTAINER)},
         {"name": MISSING, "backend": "azure", "azure": dict(account, container="nosuchcontainer")},
+        {"name": SAS, "backend": "azure", "azure": dict(sas, container=CONTAINER)},
+        {"name": WRONG, "backend": "azure", "azure": dict(wrong, container=CONTAINER)},
     ]
     from helpers.azurite import KEY
-    p = RangeCache(tmp_path_factory.mktemp("rc-azure"), cfg, env={"AZ_TEST_KEY": KEY}).start()
+    p = RangeCache(workdir, cfg, env={"AZ_TEST_KEY": KEY, "AZ_WRONG_KEY": "d3Jvbmcga2V5"}).start()
     yield p
     p.terminate()
 
@@ -204,3 +212,18 @@ def _local(tmp_path, data: bytes):
     path = tmp_path / "native.parquet"
     path.write_bytes(data)
     return path
+
+
+def test_sas_and_wrong_key(s3, azurite):
+    data = os.urandom(5000)
+    s3.put_object(Bucket=SAS, Key="sas/obj", Body=data)
+    assert blob(azurite, "sas/obj") == data
+    assert s3.get_object(Bucket=SAS, Key="sas/obj", Range="bytes=100-199")["Body"].read() == data[100:200]
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket=SAS, Prefix="sas/")["Contents"]] == ["sas/obj"]
+    for call in (lambda: s3.get_object(Bucket=WRONG, Key="sas/obj"),
+                 lambda: s3.put_object(Bucket=WRONG, Key="sas/other", Body=b"x")):
+        with pytest.raises(ClientError) as e:
+            call()
+        assert e.value.response["Error"]["Code"] == "AccessDenied"
+        assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+    assert azurite.get_blob(CONTAINER, "sas/other")[0] == 404

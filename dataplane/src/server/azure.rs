@@ -44,7 +44,8 @@ impl Exchange<'_> {
         s3: OriginRequest,
         body: ClientBody,
     ) -> bool {
-        let unread = !call.has_body;
+        // With no body to read, the connection stays in sync whatever is answered.
+        let consumed = !call.has_body;
         let key = call.route.key.as_deref();
         let plan = request::plan(&S3Request {
             op: call.route.op,
@@ -56,11 +57,15 @@ impl Exchange<'_> {
         });
         let plan = match plan {
             Ok(plan) => plan,
-            Err(e) => return self.fail(conn, &e, unread).await,
+            Err(e) => return self.fail(conn, &e, consumed).await,
         };
         let (req, reply) = match plan {
-            Plan::Local(xml) => return self.answer(conn, 200, &[], Bytes::from(xml), unread).await,
-            Plan::NoContent => return self.answer(conn, 204, &[], Bytes::new(), unread).await,
+            Plan::Local(xml) => {
+                return self
+                    .answer(conn, 200, &[], Bytes::from(xml), consumed)
+                    .await
+            }
+            Plan::NoContent => return self.answer(conn, 204, &[], Bytes::new(), consumed).await,
             Plan::Complete(upload) => {
                 return self
                     .complete(conn, &call, &bucket, key.unwrap_or(""), &upload, body)
@@ -71,7 +76,7 @@ impl Exchange<'_> {
         let mut req = req;
         if req.method == "GET" && reply == Reply::Stream {
             if let Err(e) = self.resolve_suffix(call.origin, &mut req).await {
-                return self.fail(conn, &e, unread).await;
+                return self.fail(conn, &e, consumed).await;
             }
         }
         let sent = if req.body == RequestBody::None {
@@ -83,9 +88,9 @@ impl Exchange<'_> {
             {
                 Ok((up, resp)) => {
                     self.outcome.origin_first_byte();
-                    (up, resp, unread)
+                    (up, resp, consumed)
                 }
-                Err(e) => return self.fail(conn, &origin_error(&e), unread).await,
+                Err(e) => return self.fail(conn, &origin_error(&e), consumed).await,
             }
         } else {
             match self.upload(conn, call.head, call.origin, &req, body).await {
@@ -158,6 +163,14 @@ impl Exchange<'_> {
         upload: &blocks::UploadId,
         mut body: ClientBody,
     ) -> bool {
+        if call.head.expects_continue()
+            && conn
+                .write_all(Bytes::from_static(respond::CONTINUE))
+                .await
+                .is_err()
+        {
+            return false;
+        }
         let mut xml = BytesMut::new();
         loop {
             match body.next(conn, self.settings).await {
@@ -278,7 +291,7 @@ impl Exchange<'_> {
             _ => {}
         }
         // An error: S3's code for the Blob service's; the origin connection is dropped with
-        // its unread body.
+        // its consumed body.
         tracing::debug!(status, code, "Azure Blob service refused a request");
         let err = response::s3_error(status, code);
         self.fail(conn, &err, consumed).await
