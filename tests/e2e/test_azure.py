@@ -227,3 +227,22 @@ def test_sas_and_wrong_key(s3, azurite):
         assert e.value.response["Error"]["Code"] == "AccessDenied"
         assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
     assert azurite.get_blob(CONTAINER, "sas/other")[0] == 404
+
+
+def test_empty_object_and_conditional_reads(s3, azurite):
+    put = s3.put_object(Bucket=BUCKET, Key="edge/empty", Body=b"")
+    assert blob(azurite, "edge/empty") == b""
+    assert s3.get_object(Bucket=BUCKET, Key="edge/empty")["Body"].read() == b""
+    assert s3.head_object(Bucket=BUCKET, Key="edge/empty")["ContentLength"] == 0
+    s3.put_object(Bucket=BUCKET, Key="edge/cond", Body=b"v1")
+    etag = s3.head_object(Bucket=BUCKET, Key="edge/cond")["ETag"]
+    assert s3.get_object(Bucket=BUCKET, Key="edge/cond", IfMatch=etag)["Body"].read() == b"v1"
+    with pytest.raises(ClientError) as e:
+        s3.get_object(Bucket=BUCKET, Key="edge/cond", IfNoneMatch=etag)
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 304
+    with pytest.raises(ClientError) as e:
+        s3.get_object(Bucket=BUCKET, Key="edge/cond", IfMatch=put["ETag"])
+    assert e.value.response["Error"]["Code"] == "PreconditionFailed"
+    # A write through rangecache is read back at once (its cached metadata was dropped).
+    s3.put_object(Bucket=BUCKET, Key="edge/cond", Body=b"version two")
+    assert s3.get_object(Bucket=BUCKET, Key="edge/cond")["Body"].read() == b"version two"
