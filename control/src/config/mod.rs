@@ -7,6 +7,7 @@
 //! turns it into [`Settings`], the only form the rest of the control plane reads.
 
 pub mod auth;
+pub mod backend;
 pub mod env;
 pub mod fleet;
 pub mod layers;

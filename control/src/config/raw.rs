@@ -296,6 +296,12 @@ pub struct RawBucket {
     /// Another CA bundle.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ca_file: Option<String>,
+    /// The API the origin speaks: `s3` (default), `azure` or `gcs`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backend: Option<String>,
+    /// `[bucket.azure]`: the storage account of a `backend = "azure"` bucket.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub azure: Option<super::backend::RawAzure>,
 }
 
 /// Accept a size as a string (`"64KiB"`) or a plain integer (bytes) and keep it as a string.

@@ -7,9 +7,10 @@ use std::time::Duration;
 
 use rangecache_dataplane::access_log::AccessLogTarget;
 use rangecache_dataplane::cache::{CacheConfig, DiskConfig, PrefetchConfig};
-use rangecache_dataplane::{Credentials, IoDriver, Scheme, ServerSettings};
+use rangecache_dataplane::{Backend, Credentials, IoDriver, Scheme, ServerSettings};
 
 use super::auth::AuthSettings;
+use super::backend::RawAzure;
 use super::fleet::{AdminSettings, FleetSettings};
 use super::raw::{
     RawBucket, RawCache, RawConfig, RawDisk, RawLog, RawOrigin, RawPrefetch, RawServer,
@@ -240,6 +241,8 @@ pub struct OriginConfig {
     pub pool_idle_timeout: Duration,
     /// Most idle pooled connections per worker.
     pub pool_max_idle: usize,
+    /// The API the origin speaks.
+    pub backend: Backend,
 }
 
 impl OriginConfig {
@@ -279,6 +282,10 @@ pub struct BucketConfig {
     pub origin_bucket: String,
     /// Its own origin when any origin key was overridden; `None` = the default origin.
     pub origin: Option<OriginConfig>,
+    /// `backend` as written (for the effective view).
+    pub backend: Option<String>,
+    /// `[bucket.azure]` as written: names files and variables, holds no secret.
+    pub azure: Option<RawAzure>,
 }
 
 impl Settings {
@@ -320,7 +327,9 @@ impl Settings {
                     origin_bucket: Some(b.origin_bucket.clone()),
                     ..RawBucket::default()
                 };
-                if let Some(o) = &b.origin {
+                raw.backend.clone_from(&b.backend);
+                raw.azure.clone_from(&b.azure);
+                if let (Some(o), None) = (&b.origin, &b.azure) {
                     let v = o.view();
                     raw.endpoint = Some(v.endpoint);
                     raw.region = Some(v.region);

@@ -9,8 +9,9 @@ use std::time::Duration;
 
 use rangecache_dataplane::access_log::AccessLogTarget;
 use rangecache_dataplane::cache::PrefetchConfig;
-use rangecache_dataplane::{Credentials, IoDriver, Scheme};
+use rangecache_dataplane::{Backend, Credentials, IoDriver, Scheme};
 
+use super::backend::Kind;
 use super::env::EnvVars;
 use super::raw::{
     RawBucket, RawCache, RawConfig, RawDisk, RawLog, RawOrigin, RawPrefetch, RawServer,
@@ -69,6 +70,7 @@ pub fn validate(
             b,
             &raw.origin,
             &origin,
+            env,
             &mut tls,
             &mut warnings,
         )?);
@@ -404,7 +406,7 @@ pub fn parse_endpoint(key: &str, s: &str) -> Result<(Scheme, String, u16), Start
 }
 
 /// Both keys or neither; a session token only with keys.
-fn credentials(
+pub(super) fn credentials(
     key: &str,
     access_key_id: &str,
     secret_access_key: &str,
@@ -465,16 +467,17 @@ fn default_credentials(
 }
 
 /// The parts of an origin that may differ between `[origin]` and a bucket override.
-struct OriginKeys<'a> {
-    key: &'a str,
-    name: &'a str,
-    endpoint: &'a str,
-    region: &'a str,
-    credentials: Option<Credentials>,
-    ca_file: &'a str,
+pub(super) struct OriginKeys<'a> {
+    pub key: &'a str,
+    pub name: &'a str,
+    pub endpoint: &'a str,
+    pub region: &'a str,
+    pub credentials: Option<Credentials>,
+    pub ca_file: &'a str,
+    pub backend: Backend,
 }
 
-fn origin(
+pub(super) fn origin(
     k: OriginKeys<'_>,
     base: &RawOrigin,
     tls: &mut TlsBuilder,
@@ -495,7 +498,7 @@ fn origin(
             None
         }
     };
-    if k.credentials.is_none() {
+    if k.credentials.is_none() && k.backend == Backend::S3 {
         warnings.push(format!(
             "origin '{}' has no credentials: requests to it are sent unsigned",
             k.name
@@ -515,6 +518,7 @@ fn origin(
         response_timeout: timeout("origin.response_timeout", &base.response_timeout)?,
         pool_idle_timeout: duration("origin.pool_idle_timeout", &base.pool_idle_timeout)?,
         pool_max_idle: base.pool_max_idle,
+        backend: k.backend,
     })
 }
 
@@ -531,6 +535,7 @@ fn default_origin(
         region: &raw.region,
         credentials: default_credentials(raw, env)?,
         ca_file: &raw.ca_file,
+        backend: Backend::S3,
     };
     origin(keys, raw, tls, warnings)
 }
@@ -553,9 +558,15 @@ fn bucket(
     b: &RawBucket,
     base: &RawOrigin,
     default: &OriginConfig,
+    env: &EnvVars,
     tls: &mut TlsBuilder,
     warnings: &mut Vec<String>,
 ) -> Result<BucketConfig, StartupError> {
+    match super::backend::kind(key, b)? {
+        Kind::Azure => return super::backend::azure_bucket(key, b, base, env, tls, warnings),
+        Kind::Gcs => return super::backend::gcs_bucket(key, b, base, tls, warnings),
+        Kind::S3 => {}
+    }
     let origin_bucket = b.origin_bucket.clone().unwrap_or_else(|| b.name.clone());
     check_bucket_name(&format!("{key}.origin_bucket"), &origin_bucket)?;
     let overrides_origin = b.endpoint.is_some()
@@ -569,6 +580,8 @@ fn bucket(
             name: b.name.clone(),
             origin_bucket,
             origin: None,
+            backend: b.backend.clone(),
+            azure: None,
         });
     }
     let credentials = match (&b.access_key_id, &b.secret_access_key) {
@@ -602,10 +615,13 @@ fn bucket(
         region: b.region.as_deref().unwrap_or(&default.region),
         credentials,
         ca_file: b.ca_file.as_deref().unwrap_or(&base.ca_file),
+        backend: Backend::S3,
     };
     Ok(BucketConfig {
         name: b.name.clone(),
         origin_bucket,
         origin: Some(origin(keys, base, tls, warnings)?),
+        backend: b.backend.clone(),
+        azure: None,
     })
 }

@@ -14,7 +14,7 @@ use crate::cache::ObjectId;
 use crate::error::{Error, Side};
 use crate::http::ResponseHead;
 use crate::s3::uri;
-use crate::snapshot::Origin;
+use crate::snapshot::{Backend, Origin};
 
 /// One object at one origin, for the read pipeline.
 pub struct ObjectFetch {
@@ -57,38 +57,87 @@ impl ObjectFetch {
     }
 }
 
+impl ObjectFetch {
+    /// The origin's answer as S3 would give it (Azure heads are translated).
+    fn as_s3(&self, head: &ResponseHead, request_was_head: bool) -> ResponseHead {
+        match self.origin.backend {
+            Backend::Azure(_) => {
+                super::azure::response::translate_head(head, head.status(), request_was_head)
+            }
+            _ => head.clone(),
+        }
+    }
+}
+
 /// A GET response body from a real origin.
 pub struct ExchangeBody {
-    exchange: OriginExchange,
+    exchange: Option<OriginExchange>,
     client: Rc<OriginClient>,
+}
+
+impl ExchangeBody {
+    /// A body with nothing in it, for an answer that was a HEAD.
+    fn none(client: &Rc<OriginClient>) -> Self {
+        Self {
+            exchange: None,
+            client: client.clone(),
+        }
+    }
 }
 
 impl OriginFetch for ObjectFetch {
     type Body = ExchangeBody;
 
     async fn head(&self) -> Result<ResponseHead, Error> {
-        let checksums = vec![("x-amz-checksum-mode".to_owned(), "ENABLED".to_owned())];
+        let checksums = match self.origin.backend {
+            // The Blob service has no S3 checksums to ask for.
+            Backend::Azure(_) => Vec::new(),
+            _ => vec![("x-amz-checksum-mode".to_owned(), "ENABLED".to_owned())],
+        };
         let (mut up, resp) = self.send("HEAD", checksums).await?;
         // A HEAD response has no body: reading its end only settles the connection for reuse.
         let _ = up.next_body().await;
         up.finish(&self.client);
-        Ok(resp)
+        Ok(self.as_s3(&resp, true))
     }
 
+    /// A GET with `Range: range`. The Blob service has no suffix ranges: on Azure a suffix
+    /// costs a HEAD (size and ETag) and then a GET of the absolute range under `If-Match`
+    /// (a change in between answers 412, which the pipeline re-plans).
     async fn get(
         &self,
         range: RangeSpec,
         if_match: Option<&str>,
     ) -> Result<(ResponseHead, ExchangeBody), Error> {
+        let (range, if_match) = match (&self.origin.backend, range) {
+            (Backend::Azure(_), RangeSpec::Suffix { len }) => {
+                let head = self.head().await?;
+                let size = head
+                    .header_str("content-length")
+                    .and_then(|v| v.trim().parse::<u64>().ok());
+                let etag = head.header_str("etag").map(str::to_owned);
+                match (head.status(), size, etag) {
+                    (200, Some(size), Some(etag)) if size > 0 => (
+                        RangeSpec::From {
+                            first: size.saturating_sub(len),
+                        },
+                        Some(if_match.map_or(etag, str::to_owned)),
+                    ),
+                    // Missing, empty or refused: the pipeline falls back to its own HEAD.
+                    _ => return Ok((head, ExchangeBody::none(&self.client))),
+                }
+            }
+            (_, range) => (range, if_match.map(str::to_owned)),
+        };
         let mut headers = vec![("range".to_owned(), range_header(range))];
         if let Some(etag) = if_match {
-            headers.push(("if-match".to_owned(), etag.to_owned()));
+            headers.push(("if-match".to_owned(), etag));
         }
         let (exchange, resp) = self.send("GET", headers).await?;
         Ok((
-            resp,
+            self.as_s3(&resp, false),
             ExchangeBody {
-                exchange,
+                exchange: Some(exchange),
                 client: self.client.clone(),
             },
         ))
@@ -97,14 +146,19 @@ impl OriginFetch for ObjectFetch {
 
 impl FetchBody for ExchangeBody {
     async fn next(&mut self) -> Result<Option<Bytes>, Error> {
-        self.exchange.next_body().await.map_err(|e| {
+        let Some(exchange) = &mut self.exchange else {
+            return Ok(None);
+        };
+        exchange.next_body().await.map_err(|e| {
             self.client.count_error();
             e.into_error(Side::Origin)
         })
     }
 
     fn finish(self) {
-        self.exchange.finish(&self.client);
+        if let Some(exchange) = self.exchange {
+            exchange.finish(&self.client);
+        }
     }
 }
 

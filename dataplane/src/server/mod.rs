@@ -3,6 +3,7 @@
 
 mod accept;
 mod admission;
+mod azure;
 mod cached;
 mod conn;
 mod headers;

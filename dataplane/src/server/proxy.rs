@@ -21,11 +21,11 @@ use crate::http::{
 use crate::net::{AwsChunkedBody, BodyError, BodyReader, ClientConn};
 use crate::origin::{OriginExchange, OriginRequest, RequestBody};
 use crate::s3::{route, uri, Operation, S3Error};
-use crate::{Origin, ServerSettings, Snapshot, WorkerMetrics};
+use crate::{Backend, Origin, ServerSettings, Snapshot, WorkerMetrics};
 
 /// The client's request body, decoded down to the S3 payload and checked against what its
 /// signature promised.
-enum ClientBody {
+pub(super) enum ClientBody {
     Plain(BodyReader, BodyCheck),
     AwsChunked(AwsChunkedBody),
 }
@@ -33,7 +33,7 @@ enum ClientBody {
 impl ClientBody {
     /// The next payload piece; at the end, every pending check has passed
     /// ([`BodyError::Rejected`] otherwise).
-    async fn next(
+    pub(super) async fn next(
         &mut self,
         conn: &mut ClientConn,
         settings: &ServerSettings,
@@ -51,7 +51,7 @@ impl ClientBody {
         }
     }
 
-    fn is_done(&self) -> bool {
+    pub(super) fn is_done(&self) -> bool {
         match self {
             ClientBody::Plain(b, _) => b.is_done(),
             ClientBody::AwsChunked(b) => b.is_done(),
@@ -60,22 +60,22 @@ impl ClientBody {
 }
 
 /// What one request needs besides the connection.
-struct Exchange<'a> {
-    ctx: &'a WorkerCtx,
-    settings: &'a ServerSettings,
-    outcome: &'a Outcome,
-    request_id: &'a str,
+pub(super) struct Exchange<'a> {
+    pub(super) ctx: &'a WorkerCtx,
+    pub(super) settings: &'a ServerSettings,
+    pub(super) outcome: &'a Outcome,
+    pub(super) request_id: &'a str,
     resource: String,
-    is_head: bool,
-    op: Operation,
+    pub(super) is_head: bool,
+    pub(super) op: Operation,
     client_minor: u8,
-    client_keep_alive: bool,
+    pub(super) client_keep_alive: bool,
     /// For writes: the object whose cached metadata a 2xx answer invalidates.
-    writes: Option<Written>,
+    pub(super) writes: Option<Written>,
 }
 
 /// What a write through the proxy may have changed.
-struct Written {
+pub(super) struct Written {
     origin: Arc<Origin>,
     origin_bucket: String,
     op: Operation,
@@ -199,6 +199,19 @@ pub(crate) async fn handle(
         Err(err) => return ex.fail(conn, &err, !has_body).await,
     };
     let body = client_body(&head, aws_chunked, limits, check);
+    if let Backend::Azure(_) = &origin.backend {
+        let bucket = super::azure::Bucket {
+            client: bucket,
+            container: origin_bucket,
+        };
+        let call = super::azure::Call {
+            head: &head,
+            route: &r,
+            origin: &origin,
+            has_body,
+        };
+        return ex.azure(conn, call, bucket, req, body).await;
+    }
     let keep = if matches!(req.body, RequestBody::None) {
         // A declared-empty body (`Content-Length: 0`) has nothing to drain.
         match ctx.origin.send_bodyless(&origin, &req, ex.is_head).await {
@@ -218,7 +231,7 @@ pub(crate) async fn handle(
 /// have changed, so the writer reads its own write through any node. Peers are waited for at
 /// most the bound their hook names; one that does not answer keeps the old metadata until its
 /// `cache.metadata_ttl` (the hook logs and counts it).
-async fn invalidate_after_write(ctx: &WorkerCtx, w: &Written) {
+pub(super) async fn invalidate_after_write(ctx: &WorkerCtx, w: &Written) {
     let (origin, origin_bucket) = (&w.origin, w.origin_bucket.as_str());
     let what = match (w.op, w.key.as_deref()) {
         // The keys are in the request body, which is streamed, not parsed: drop the bucket.
@@ -381,7 +394,7 @@ fn rewrite_copy_source(
 }
 
 /// The S3 error a client sees when the origin could not be used.
-fn origin_error(e: &Error) -> S3Error {
+pub(super) fn origin_error(e: &Error) -> S3Error {
     tracing::debug!(error = %e, "origin request failed");
     S3Error::from_error(e)
 }
@@ -393,7 +406,12 @@ impl Exchange<'_> {
 
     /// Answer with an S3 error. `body_consumed` tells whether the connection is still in sync
     /// (no unread request body); if not, it is closed.
-    async fn fail(&self, conn: &mut ClientConn, err: &S3Error, body_consumed: bool) -> bool {
+    pub(super) async fn fail(
+        &self,
+        conn: &mut ClientConn,
+        err: &S3Error,
+        body_consumed: bool,
+    ) -> bool {
         let keep = self.client_keep_alive && body_consumed;
         let reply = respond::ErrorReply {
             resource: &self.resource,
@@ -408,7 +426,7 @@ impl Exchange<'_> {
     }
 
     /// The client's body could not be read: answer with the matching error and close.
-    async fn body_failed(&self, conn: &mut ClientConn, e: BodyError) -> bool {
+    pub(super) async fn body_failed(&self, conn: &mut ClientConn, e: BodyError) -> bool {
         tracing::debug!(error = %e, "client request body failed");
         let err = match e {
             BodyError::Protocol(_) => S3Error::bad_request("malformed request body framing"),
@@ -429,8 +447,25 @@ impl Exchange<'_> {
         head: &RequestHead,
         origin: &Origin,
         req: &OriginRequest,
-        mut body: ClientBody,
+        body: ClientBody,
     ) -> bool {
+        match self.upload(conn, head, origin, req, body).await {
+            Ok((up, resp, consumed)) => self.relay_response(conn, up, resp, consumed).await,
+            Err(keep) => keep,
+        }
+    }
+
+    /// Stream the client's body to the origin and read the response head: the exchange, its
+    /// head and whether the client's body was read to its end; or, when the client was
+    /// already answered (an error), whether its connection may be kept.
+    pub(super) async fn upload(
+        &self,
+        conn: &mut ClientConn,
+        head: &RequestHead,
+        origin: &Origin,
+        req: &OriginRequest,
+        mut body: ClientBody,
+    ) -> Result<(OriginExchange, ResponseHead, bool), bool> {
         let client = &self.ctx.origin;
         if head.expects_continue()
             && conn
@@ -438,7 +473,7 @@ impl Exchange<'_> {
                 .await
                 .is_err()
         {
-            return false;
+            return Err(false);
         }
         // One piece is always held back until the next one (or the body's end, every check
         // passed) is here: a body that fails its checks never reaches the origin whole, so the
@@ -448,18 +483,18 @@ impl Exchange<'_> {
         // request cut before its first byte.
         let mut piece = match body.next(conn, self.settings).await {
             Ok(piece) => piece,
-            Err(e) => return self.body_failed(conn, e).await,
+            Err(e) => return Err(self.body_failed(conn, e).await),
         };
         let mut ahead = match piece {
             Some(_) => match body.next(conn, self.settings).await {
                 Ok(next) => next,
-                Err(e) => return self.body_failed(conn, e).await,
+                Err(e) => return Err(self.body_failed(conn, e).await),
             },
             None => None,
         };
         let mut up = match client.start(origin, req, false).await {
             Ok(up) => up,
-            Err(e) => return self.fail(conn, &origin_error(&e), false).await,
+            Err(e) => return Err(self.fail(conn, &origin_error(&e), false).await),
         };
         let mut origin_write_failed = false;
         while let Some(p) = piece {
@@ -473,7 +508,7 @@ impl Exchange<'_> {
             ahead = match piece {
                 Some(_) => match body.next(conn, self.settings).await {
                     Ok(next) => next,
-                    Err(e) => return self.body_failed(conn, e).await,
+                    Err(e) => return Err(self.body_failed(conn, e).await),
                 },
                 None => None,
             };
@@ -484,19 +519,18 @@ impl Exchange<'_> {
         match up.read_response_head(client.limits(), self.is_head).await {
             Ok(resp) => {
                 self.outcome.origin_first_byte();
-                let consumed = body.is_done();
-                self.relay_response(conn, up, resp, consumed).await
+                Ok((up, resp, body.is_done()))
             }
             Err(e) => {
                 client.count_error();
                 tracing::debug!(error = %e, origin_write_failed, "origin failed during upload");
-                self.fail(conn, &origin_error(&e), body.is_done()).await
+                Err(self.fail(conn, &origin_error(&e), body.is_done()).await)
             }
         }
     }
 
     /// Write the origin's response head and stream its body to the client.
-    async fn relay_response(
+    pub(super) async fn relay_response(
         &self,
         conn: &mut ClientConn,
         mut up: OriginExchange,
