@@ -5,10 +5,12 @@
 //! turns it into [`Settings`], the only form the rest of the control plane reads.
 
 pub mod auth;
+pub mod credentials;
 pub mod env;
 pub mod fleet;
 pub mod raw;
 pub mod raw_auth;
+pub mod raw_credentials;
 pub mod raw_fleet;
 pub mod server_tls;
 pub mod settings;

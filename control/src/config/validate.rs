@@ -11,6 +11,7 @@ use rangecache_dataplane::access_log::AccessLogTarget;
 use rangecache_dataplane::cache::PrefetchConfig;
 use rangecache_dataplane::{Credentials, IoDriver, Scheme};
 
+use super::credentials::BucketSource;
 use super::env::EnvVars;
 use super::raw::{RawBucket, RawCache, RawConfig, RawLog, RawOrigin, RawPrefetch, RawServer};
 use super::settings::{
@@ -18,6 +19,7 @@ use super::settings::{
 };
 use super::tls::TlsBuilder;
 use super::units::{format_size, parse_duration, parse_size};
+use crate::credentials::RefreshedCredentials;
 use crate::error::{Phase, StartupError};
 
 /// The most workers a configuration may ask for.
@@ -71,6 +73,9 @@ pub fn validate(
             &mut warnings,
         )?);
     }
+    super::credentials::one_identity(
+        std::iter::once(&origin).chain(buckets.iter().filter_map(|b| b.origin.as_ref())),
+    )?;
     let auth = super::auth::validate(&raw.auth, env, &mut tls, &mut warnings)?;
     let log = log(&raw.log)?;
     let admin = super::fleet::admin(&raw.admin)?;
@@ -438,6 +443,7 @@ struct OriginKeys<'a> {
     endpoint: &'a str,
     region: &'a str,
     credentials: Option<Credentials>,
+    refresh: Option<RefreshedCredentials>,
     ca_file: &'a str,
 }
 
@@ -462,7 +468,7 @@ fn origin(
             None
         }
     };
-    if k.credentials.is_none() {
+    if k.credentials.is_none() && k.refresh.is_none() {
         warnings.push(format!(
             "origin '{}' has no credentials: requests to it are sent unsigned",
             k.name
@@ -476,6 +482,7 @@ fn origin(
         port,
         region: k.region.trim().to_owned(),
         credentials: k.credentials,
+        refresh: k.refresh,
         ca_file,
         tls,
         connect_timeout: timeout("origin.connect_timeout", &base.connect_timeout)?,
@@ -491,12 +498,18 @@ fn default_origin(
     tls: &mut TlsBuilder,
     warnings: &mut Vec<String>,
 ) -> Result<OriginConfig, StartupError> {
+    let refresh = super::credentials::default_source(raw)?;
+    let credentials = match refresh {
+        Some(_) => None,
+        None => default_credentials(raw, env)?,
+    };
     let keys = OriginKeys {
         key: "origin",
         name: DEFAULT_ORIGIN,
         endpoint: &raw.endpoint,
         region: &raw.region,
-        credentials: default_credentials(raw, env)?,
+        credentials,
+        refresh,
         ca_file: &raw.ca_file,
     };
     origin(keys, raw, tls, warnings)
@@ -530,7 +543,9 @@ fn bucket(
         || b.access_key_id.is_some()
         || b.secret_access_key.is_some()
         || b.session_token.is_some()
-        || b.ca_file.is_some();
+        || b.ca_file.is_some()
+        || b.credentials.is_some()
+        || b.oidc.is_some();
     if !overrides_origin {
         return Ok(BucketConfig {
             name: b.name.clone(),
@@ -538,7 +553,34 @@ fn bucket(
             origin: None,
         });
     }
-    let credentials = match (&b.access_key_id, &b.secret_access_key) {
+    let (credentials, refresh) = match super::credentials::bucket_source(key, b, base)? {
+        BucketSource::Refreshed(r) => (None, Some(r)),
+        BucketSource::Inherit => (default.credentials.clone(), default.refresh.clone()),
+        BucketSource::Static => (static_bucket_credentials(key, b, default)?, None),
+    };
+    let keys = OriginKeys {
+        key,
+        name: &b.name,
+        endpoint: b.endpoint.as_deref().unwrap_or(&default.endpoint),
+        region: b.region.as_deref().unwrap_or(&default.region),
+        credentials,
+        refresh,
+        ca_file: b.ca_file.as_deref().unwrap_or(&base.ca_file),
+    };
+    Ok(BucketConfig {
+        name: b.name.clone(),
+        origin_bucket,
+        origin: Some(origin(keys, base, tls, warnings)?),
+    })
+}
+
+/// A bucket's own static keys, or the default origin's.
+fn static_bucket_credentials(
+    key: &str,
+    b: &RawBucket,
+    default: &OriginConfig,
+) -> Result<Option<Credentials>, StartupError> {
+    Ok(match (&b.access_key_id, &b.secret_access_key) {
         (None, None) if b.session_token.is_some() => {
             return Err(invalid(
                 &format!("{key}.session_token"),
@@ -561,18 +603,5 @@ fn bucket(
                 "must be set together with secret_access_key",
             ))
         }
-    };
-    let keys = OriginKeys {
-        key,
-        name: &b.name,
-        endpoint: b.endpoint.as_deref().unwrap_or(&default.endpoint),
-        region: b.region.as_deref().unwrap_or(&default.region),
-        credentials,
-        ca_file: b.ca_file.as_deref().unwrap_or(&base.ca_file),
-    };
-    Ok(BucketConfig {
-        name: b.name.clone(),
-        origin_bucket,
-        origin: Some(origin(keys, base, tls, warnings)?),
     })
 }

@@ -221,24 +221,36 @@ fn build_head(origin: &Origin, req: &OriginRequest) -> Result<Bytes, Error> {
         // S3 wants Content-Length on every upload; it is signed like the other headers.
         headers.push(("content-length".to_owned(), n.to_string()));
     }
-    if let Some(creds) = &origin.credentials {
+    if let Some(source) = &origin.credentials {
         let scheme = match origin.scheme {
             Scheme::Http => "http",
             Scheme::Https => "https",
         };
         let url = format!("{scheme}://{authority}{}", req.path_and_query);
-        sign_request(
-            &req.method,
-            &url,
-            &mut headers,
-            req.body != RequestBody::None,
-            creds,
-            &origin.region,
-            SystemTime::now(),
-        )
-        .map_err(|e| {
-            Error::new(ErrorKind::Signing, Side::Internal, "sign origin request").with_cause(e)
-        })?;
+        let now = SystemTime::now();
+        source
+            .with_current(now, |creds| {
+                sign_request(
+                    &req.method,
+                    &url,
+                    &mut headers,
+                    req.body != RequestBody::None,
+                    creds,
+                    &origin.region,
+                    now,
+                )
+            })
+            .map_err(|e| {
+                Error::new(
+                    ErrorKind::NoCredentials,
+                    Side::Internal,
+                    "sign origin request",
+                )
+                .with_cause(e)
+            })?
+            .map_err(|e| {
+                Error::new(ErrorKind::Signing, Side::Internal, "sign origin request").with_cause(e)
+            })?;
     }
     if req.body == RequestBody::Chunked {
         headers.push(("transfer-encoding".to_owned(), "chunked".to_owned()));
