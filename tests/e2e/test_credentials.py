@@ -45,7 +45,7 @@ ISSUER = "https://test-issuer.test"
 ROLE = "origin-access"
 ROLE_ARN = f"arn:aws:iam::123456789012:role/{ROLE}"
 GENERATION_LIFE = 20  # seconds each credential generation is stated to live
-RUN_FOR = 50  # seconds of traffic: two and a half generations, so at least two rotations
+RUN_FOR = 42  # seconds of traffic: two generations, so at least three fetches and one retirement
 CONTAINER_TOKEN = "container-auth-token-for-the-test"
 STATIC_BODY = random.Random(151).randbytes(200_000)
 

@@ -65,7 +65,7 @@ def a_auth(trust: dict) -> dict:
     }
 
 
-def test_rangecache_b_gets_a_objects_with_its_own_oidc_identity(proxy_factory, seaweed, tmp_path):
+def test_rangecache_b_gets_a_objects_with_its_own_oidc_identity(proxy_factory, seaweed, tmp_path, figures):
     d = s3_client(seaweed.endpoint)
     try:
         d.create_bucket(Bucket=BUCKET)
@@ -115,6 +115,8 @@ def test_rangecache_b_gets_a_objects_with_its_own_oidc_identity(proxy_factory, s
     assert b.metric_sum("rangecache_credential_valid", origin="default") == 1
     # A's sessions live an hour: B refreshes them minutes before they expire.
     assert 3000 < b.metric_sum("rangecache_credential_expiry_seconds", origin="default") <= 3600
+    # Mint + AssumeRoleWithWebIdentity at A (A fetching B's JWKS the first time).
+    figures["oidc_refresh_first_ms"] = round(1000 * b.metric_sum("rangecache_credential_last_refresh_seconds"), 2)
 
     # A stops trusting B's signing key: its role now trusts a JWKS that holds only B's old key.
     only_old = jwt_issuer.write_jwks(tmp_path / "only-old.json", [old])
@@ -146,3 +148,5 @@ def test_rangecache_b_gets_a_objects_with_its_own_oidc_identity(proxy_factory, s
     a.reload(a_cfg)
     procs.wait_until(lambda: readyz(b2)[0] == 200, timeout=60, what="B ready again")
     assert s3_client(b2.endpoint).get_object(Bucket=BUCKET, Key="data/seeded.bin")["Body"].read() == BODY
+    figures["oidc_refresh_recovered_ms"] = round(
+        1000 * b2.metric_sum("rangecache_credential_last_refresh_seconds"), 2)

@@ -42,7 +42,11 @@ pub fn bucket_source(
     b: &RawBucket,
     base: &RawOrigin,
 ) -> Result<BucketSource, StartupError> {
+    // Keys written empty say "unsigned" for a static bucket; beside a refreshed source (the
+    // effective view writes them so) they are no keys at all.
     let has_keys = b.access_key_id.is_some() || b.secret_access_key.is_some();
+    let set = |v: &Option<String>| v.as_deref().is_some_and(|v| !v.is_empty());
+    let nonempty_keys = set(&b.access_key_id) || set(&b.secret_access_key);
     let kind = match (&b.credentials, &b.oidc) {
         (Some(kind), _) => kind.as_str(),
         (None, Some(_)) => "oidc",
@@ -50,7 +54,7 @@ pub fn bucket_source(
         (None, None) => return Ok(BucketSource::Inherit),
     };
     let merged = || merge(b.oidc.as_ref(), &base.oidc);
-    Ok(match source(key, kind, has_keys, merged)? {
+    Ok(match source(key, kind, nonempty_keys, merged)? {
         Some(r) => BucketSource::Refreshed(r),
         None => BucketSource::Static,
     })

@@ -651,8 +651,14 @@ mod credential_sources {
 
     #[test]
     fn chain_and_oidc_validate() {
-        let s = from_text("[origin]\ncredentials = \"chain\"\n").unwrap();
+        let s = from_text(
+            "[origin]\ncredentials = \"chain\"\n[[bucket]]\nname = \"b\"\nregion = \"eu-west-1\"\n",
+        )
+        .unwrap();
         assert!(s.origin.credentials.is_none());
+        let text = crate::config::effective_toml(&s);
+        let back = from_text(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        assert!(back.buckets[0].origin.as_ref().unwrap().refresh.is_some());
         assert_eq!(
             s.origin.refresh.as_ref().unwrap().source,
             CredentialSource::Chain
