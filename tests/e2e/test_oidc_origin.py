@@ -4,7 +4,8 @@ document and JWKS on its admin listener; rangecache A, B's origin, in front of S
 an STS role that trusts B's issuer through B's JWKS URL. B exchanges its token at A's STS
 (AssumeRoleWithWebIdentity) and signs with the session A hands out: boto3 through B reads and
 writes A's objects. B's key file holds two keys (rotation): both are in the JWKS, the newest
-signs. When A stops trusting that key (its role now trusts a JWKS holding only B's older key),
+signs; a third appended and reloaded signs from the next refresh, without a failed request.
+When A stops trusting that key (its role now trusts a JWKS holding only B's older keys),
 a B that needs credentials gets none: its log and metrics say why, /readyz is 503, and clients
 get an S3 503 instead of an origin 403."""
 
@@ -118,8 +119,37 @@ def test_rangecache_b_gets_a_objects_with_its_own_oidc_identity(proxy_factory, s
     # Mint + AssumeRoleWithWebIdentity at A (A fetching B's JWKS the first time).
     figures["oidc_refresh_first_ms"] = round(1000 * b.metric_sum("rangecache_credential_last_refresh_seconds"), 2)
 
+    # Key rotation by reload: a newer key appended to the file signs from B's next refresh,
+    # which the reload starts at once while B keeps serving with its current session. A knows
+    # the new key only after refetching B's JWKS (at most every 30 s for an unknown key id),
+    # so the first exchanges may be refused and retried; clients see none of it.
+    newest = jwt_issuer.rsa_key("newest")
+    key_file.write_bytes(pem(old) + pem(new) + pem(newest))
+    b.reload()
+    assert [k["n"] for k in get_json(disc["jwks_uri"])["keys"]] == [k.jwk()["n"] for k in (old, new, newest)]
+    problems: list[str] = []
+    reads = 0
+
+    def rotated() -> bool:
+        nonlocal reads
+        if readyz(b)[0] != 200:
+            problems.append(f"readyz {readyz(b)}")
+        try:
+            got = client.get_object(Bucket=BUCKET, Key="data/seeded.bin", Range="bytes=0-99")["Body"].read()
+            if got != BODY[:100]:
+                problems.append("wrong bytes")
+            reads += 1
+        except ClientError as e:
+            problems.append(repr(e))
+        return b.metric_sum("rangecache_credential_refreshes_total", result="success") >= 1 and \
+            b.metric_sum("rangecache_oidc_tokens_minted_total") >= 1
+
+    procs.wait_until(rotated, timeout=90, interval=0.5, what="a refresh with the newest key")
+    assert not problems and reads >= 1, (problems[:5], b.logs())
+    figures["oidc_rotation_reads_meanwhile"] = reads
+
     # A stops trusting B's signing key: its role now trusts a JWKS that holds only B's old key.
-    only_old = jwt_issuer.write_jwks(tmp_path / "only-old.json", [old])
+    only_old = jwt_issuer.write_jwks(tmp_path / "only-old.json", [old, new])
     a_cfg = dict(a.config)
     a_cfg["auth"] = a_auth({"issuer": issuer, "jwks_file": str(only_old)})
     a.reload(a_cfg)
@@ -146,7 +176,7 @@ def test_rangecache_b_gets_a_objects_with_its_own_oidc_identity(proxy_factory, s
     a_cfg = dict(a.config)
     a_cfg["auth"] = a_auth({"issuer": issuer, "jwks_url": f"http://{b_admin}/.well-known/jwks.json"})
     a.reload(a_cfg)
-    procs.wait_until(lambda: readyz(b2)[0] == 200, timeout=60, what="B ready again")
+    procs.wait_until(lambda: readyz(b2)[0] == 200, timeout=90, what="B ready again")
     assert s3_client(b2.endpoint).get_object(Bucket=BUCKET, Key="data/seeded.bin")["Body"].read() == BODY
     figures["oidc_refresh_recovered_ms"] = round(
         1000 * b2.metric_sum("rangecache_credential_last_refresh_seconds"), 2)

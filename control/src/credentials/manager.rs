@@ -51,8 +51,9 @@ impl CredentialManager {
 
     /// Bind `settings`' refreshed origins to refreshers before they are published: an origin
     /// whose name, region and source match a running refresher takes over that refresher's
-    /// cell (and so its current credentials); any other gets a new refresher. Refreshers no
-    /// origin uses any more are stopped.
+    /// cell (and so its current credentials); any other gets a new refresher, writing into
+    /// the cell its origin had (if it had one), so that credentials still valid keep serving
+    /// until the new source's first refresh. Refreshers no origin uses any more are stopped.
     pub fn adopt(&self, settings: &mut Settings) {
         let mut running = lock(&self.running);
         let mut kept: Vec<Running> = Vec::new();
@@ -81,32 +82,40 @@ impl CredentialManager {
             }
             let same =
                 |r: &Running| r.origin == *name && r.region == *region && r.source == *source;
-            let adopted = match running.iter().position(same) {
-                Some(i) => {
-                    let r = running.swap_remove(i);
-                    let c = r.cell.clone();
-                    kept.push(r);
-                    c
-                }
-                None => {
-                    let stats = Arc::new(RefreshStats::default());
-                    let task = self.runtime.spawn(refresher::run(
-                        name.clone(),
-                        region.clone(),
-                        source.clone(),
-                        cell.clone(),
-                        stats.clone(),
-                    ));
-                    kept.push(Running {
-                        origin: name.clone(),
-                        region: region.clone(),
-                        source: source.clone(),
-                        cell: cell.clone(),
-                        stats,
-                        task,
-                    });
-                    cell.clone()
-                }
+            let adopted = if let Some(i) = running.iter().position(same) {
+                let r = running.swap_remove(i);
+                let c = r.cell.clone();
+                kept.push(r);
+                c
+            } else {
+                // A changed source (a rotated key file, another role) keeps serving the
+                // origin's current credentials, still valid, until its first refresh replaces
+                // them: a reload causes no 503s.
+                let target = match running.iter().position(|r| r.origin == *name) {
+                    Some(i) => {
+                        let old = running.swap_remove(i);
+                        old.task.abort();
+                        old.cell
+                    }
+                    None => cell.clone(),
+                };
+                let stats = Arc::new(RefreshStats::default());
+                let task = self.runtime.spawn(refresher::run(
+                    name.clone(),
+                    region.clone(),
+                    source.clone(),
+                    target.clone(),
+                    stats.clone(),
+                ));
+                kept.push(Running {
+                    origin: name.clone(),
+                    region: region.clone(),
+                    source: source.clone(),
+                    cell: target.clone(),
+                    stats,
+                    task,
+                });
+                target
             };
             bound.push((key, adopted.clone()));
             *cell = adopted;
@@ -282,6 +291,16 @@ mod tests {
         ));
         assert!(Arc::ptr_eq(&bucket(&again).unwrap().cell, &cell));
         assert_eq!(lock(&m.running).len(), 1);
+
+        // A changed source (another region here) restarts the refresher on the same cell.
+        let mut moved = settings(&TEXT.replace("[[bucket]]", "region = \"us-west-2\"\n[[bucket]]"));
+        m.adopt(&mut moved);
+        assert!(Arc::ptr_eq(
+            &moved.origin.refresh.as_ref().unwrap().cell,
+            &cell
+        ));
+        assert_eq!(lock(&m.running).len(), 1);
+        assert_eq!(lock(&m.running)[0].region, "us-west-2");
 
         // A bucket with its own source gets its own refresher; the default's is kept.
         let mut own = settings(&format!("{TEXT}credentials = \"chain\"\n"));
