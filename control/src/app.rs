@@ -20,6 +20,7 @@ use crate::admin::{self, AdminState};
 use crate::cli::Cli;
 use crate::config::units::{format_duration, format_size};
 use crate::config::{self, tls::io_text, Settings, Sources};
+use crate::credentials::CredentialManager;
 use crate::error::{Phase, StartupError};
 use crate::fleet::Fleet;
 use crate::limits;
@@ -98,6 +99,9 @@ pub fn run(cli: Cli) -> Result<(), StartupError> {
         access_log: access_log.as_ref().map(AccessLog::sink),
     };
     limits::log_max_connections(&dp_config);
+    let credentials = Arc::new(CredentialManager::new(runtime.handle().clone()));
+    let mut settings = settings;
+    credentials.adopt(&mut settings);
     let mut publisher = Publisher::new(settings, addrs);
     let fleet = Arc::new(Fleet::new(
         runtime.handle().clone(),
@@ -132,6 +136,7 @@ pub fn run(cli: Cli) -> Result<(), StartupError> {
         reloads_failed: AtomicU64::new(0),
         fleet,
         unauthorized: AtomicU64::new(0),
+        credentials,
     });
     let mut service = Service::new(cli.pid_file.clone());
     service.ready(&format!("serving on {}", dataplane.local_addr()));
@@ -352,6 +357,7 @@ impl Control {
             warn!("{key} changed: it takes effect only after a restart; ignored");
         }
         let addrs = resolve::resolve_all(&settings).await?;
+        self.state.credentials.adopt(&mut settings);
         Ok(self.publisher.replace(settings, addrs))
     }
 

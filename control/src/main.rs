@@ -5,6 +5,7 @@ mod admin;
 mod app;
 mod cli;
 mod config;
+mod credentials;
 mod error;
 mod fleet;
 mod limits;

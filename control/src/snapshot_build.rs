@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use rangecache_dataplane::fleet::PeerInvalidator;
-use rangecache_dataplane::{BucketRoute, Origin, SharedSnapshot, Snapshot};
+use rangecache_dataplane::{BucketRoute, Origin, OriginCredentials, SharedSnapshot, Snapshot};
 
 use crate::config::{OriginConfig, Settings};
 use crate::resolve::{same_addresses, AddrMap};
@@ -51,7 +51,11 @@ fn origin(o: &OriginConfig, addrs: &AddrMap) -> Arc<Origin> {
             .cloned()
             .unwrap_or_default(),
         region: o.region.clone(),
-        credentials: o.credentials.clone(),
+        credentials: match (&o.refresh, &o.credentials) {
+            (Some(r), _) => Some(OriginCredentials::Refreshed(r.cell.clone())),
+            (None, Some(c)) => Some(OriginCredentials::Static(c.clone())),
+            (None, None) => None,
+        },
         tls: o.tls.clone(),
         connect_timeout: o.connect_timeout,
         response_timeout: o.response_timeout,
@@ -197,7 +201,11 @@ mod tests {
         assert_eq!(name, "prod");
         let (o, name) = snap.route_bucket("other");
         assert_eq!((o.name.as_str(), name), ("other", "other"));
-        assert_eq!(o.credentials.as_ref().unwrap().access_key_id, "AK");
+        let creds = o
+            .credentials
+            .as_ref()
+            .and_then(OriginCredentials::as_static);
+        assert_eq!(creds.unwrap().access_key_id, "AK");
         let (o, name) = snap.route_bucket("unlisted");
         assert!(Arc::ptr_eq(o, &snap.default_origin));
         assert_eq!(name, "unlisted");

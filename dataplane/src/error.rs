@@ -49,6 +49,8 @@ pub enum ErrorKind {
     Abandoned,
     /// A bounded resource (the in-flight fill budget) stayed exhausted past its wait bound.
     Busy,
+    /// The origin's refreshed credentials are missing or expired: the request is not sent.
+    NoCredentials,
 }
 
 /// The data plane's error: kind, side and an optional cause.

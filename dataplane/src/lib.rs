@@ -7,6 +7,7 @@
 pub mod access_log;
 pub mod auth;
 pub mod cache;
+pub mod credentials;
 pub mod error;
 pub mod fleet;
 pub mod http;
@@ -21,6 +22,7 @@ pub mod worker;
 #[cfg(test)]
 mod test_util;
 
+pub use credentials::{CredentialCell, OriginCredentials, TimedCredentials};
 pub use error::{Error, ErrorKind, Result, Side};
 pub use metrics::{Metrics, WorkerMetrics};
 pub use snapshot::{

@@ -12,6 +12,7 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 
 use crate::auth::AuthPolicy;
+use crate::credentials::OriginCredentials;
 use crate::fleet::PeerInvalidator;
 use crate::net::TlsSettings;
 
@@ -134,8 +135,9 @@ pub struct Origin {
     pub addrs: Vec<SocketAddr>,
     /// SigV4 signing region.
     pub region: String,
-    /// Credentials for re-signing; `None` sends requests unsigned.
-    pub credentials: Option<Credentials>,
+    /// Credentials for re-signing (fixed, or refreshed by the control plane); `None` sends
+    /// requests unsigned.
+    pub credentials: Option<OriginCredentials>,
     /// TLS client configuration for `https` origins.
     pub tls: Option<Arc<rustls::ClientConfig>>,
     /// Connect timeout.

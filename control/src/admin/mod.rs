@@ -4,7 +4,8 @@
 //! `AssumeRoleWithWebIdentity` at `POST /` (or `GET /?Action=...`, see [`crate::sts`]). Errors
 //! are `application/problem+json`, except STS's, which are STS XML. With `admin.token_file`
 //! set, everything but health, readiness, (by default) metrics and STS needs the bearer token
-//! ([`auth`]).
+//! ([`auth`]). With `credentials = "oidc"`, the OIDC discovery document and JWKS are served
+//! openly at `/.well-known/...` ([`crate::credentials::discovery`]).
 
 mod auth;
 mod cache;
@@ -34,6 +35,8 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::config::{tls::io_text, Settings};
+use crate::credentials::discovery::{self, Document};
+use crate::credentials::CredentialManager;
 use crate::error::{Phase, StartupError};
 use crate::fleet::Fleet;
 use crate::snapshot_build::{all_origins_resolved, origins};
@@ -69,6 +72,8 @@ pub struct AdminState {
     pub fleet: Arc<Fleet>,
     /// Admin requests refused for a missing or wrong bearer token.
     pub unauthorized: AtomicU64,
+    /// The refreshers of `credentials = "chain" | "oidc"` origins.
+    pub credentials: Arc<CredentialManager>,
 }
 
 type Reply = Response<Full<Bytes>>;
@@ -166,6 +171,9 @@ async fn route(state: Arc<AdminState>, req: http::Request<Incoming>) -> Reply {
     let has_query = uri.query().is_some_and(|q| !q.is_empty());
     if uri.path() == "/" && (method == Method::POST || (method == Method::GET && has_query)) {
         return sts_reply(&state, req).await;
+    }
+    if let Some(doc) = Document::at(uri.path()) {
+        return oidc_document(&state, &method, doc);
     }
     // The settings guard is dropped here: it must not be held across the awaits below.
     let refused = {
@@ -272,9 +280,38 @@ pub fn respond(state: &AdminState, method: &Method, target: &str) -> Reply {
     }
 }
 
+/// The OIDC discovery document or JWKS: public, like any identity provider's.
+fn oidc_document(state: &AdminState, method: &Method, doc: Document) -> Reply {
+    if method != Method::GET && method != Method::HEAD {
+        let mut reply = problem(StatusCode::METHOD_NOT_ALLOWED, "answers GET, HEAD only");
+        reply
+            .headers_mut()
+            .insert(header::ALLOW, header::HeaderValue::from_static("GET, HEAD"));
+        return reply;
+    }
+    let settings = state.settings.load();
+    match discovery::identity(&settings) {
+        Some(oidc) => json(StatusCode::OK, &discovery::render(doc, oidc)),
+        None => problem(
+            StatusCode::NOT_FOUND,
+            "no origin uses credentials = \"oidc\": rangecache is no OIDC issuer here",
+        ),
+    }
+}
+
 fn readiness(state: &AdminState) -> Reply {
     let serving = state.serving.load(Relaxed);
     let resolved = all_origins_resolved(&state.snapshot.load());
+    let invalid = state
+        .credentials
+        .invalid_origins(std::time::SystemTime::now());
+    if let Some((origin, error)) = invalid.first().filter(|_| serving && resolved) {
+        let why = match error {
+            Some(e) => format!("origin '{origin}' has no valid credentials: {e}"),
+            None => format!("origin '{origin}' has no valid credentials yet"),
+        };
+        return problem(StatusCode::SERVICE_UNAVAILABLE, &why);
+    }
     if serving && resolved {
         return text(
             StatusCode::OK,
@@ -389,6 +426,7 @@ pub fn render_metrics(state: &AdminState) -> String {
     );
     state.sts.render_metrics(&mut out);
     state.fleet.render_metrics(&mut out);
+    state.credentials.render_metrics(&mut out);
     out
 }
 
@@ -450,6 +488,9 @@ mod tests {
             serving: AtomicBool::new(true),
             reloads_ok: AtomicU64::new(1),
             reloads_failed: AtomicU64::new(0),
+            credentials: Arc::new(CredentialManager::new(
+                test_fleet_runtime().handle().clone(),
+            )),
             fleet: test_fleet(publisher.settings_handle()),
             unauthorized: AtomicU64::new(0),
         }
@@ -457,15 +498,23 @@ mod tests {
 
     /// A fleet hook on a runtime that lives as long as the test process.
     pub(crate) fn test_fleet(settings: Arc<ArcSwap<Settings>>) -> Arc<Fleet> {
+        let own = "127.0.0.1:9090".parse().unwrap();
+        Arc::new(Fleet::new(
+            test_fleet_runtime().handle().clone(),
+            settings,
+            own,
+        ))
+    }
+
+    /// A runtime that lives as long as the test process.
+    fn test_fleet_runtime() -> &'static tokio::runtime::Runtime {
         static RUNTIME: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
-        let runtime = RUNTIME.get_or_init(|| {
+        RUNTIME.get_or_init(|| {
             tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
                 .unwrap()
-        });
-        let own = "127.0.0.1:9090".parse().unwrap();
-        Arc::new(Fleet::new(runtime.handle().clone(), settings, own))
+        })
     }
 
     fn state(addrs: AddrMap) -> AdminState {

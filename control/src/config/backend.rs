@@ -142,6 +142,7 @@ pub fn azure_bucket(
         endpoint: root,
         region: "azure",
         credentials: None,
+        refresh: None,
         ca_file: b.ca_file.as_deref().unwrap_or(&base.ca_file),
         backend: Backend::Azure(Arc::new(AzureOrigin {
             account: account.to_owned(),
@@ -233,6 +234,7 @@ pub fn gcs_bucket(
         endpoint: b.endpoint.as_deref().unwrap_or(GCS_ENDPOINT),
         region: b.region.as_deref().unwrap_or(GCS_REGION),
         credentials: creds,
+        refresh: None,
         ca_file: b.ca_file.as_deref().unwrap_or(&base.ca_file),
         backend: Backend::Gcs,
     };

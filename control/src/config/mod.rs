@@ -8,6 +8,7 @@
 
 pub mod auth;
 pub mod backend;
+pub mod credentials;
 pub mod env;
 pub mod fleet;
 pub mod layers;
@@ -15,6 +16,7 @@ pub mod profile;
 pub mod provenance;
 pub mod raw;
 pub mod raw_auth;
+pub mod raw_credentials;
 pub mod raw_fleet;
 pub mod server_tls;
 pub mod settings;

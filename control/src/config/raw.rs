@@ -7,6 +7,7 @@
 use serde::{Deserialize, Deserializer, Serialize};
 
 pub use super::raw_auth::RawAuth;
+pub use super::raw_credentials::RawOidc;
 pub use super::raw_fleet::{RawAdmin, RawFleet};
 
 /// The whole file: `[server]`, `[origin]`, `[cache]`, `[auth]` and any number of `[[bucket]]`
@@ -154,6 +155,12 @@ pub struct RawOrigin {
     pub secret_access_key: String,
     /// Empty: taken from `AWS_SESSION_TOKEN` when the keys come from the environment.
     pub session_token: String,
+    /// `static` (the keys above), `chain` (the AWS default provider chain) or `oidc`
+    /// (`[origin.oidc]`): where signing credentials come from.
+    pub credentials: String,
+    /// `[origin.oidc]`: rangecache's own identity, for `credentials = "oidc"`.
+    #[serde(skip_serializing_if = "RawOidc::is_unset")]
+    pub oidc: RawOidc,
     /// PEM bundle of trusted roots for https; empty = the system store.
     pub ca_file: String,
     /// TCP connect timeout.
@@ -176,6 +183,8 @@ impl Default for RawOrigin {
             access_key_id: String::new(),
             secret_access_key: String::new(),
             session_token: String::new(),
+            credentials: super::raw_credentials::DEFAULT_CREDENTIALS.into(),
+            oidc: RawOidc::default(),
             ca_file: String::new(),
             connect_timeout: "5s".into(),
             response_timeout: "30s".into(),
@@ -302,6 +311,12 @@ pub struct RawBucket {
     /// `[bucket.azure]`: the storage account of a `backend = "azure"` bucket.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub azure: Option<super::backend::RawAzure>,
+    /// Another credential source (`static`, `chain` or `oidc`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials: Option<String>,
+    /// Another OIDC identity (empty fields fall back to `[origin.oidc]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oidc: Option<RawOidc>,
 }
 
 /// Accept a size as a string (`"64KiB"`) or a plain integer (bytes) and keep it as a string.

@@ -17,6 +17,7 @@ use super::raw::{
 };
 use super::server_tls::ServerTlsConfig;
 use super::units::{format_duration, format_size};
+use crate::credentials::RefreshedCredentials;
 
 /// What replaces a secret in every view of the configuration.
 pub const REDACTED: &str = "<redacted>";
@@ -227,8 +228,10 @@ pub struct OriginConfig {
     pub port: u16,
     /// SigV4 region.
     pub region: String,
-    /// Credentials after the `AWS_*` fallback; `None` = unsigned.
+    /// Static credentials after the `AWS_*` fallback; `None` = unsigned or refreshed.
     pub credentials: Option<Credentials>,
+    /// `credentials = "chain"` or `"oidc"`: the source and the cell its refresher fills.
+    pub refresh: Option<RefreshedCredentials>,
     /// The CA bundle used, if not the system store.
     pub ca_file: Option<PathBuf>,
     /// TLS client configuration for https.
@@ -250,7 +253,10 @@ impl OriginConfig {
     /// global, not per origin).
     fn view(&self) -> RawOrigin {
         let creds = self.credentials.as_ref();
+        let (credentials, oidc) = super::credentials::view(self);
         RawOrigin {
+            credentials,
+            oidc,
             endpoint: self.endpoint.clone(),
             region: self.region.clone(),
             access_key_id: creds.map(|c| c.access_key_id.clone()).unwrap_or_default(),
@@ -337,6 +343,8 @@ impl Settings {
                     raw.secret_access_key = Some(v.secret_access_key);
                     raw.session_token = Some(v.session_token).filter(|t| !t.is_empty());
                     raw.ca_file = Some(v.ca_file).filter(|f| !f.is_empty());
+                    raw.credentials = Some(v.credentials);
+                    raw.oidc = Some(v.oidc).filter(|o| !o.is_unset());
                 }
                 raw
             })

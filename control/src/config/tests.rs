@@ -657,3 +657,105 @@ fn the_disk_tier_is_off_by_default_and_checked_when_on() {
     let e = parse("[cache.disk]\npath = \"/d\"\nsize = \"1GiB\"\nfiles = 2\n").unwrap_err();
     assert!(e.to_string().contains("unknown field 'files'"), "{e}");
 }
+
+mod credential_sources {
+    use super::*;
+    use crate::credentials::CredentialSource;
+    use crate::test_support::TempFile;
+    use std::sync::Arc;
+
+    const KEYS: &str = include_str!("../credentials/testdata/two_keys.pem");
+
+    fn oidc_text(key_file: &str) -> String {
+        format!(
+            "[origin]\ncredentials = \"oidc\"\n[origin.oidc]\nkey_file = \"{key_file}\"\n\
+             issuer = \"https://rc.example.com\"\naudience = \"sts.amazonaws.com\"\n\
+             role_arn = \"arn:aws:iam::1:role/r\"\nsts_endpoint = \"http://127.0.0.1:9\"\n"
+        )
+    }
+
+    #[test]
+    fn chain_and_oidc_validate() {
+        let s = from_text(
+            "[origin]\ncredentials = \"chain\"\n[[bucket]]\nname = \"b\"\nregion = \"eu-west-1\"\n",
+        )
+        .unwrap();
+        assert!(s.origin.credentials.is_none());
+        let text = crate::config::effective_toml(&s);
+        let back = from_text(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        assert!(back.buckets[0].origin.as_ref().unwrap().refresh.is_some());
+        assert_eq!(
+            s.origin.refresh.as_ref().unwrap().source,
+            CredentialSource::Chain
+        );
+        let file = TempFile::new(KEYS);
+        let s = from_text(&oidc_text(&file.path())).unwrap();
+        let Some(CredentialSource::Oidc(oidc)) = s.origin.refresh.as_ref().map(|r| &r.source)
+        else {
+            panic!("not oidc");
+        };
+        assert_eq!(oidc.keys.kids().count(), 2);
+        assert_eq!(oidc.token_lifetime, std::time::Duration::from_secs(300));
+        // The effective view parses back to the same sources.
+        let text = crate::config::effective_toml(&s);
+        assert!(text.contains("credentials = \"oidc\""), "{text}");
+        assert!(from_text(&text).unwrap().origin.refresh.is_some());
+    }
+
+    #[test]
+    fn buckets_share_or_override_the_source() {
+        let s = from_text(
+            "[origin]\ncredentials = \"chain\"\n\
+             [[bucket]]\nname = \"shared\"\nendpoint = \"http://10.0.0.1:9000\"\n\
+             [[bucket]]\nname = \"own\"\ncredentials = \"chain\"\n\
+             [[bucket]]\nname = \"fixed\"\naccess_key_id = \"A\"\nsecret_access_key = \"S\"\n",
+        )
+        .unwrap();
+        let cell = |i: usize| s.buckets[i].origin.as_ref().unwrap().refresh.clone();
+        let default = &s.origin.refresh.as_ref().unwrap().cell;
+        assert!(Arc::ptr_eq(&cell(0).unwrap().cell, default));
+        assert!(!Arc::ptr_eq(&cell(1).unwrap().cell, default));
+        assert!(cell(2).is_none());
+    }
+
+    #[test]
+    fn bad_sources_name_the_key() {
+        let e = invalid("[origin]\ncredentials = \"imds\"\n");
+        assert!(e.starts_with("origin.credentials: expected"), "{e}");
+        let e = invalid(
+            "[origin]\ncredentials = \"chain\"\naccess_key_id = \"A\"\nsecret_access_key = \"S\"\n",
+        );
+        assert!(e.starts_with("origin.access_key_id: is set, but"), "{e}");
+        let e = invalid("[origin]\ncredentials = \"oidc\"\n");
+        assert!(e.starts_with("origin.oidc.key_file: is required"), "{e}");
+        let e = invalid(&oidc_text("/nonexistent/key.pem"));
+        assert!(
+            e.starts_with("origin.oidc.key_file: /nonexistent/key.pem: cannot read"),
+            "{e}"
+        );
+        let file = TempFile::new("not a key");
+        let e = invalid(&oidc_text(&file.path()));
+        assert!(e.contains("holds no RSA private key"), "{e}");
+        let keys = TempFile::new(KEYS);
+        let e = invalid(&oidc_text(&keys.path()).replace("https://rc", "ftp://rc"));
+        assert!(
+            e.starts_with("origin.oidc.issuer: must be an http(s)"),
+            "{e}"
+        );
+        let e = invalid(&format!(
+            "{}token_lifetime = \"10s\"\n",
+            oidc_text(&keys.path())
+        ));
+        assert!(
+            e.starts_with("origin.oidc.token_lifetime: must be between"),
+            "{e}"
+        );
+        let other = TempFile::new(KEYS);
+        let e = invalid(&format!(
+            "{}[[bucket]]\nname = \"b\"\n[bucket.oidc]\nkey_file = \"{}\"\n",
+            oidc_text(&keys.path()),
+            other.path()
+        ));
+        assert!(e.starts_with("bucket[b].oidc: issuer and key_file"), "{e}");
+    }
+}

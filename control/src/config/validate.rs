@@ -12,6 +12,7 @@ use rangecache_dataplane::cache::PrefetchConfig;
 use rangecache_dataplane::{Backend, Credentials, IoDriver, Scheme};
 
 use super::backend::Kind;
+use super::credentials::BucketSource;
 use super::env::EnvVars;
 use super::raw::{
     RawBucket, RawCache, RawConfig, RawDisk, RawLog, RawOrigin, RawPrefetch, RawServer,
@@ -21,6 +22,7 @@ use super::settings::{
 };
 use super::tls::TlsBuilder;
 use super::units::{format_size, parse_duration, parse_size};
+use crate::credentials::RefreshedCredentials;
 use crate::error::{Phase, StartupError};
 
 /// The most workers a configuration may ask for.
@@ -75,6 +77,9 @@ pub fn validate(
             &mut warnings,
         )?);
     }
+    super::credentials::one_identity(
+        std::iter::once(&origin).chain(buckets.iter().filter_map(|b| b.origin.as_ref())),
+    )?;
     let auth = super::auth::validate(&raw.auth, env, &mut tls, &mut warnings)?;
     let log = log(&raw.log)?;
     let admin = super::fleet::admin(&raw.admin)?;
@@ -473,6 +478,7 @@ pub(super) struct OriginKeys<'a> {
     pub endpoint: &'a str,
     pub region: &'a str,
     pub credentials: Option<Credentials>,
+    pub refresh: Option<RefreshedCredentials>,
     pub ca_file: &'a str,
     pub backend: Backend,
 }
@@ -498,7 +504,7 @@ pub(super) fn origin(
             None
         }
     };
-    if k.credentials.is_none() && k.backend == Backend::S3 {
+    if k.credentials.is_none() && k.refresh.is_none() && k.backend == Backend::S3 {
         warnings.push(format!(
             "origin '{}' has no credentials: requests to it are sent unsigned",
             k.name
@@ -512,6 +518,7 @@ pub(super) fn origin(
         port,
         region: k.region.trim().to_owned(),
         credentials: k.credentials,
+        refresh: k.refresh,
         ca_file,
         tls,
         connect_timeout: timeout("origin.connect_timeout", &base.connect_timeout)?,
@@ -528,12 +535,18 @@ fn default_origin(
     tls: &mut TlsBuilder,
     warnings: &mut Vec<String>,
 ) -> Result<OriginConfig, StartupError> {
+    let refresh = super::credentials::default_source(raw)?;
+    let credentials = match refresh {
+        Some(_) => None,
+        None => default_credentials(raw, env)?,
+    };
     let keys = OriginKeys {
         key: "origin",
         name: DEFAULT_ORIGIN,
         endpoint: &raw.endpoint,
         region: &raw.region,
-        credentials: default_credentials(raw, env)?,
+        credentials,
+        refresh,
         ca_file: &raw.ca_file,
         backend: Backend::S3,
     };
@@ -574,7 +587,9 @@ fn bucket(
         || b.access_key_id.is_some()
         || b.secret_access_key.is_some()
         || b.session_token.is_some()
-        || b.ca_file.is_some();
+        || b.ca_file.is_some()
+        || b.credentials.is_some()
+        || b.oidc.is_some();
     if !overrides_origin {
         return Ok(BucketConfig {
             name: b.name.clone(),
@@ -584,7 +599,37 @@ fn bucket(
             azure: None,
         });
     }
-    let credentials = match (&b.access_key_id, &b.secret_access_key) {
+    let (credentials, refresh) = match super::credentials::bucket_source(key, b, base)? {
+        BucketSource::Refreshed(r) => (None, Some(r)),
+        BucketSource::Inherit => (default.credentials.clone(), default.refresh.clone()),
+        BucketSource::Static => (static_bucket_credentials(key, b, default)?, None),
+    };
+    let keys = OriginKeys {
+        key,
+        name: &b.name,
+        endpoint: b.endpoint.as_deref().unwrap_or(&default.endpoint),
+        region: b.region.as_deref().unwrap_or(&default.region),
+        credentials,
+        refresh,
+        ca_file: b.ca_file.as_deref().unwrap_or(&base.ca_file),
+        backend: Backend::S3,
+    };
+    Ok(BucketConfig {
+        name: b.name.clone(),
+        origin_bucket,
+        origin: Some(origin(keys, base, tls, warnings)?),
+        backend: b.backend.clone(),
+        azure: None,
+    })
+}
+
+/// A bucket's own static keys, or the default origin's.
+fn static_bucket_credentials(
+    key: &str,
+    b: &RawBucket,
+    default: &OriginConfig,
+) -> Result<Option<Credentials>, StartupError> {
+    Ok(match (&b.access_key_id, &b.secret_access_key) {
         (None, None) if b.session_token.is_some() => {
             return Err(invalid(
                 &format!("{key}.session_token"),
@@ -607,21 +652,5 @@ fn bucket(
                 "must be set together with secret_access_key",
             ))
         }
-    };
-    let keys = OriginKeys {
-        key,
-        name: &b.name,
-        endpoint: b.endpoint.as_deref().unwrap_or(&default.endpoint),
-        region: b.region.as_deref().unwrap_or(&default.region),
-        credentials,
-        ca_file: b.ca_file.as_deref().unwrap_or(&base.ca_file),
-        backend: Backend::S3,
-    };
-    Ok(BucketConfig {
-        name: b.name.clone(),
-        origin_bucket,
-        origin: Some(origin(keys, base, tls, warnings)?),
-        backend: b.backend.clone(),
-        azure: None,
     })
 }

@@ -224,24 +224,36 @@ fn build_head(origin: &Origin, req: &OriginRequest) -> Result<Bytes, Error> {
     if origin.backend == Backend::Gcs {
         super::gcs::adapt_headers(&mut headers);
     }
-    if let Some(creds) = &origin.credentials {
+    if let Some(source) = &origin.credentials {
         let scheme = match origin.scheme {
             Scheme::Http => "http",
             Scheme::Https => "https",
         };
         let url = format!("{scheme}://{authority}{}", req.path_and_query);
-        sign_request(
-            &req.method,
-            &url,
-            &mut headers,
-            req.body != RequestBody::None,
-            creds,
-            &origin.region,
-            SystemTime::now(),
-        )
-        .map_err(|e| {
-            Error::new(ErrorKind::Signing, Side::Internal, "sign origin request").with_cause(e)
-        })?;
+        let now = SystemTime::now();
+        source
+            .with_current(now, |creds| {
+                sign_request(
+                    &req.method,
+                    &url,
+                    &mut headers,
+                    req.body != RequestBody::None,
+                    creds,
+                    &origin.region,
+                    now,
+                )
+            })
+            .map_err(|e| {
+                Error::new(
+                    ErrorKind::NoCredentials,
+                    Side::Internal,
+                    "sign origin request",
+                )
+                .with_cause(e)
+            })?
+            .map_err(|e| {
+                Error::new(ErrorKind::Signing, Side::Internal, "sign origin request").with_cause(e)
+            })?;
     }
     // An Azure request is signed (or carries its SAS) under its full path, endpoint prefix
     // included.
@@ -407,6 +419,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+    use crate::credentials::OriginCredentials;
     use crate::origin::azure::{AzureAuth, AzureOrigin};
     use crate::Credentials;
 
@@ -418,7 +431,7 @@ mod tests {
             port: 443,
             addrs: Vec::new(),
             region: region.into(),
-            credentials,
+            credentials: credentials.map(OriginCredentials::Static),
             tls: None,
             connect_timeout: Duration::from_secs(1),
             response_timeout: Duration::from_secs(1),
@@ -474,7 +487,13 @@ mod tests {
             "{text}"
         );
         // The same request to an S3 origin keeps every checksum header.
-        let s3 = origin(Backend::S3, gcs.credentials.clone(), "us-east-1");
+        let s3 = origin(
+            Backend::S3,
+            gcs.credentials
+                .as_ref()
+                .and_then(|c| c.as_static().cloned()),
+            "us-east-1",
+        );
         assert!(head_text(&s3, &req).contains("x-amz-checksum-crc32: AAAAAA==\r\n"));
     }
 

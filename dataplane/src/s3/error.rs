@@ -198,6 +198,12 @@ impl S3Error {
         match e.kind() {
             K::Timeout => Self::gateway_timeout(),
             K::Signing => Self::internal_error(),
+            K::NoCredentials => Self::new(
+                "ServiceUnavailable",
+                503,
+                "rangecache holds no valid credentials for this bucket's origin (the last \
+                 credential refresh failed); try again later.",
+            ),
             K::Config => Self::bad_gateway("no usable address for the origin"),
             // The origin kept changing the object, is shedding load, or rangecache's in-flight
             // budget stayed spent: all three are worth a retry by the client's SDK.
