@@ -5,11 +5,13 @@
 //! turns it into [`Settings`], the only form the rest of the control plane reads.
 
 pub mod auth;
+pub mod edge;
 pub mod env;
 pub mod fleet;
 pub mod raw;
 pub mod raw_auth;
 pub mod raw_fleet;
+pub mod raw_proxy;
 pub mod server_tls;
 pub mod settings;
 pub mod tls;

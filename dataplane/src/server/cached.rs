@@ -13,6 +13,7 @@ use crate::cache::conditional::Preconditions;
 use crate::cache::range::{content_range, parse_range, unsatisfied_range, ByteRange, ParsedRange};
 use crate::cache::read::{self, Answer, BodyStream, ReadRequest};
 use crate::cache::{ObjectId, ObjectMeta};
+use crate::edge::CorsHeaders;
 use crate::http::{encode_response_head, http_date, Method, RequestHead};
 use crate::net::ClientConn;
 use crate::origin::ObjectFetch;
@@ -56,6 +57,8 @@ pub(crate) struct CachedRequest<'a> {
     pub send_timeout: std::time::Duration,
     /// Told how the cache answered and when origin bytes arrived.
     pub outcome: &'a Outcome,
+    /// CORS headers every answer carries (a matching `[[cors]]` rule), if any.
+    pub cors: Option<&'a CorsHeaders<'a>>,
 }
 
 /// What serving from the cache came to.
@@ -224,6 +227,9 @@ impl CachedRequest<'_> {
         }
         headers.push((b"x-amz-request-id", self.request_id.as_bytes()));
         headers.push((b"date", &date));
+        if let Some(cors) = self.cors {
+            cors.push_into(&mut headers);
+        }
         if !self.keep_alive {
             headers.push((b"connection", b"close"));
         }
@@ -258,6 +264,9 @@ impl CachedRequest<'_> {
             .collect();
         headers.push((b"x-amz-request-id", self.request_id.as_bytes()));
         headers.push((b"date", &date));
+        if let Some(cors) = self.cors {
+            cors.push_into(&mut headers);
+        }
         if !self.keep_alive {
             headers.push((b"connection", b"close"));
         }
@@ -274,7 +283,14 @@ impl CachedRequest<'_> {
             head_only: self.is_head(),
             close: !self.keep_alive,
         };
-        let n = respond::write_error(conn, err, &reply, extra).await;
+        let n = match self.cors {
+            None => respond::write_error(conn, err, &reply, extra).await,
+            Some(cors) => {
+                let mut all = extra.to_vec();
+                cors.push_into(&mut all);
+                respond::write_error(conn, err, &reply, &all).await
+            }
+        };
         WorkerMetrics::add(&self.metrics().bytes_out, n);
         self.metrics().record_request(self.op(), err.status());
         n > 0 && self.keep_alive

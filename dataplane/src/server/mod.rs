@@ -5,9 +5,11 @@ mod accept;
 mod admission;
 mod cached;
 mod conn;
+mod cors;
 mod headers;
 mod outcome;
 mod proxy;
+mod proxy_header;
 mod respond;
 
 use std::cell::Cell;
