@@ -16,10 +16,9 @@ use super::cidr::{any_contains, canonical};
 
 /// Walk `hops` (left to right as sent; the walk goes right to left) from `peer`, a trusted
 /// proxy, and return the client. Hops without a port are reported with port 0.
-pub fn walk<'a, I>(peer: SocketAddr, hops: I, trusted: &[crate::edge::Cidr]) -> SocketAddr
+pub fn walk<I>(peer: SocketAddr, hops: I, trusted: &[crate::edge::Cidr]) -> SocketAddr
 where
     I: DoubleEndedIterator<Item = Option<SocketAddr>>,
-    I: 'a,
 {
     let mut client = peer;
     for hop in hops.rev() {
