@@ -209,3 +209,43 @@ def test_trusted_peer_without_proxy_header_is_closed(edge):
     with pytest.raises((rawhttp.Closed, ConnectionError)):
         http_get(node.hostport, f"/{bucket}/obj", TCP_LB)
     assert node.metric_sum("rangecache_proxy_protocol_errors_total") == before + 1
+
+
+V1_LB = "127.0.0.13"  # a trusted peer speaking PROXY protocol v1
+
+
+def test_proxy_v1_in_pieces_then_tls(driver, seaweed, direct_s3, proxy_factory, tmp_path):
+    """PROXY v1 on a TLS listener: the header is read before the handshake even when it arrives
+    a few bytes at a time, and never past its end (the ClientHello right behind it is intact)."""
+    import ssl
+
+    from helpers.tls_ca import TestCA
+
+    bucket = f"trust-v1-{int(time.time() * 1000) % 10**8}"
+    direct_s3.create_bucket(Bucket=bucket)
+    direct_s3.put_object(Bucket=bucket, Key="obj", Body=BODY)
+    ca = TestCA(tmp_path / "ca")
+    cert = ca.issue_server("server", "ec")
+    log = tmp_path / "access.log"
+    node = proxy_factory.start(
+        seaweed.endpoint, log={"access": str(log)},
+        server={"tls": {"cert_file": str(cert.cert), "key_file": str(cert.key)}},
+        auth={"mode": "sigv4", "keys": [dict(FULL_KEY)],
+              "anonymous": [{"bucket": bucket, "access": "read", "source": [f"{CLIENT}/32"]}]},
+        proxy={"enabled": True, "protocol": "v1", "trusted_proxies": [f"{V1_LB}/32"]})
+    header = f"PROXY TCP4 {CLIENT} 127.0.0.1 40123 {node.port}\r\n".encode()
+    raw = socket.create_connection(("127.0.0.1", node.port), timeout=10, source_address=(V1_LB, 0))
+    raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    for i in range(0, len(header), 7):
+        raw.sendall(header[i:i + 7])
+        time.sleep(0.02)
+    ctx = ssl.create_default_context(cafile=str(ca.ca_file))
+    conn = rawhttp.Conn.__new__(rawhttp.Conn)
+    conn.sock, conn.buf, conn.eof = ctx.wrap_socket(raw, server_hostname="127.0.0.1"), b"", False
+    try:
+        conn.send(f"GET /{bucket}/obj HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
+        r = conn.read_response("GET")
+    finally:
+        conn.close()
+    assert r.status == 200 and r.body == BODY, (r.status, r.body[:300])
+    assert client_of(log, r) == f"{CLIENT}:40123"
