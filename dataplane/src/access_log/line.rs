@@ -162,5 +162,14 @@ mod tests {
              \"status\":206,\"bytes_sent\":310,\"cache\":\"partial\",\"duration_ms\":1.500,\
              \"origin_first_byte_ms\":0.250}\n"
         );
+        // A forwarded address without a port (X-Forwarded-For) is the bare IP.
+        let mut out = Vec::new();
+        AccessRecord {
+            client: Some("[2001:db8::1]:0".parse().unwrap()),
+            ..r
+        }
+        .write_json(&mut out);
+        let line = String::from_utf8(out).unwrap();
+        assert!(line.contains("\"client\":\"2001:db8::1\","), "{line}");
     }
 }

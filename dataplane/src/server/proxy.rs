@@ -103,7 +103,11 @@ pub(crate) async fn handle(
     let settings = &snapshot.server;
     if head.verb() == Method::Options {
         let keep_alive = head.keep_alive() && !ctx.draining();
-        return cors::preflight(conn, &head, ctx, snapshot, outcome, keep_alive).await;
+        // Boxed: the preflight's state stays out of this future, which every request moves.
+        return Box::pin(cors::preflight(
+            conn, &head, ctx, snapshot, outcome, keep_alive,
+        ))
+        .await;
     }
     let mut ex = Exchange {
         ctx,
