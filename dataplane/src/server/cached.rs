@@ -13,6 +13,7 @@ use crate::cache::conditional::Preconditions;
 use crate::cache::range::{content_range, parse_range, unsatisfied_range, ByteRange, ParsedRange};
 use crate::cache::read::{self, Answer, BodyStream, ReadRequest};
 use crate::cache::{ObjectId, ObjectMeta};
+use crate::edge::cors::is_cors_header;
 use crate::edge::CorsHeaders;
 use crate::http::{encode_response_head, http_date, Method, RequestHead};
 use crate::net::ClientConn;
@@ -214,11 +215,12 @@ impl CachedRequest<'_> {
         let date = http_date();
         let mut headers: Vec<(&[u8], &[u8])> = Vec::with_capacity(meta.headers.len() + 6);
         // S3 sends an object's checksum only to clients that ask, and only for the whole object.
+        // CORS headers are `[[cors]]`'s alone, never an origin's.
         let checksums = !partial && self.wants_checksums();
         headers.extend(
             meta.headers
                 .iter()
-                .filter(|(k, _)| checksums || !is_checksum_header(k))
+                .filter(|(k, _)| (checksums || !is_checksum_header(k)) && !is_cors_header(k))
                 .map(|(k, v)| (&k[..], &v[..])),
         );
         headers.push((b"content-length", len.as_bytes()));

@@ -551,7 +551,7 @@ impl Exchange<'_> {
                 }
                 continue;
             }
-            if !forward_response_header(name) || is_cors_header(name) {
+            if !forward_response_header(name) || is_cors_header(&h.name) {
                 continue;
             }
             has_request_id |= name.eq_ignore_ascii_case("x-amz-request-id");
