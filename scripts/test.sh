@@ -29,6 +29,8 @@ command -v curl >/dev/null 2>&1 || missing+=(curl)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 # The fleet test (tests/e2e/test_fleet.py) runs the shipped deploy/haproxy/haproxy.cfg.
 command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || missing+=(haproxy)
+# The CORS test (tests/e2e/test_cors.py) drives headless Chromium against rangecache.
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
 if command -v python3 >/dev/null 2>&1 && ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
   missing+=(python3-venv)
@@ -48,7 +50,7 @@ if ((${#missing[@]})); then
   apt-get update -q
   apt-get install -y -q --no-install-recommends "${missing[@]}"
 else
-  echo "all present (curl, openssl, haproxy, python3 with venv, ca-certificates, systemd-analyze, node, npm)"
+  echo "all present (curl, openssl, haproxy, chromium, python3 with venv, ca-certificates, systemd-analyze, node, npm)"
 fi
 
 # ------------------------------------------------------------------------------------------------

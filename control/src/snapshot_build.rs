@@ -37,6 +37,8 @@ pub fn build(settings: &Settings, addrs: &AddrMap, generation: u64) -> Snapshot 
         buckets,
         auth: settings.auth.policy(),
         fleet: None,
+        proxy: settings.proxy.trust.clone(),
+        cors: settings.cors.policy.clone(),
     }
 }
 

@@ -8,6 +8,7 @@ pub mod access_log;
 pub mod auth;
 pub mod cache;
 pub mod credentials;
+pub mod edge;
 pub mod error;
 pub mod fleet;
 pub mod http;

@@ -10,9 +10,11 @@ use crossbeam_utils::CachePadded;
 
 use crate::s3::Operation;
 
+mod edge;
 mod histogram;
 mod ops;
 
+pub use edge::EdgeMetrics;
 pub use histogram::{Histogram, HistogramSum, LATENCY_BOUNDS_US, SIZE_BOUNDS};
 pub use ops::{CacheResult, OpsMetrics};
 
@@ -75,6 +77,8 @@ pub struct WorkerMetrics {
     pub tls_handshake_failures: AtomicU64,
     /// TLS handshakes with clients cut at `server.tls.handshake_timeout`.
     pub tls_handshake_timeouts: AtomicU64,
+    /// Reverse-proxy trust and CORS counters.
+    pub edge: EdgeMetrics,
 }
 
 impl Default for WorkerMetrics {
@@ -106,6 +110,7 @@ impl Default for WorkerMetrics {
             tls_handshakes: AtomicU64::new(0),
             tls_handshake_failures: AtomicU64::new(0),
             tls_handshake_timeouts: AtomicU64::new(0),
+            edge: EdgeMetrics::default(),
         }
     }
 }
@@ -315,6 +320,7 @@ impl Metrics {
             }
         }
         ops::render(&self.workers, out);
+        edge::render(&self.workers, out);
     }
 }
 

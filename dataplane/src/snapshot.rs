@@ -34,6 +34,11 @@ pub struct Snapshot {
     pub auth: Arc<AuthPolicy>,
     /// Carries a write's invalidation to the other nodes of a fleet; `None` = no fleet.
     pub fleet: Option<Arc<dyn PeerInvalidator>>,
+    /// Reverse proxies whose client metadata is believed (`[proxy]`); `None` =
+    /// `proxy.enabled = false`: the TCP peer is the client.
+    pub proxy: Option<Arc<crate::edge::ProxyTrust>>,
+    /// `[[cors]]` rules; empty = no CORS headers, preflights refused.
+    pub cors: Arc<crate::edge::CorsPolicy>,
 }
 
 impl Snapshot {

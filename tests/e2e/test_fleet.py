@@ -23,7 +23,7 @@ import pytest
 
 from helpers import procs, rawhttp
 from helpers.clients import s3_client
-from helpers.haproxy import HAProxy
+from helpers.haproxy import NODE_PROXY, HAProxy
 from helpers.seaweed import ACCESS_KEY, REGION, SECRET_KEY
 
 pl = pytest.importorskip("polars")
@@ -68,6 +68,8 @@ def fleet(module_proxy_factory, seaweed, tmp_path_factory):
             cache={"metadata_ttl": "1h"},
             admin={"token_file": str(token_path)},
             fleet={"node_id": f"rc{i + 1}", "invalidation_timeout": "2s"},
+            # The shipped haproxy.cfg sends PROXY protocol v2 (send-proxy-v2).
+            proxy=dict(NODE_PROXY),
         )
         for i in range(NODES)
     ]

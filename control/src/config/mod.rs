@@ -9,6 +9,7 @@
 pub mod auth;
 pub mod backend;
 pub mod credentials;
+pub mod edge;
 pub mod env;
 pub mod fleet;
 pub mod layers;
@@ -18,6 +19,7 @@ pub mod raw;
 pub mod raw_auth;
 pub mod raw_credentials;
 pub mod raw_fleet;
+pub mod raw_proxy;
 pub mod server_tls;
 pub mod settings;
 pub mod tls;

@@ -9,6 +9,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 pub use super::raw_auth::RawAuth;
 pub use super::raw_credentials::RawOidc;
 pub use super::raw_fleet::{RawAdmin, RawFleet};
+pub use super::raw_proxy::{RawCors, RawProxy};
 
 /// The whole file: `[server]`, `[origin]`, `[cache]`, `[auth]` and any number of `[[bucket]]`
 /// overrides.
@@ -34,6 +35,11 @@ pub struct RawConfig {
     /// `[[bucket]]`: per-bucket overrides.
     #[serde(rename = "bucket", skip_serializing_if = "Vec::is_empty")]
     pub buckets: Vec<RawBucket>,
+    /// `[proxy]`: reverse proxies whose word on the client address is believed.
+    pub proxy: RawProxy,
+    /// `[[cors]]`: CORS rules for browser clients.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub cors: Vec<RawCors>,
 }
 
 /// `[server]` as written.

@@ -78,6 +78,10 @@ pub struct RawGrant {
     pub prefix: String,
     /// `read`, `write`, `list`, `all`, or a list of them.
     pub access: Words,
+    /// `[[auth.anonymous]]` only: the grant applies only to clients whose (effective, see
+    /// `[proxy]`) address is in one of these CIDRs; a CIDR or a list of them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<Words>,
 }
 
 /// A word or a list of words (`access = "all"` or `access = ["read", "list"]`).

@@ -45,6 +45,10 @@ pub struct Settings {
     pub admin: AdminSettings,
     /// `[fleet]`.
     pub fleet: FleetSettings,
+    /// `[proxy]`.
+    pub proxy: super::edge::ProxySettings,
+    /// `[[cors]]`.
+    pub cors: super::edge::CorsSettings,
     /// Non-fatal findings (no credentials, ignored keys, ...) for the caller to log.
     pub warnings: Vec<String>,
 }
@@ -361,6 +365,8 @@ impl Settings {
             admin: self.admin.view(),
             fleet: self.fleet.view(),
             buckets,
+            proxy: self.proxy.view(),
+            cors: self.cors.view(),
         }
     }
 

@@ -84,6 +84,8 @@ pub fn validate(
     let log = log(&raw.log)?;
     let admin = super::fleet::admin(&raw.admin)?;
     let fleet = super::fleet::fleet(&raw.fleet, &raw.server.admin_listen)?;
+    let proxy = super::edge::proxy(&raw.proxy, &mut warnings)?;
+    let cors = super::edge::cors(&raw.cors)?;
     if !fleet.peers.is_empty() && admin.token.is_none() {
         warnings.push(
             "fleet.peers is set without admin.token_file: peer invalidations go unauthenticated, \
@@ -102,6 +104,8 @@ pub fn validate(
         log,
         admin,
         fleet,
+        proxy,
+        cors,
         warnings,
     })
 }

@@ -15,7 +15,9 @@ pub struct AccessRecord<'a> {
     pub time: SystemTime,
     /// The `x-amz-request-id` the client got.
     pub request_id: &'a str,
-    /// The client's address.
+    /// The client's address: the effective one when `[proxy]` trusts the peer (a PROXY
+    /// header's source, or the forwarded header's trust walk). Port 0 = not known (an
+    /// `X-Forwarded-For` entry without one); written as the bare IP then.
     pub client: Option<SocketAddr>,
     /// The access key id the request was signed with.
     pub access_key: Option<&'a str>,
@@ -49,6 +51,9 @@ impl AccessRecord<'_> {
         push_str(&mut s, Some(self.request_id));
         s.push_str(",\"client\":");
         match self.client {
+            Some(a) if a.port() == 0 => {
+                let _ = write!(s, "\"{}\"", a.ip());
+            }
             Some(a) => {
                 let _ = write!(s, "\"{a}\"");
             }
@@ -157,5 +162,14 @@ mod tests {
              \"status\":206,\"bytes_sent\":310,\"cache\":\"partial\",\"duration_ms\":1.500,\
              \"origin_first_byte_ms\":0.250}\n"
         );
+        // A forwarded address without a port (X-Forwarded-For) is the bare IP.
+        let mut out = Vec::new();
+        AccessRecord {
+            client: Some("[2001:db8::1]:0".parse().unwrap()),
+            ..r
+        }
+        .write_json(&mut out);
+        let line = String::from_utf8(out).unwrap();
+        assert!(line.contains("\"client\":\"2001:db8::1\","), "{line}");
     }
 }

@@ -46,7 +46,9 @@ pub use parse::{
     parse_authorization, parse_presigned, AmzDate, CredentialScope, ParsedAuthHeader,
     ParsedPresign, MAX_PRESIGN_EXPIRES, PRESIGN_PARAMS,
 };
-pub use policy::{authorize, Access, AuthMode, AuthPolicy, Grant, Need, Scope, StaticKey};
+pub use policy::{
+    authorize, Access, AuthMode, AuthPolicy, Grant, Need, Scope, SourcedGrant, StaticKey,
+};
 pub use session::{SessionClaims, SessionKey, SessionKeyError, SessionKeys, MAX_TOKEN_CHARS};
 pub use sigv2::{
     has_v2_presign, parse_v2_header, parse_v2_presigned, verify_v2, ParsedV2, SigV2, V2Claim,

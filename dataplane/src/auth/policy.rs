@@ -258,6 +258,38 @@ pub struct AuthPolicy {
     pub session_keys: SessionKeys,
     /// Whether Signature Version 2 requests are verified or refused (`auth.sigv2`).
     pub sigv2: SigV2,
+    /// Anonymous grants with a `source` condition: they apply only to requests whose
+    /// effective client address is in one of their networks. Empty = none (the common case,
+    /// which costs an anonymous request nothing).
+    pub anonymous_sourced: Arc<[SourcedGrant]>,
+}
+
+/// An anonymous grant limited to clients from some networks (`[[auth.anonymous]]` with
+/// `source`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SourcedGrant {
+    /// The grant.
+    pub grant: Grant,
+    /// The networks its clients must come from (at least one).
+    pub source: Vec<crate::edge::Cidr>,
+}
+
+impl AuthPolicy {
+    /// The grants of an anonymous request from `client`: every unconditional anonymous grant
+    /// plus the sourced ones whose networks contain `client`.
+    pub fn anonymous_for(&self, client: std::net::IpAddr) -> Arc<[Grant]> {
+        if self.anonymous_sourced.is_empty() {
+            return self.anonymous.clone();
+        }
+        let mut grants = self.anonymous.to_vec();
+        grants.extend(
+            self.anonymous_sourced
+                .iter()
+                .filter(|s| crate::edge::cidr::any_contains(&s.source, client))
+                .map(|s| s.grant.clone()),
+        );
+        grants.into()
+    }
 }
 
 #[cfg(test)]

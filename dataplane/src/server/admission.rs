@@ -1,6 +1,7 @@
 //! Admission: authenticate a request (SigV4, presigned or anonymous) and authorize it against
 //! its principal's grants, before the cache or the origin sees it.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -15,6 +16,8 @@ use super::outcome::Outcome;
 
 /// Decides whether `head`, routed as `route`, may proceed under `policy`. Signature Version 2
 /// is verified only when `policy.sigv2` accepts it, and is `InvalidArgument` otherwise.
+/// An anonymous request gets the anonymous grants whose `source` covers `client` (the
+/// effective client address).
 ///
 /// `Ok` carries what its body must still satisfy (check it while streaming; for a request
 /// without a body, [`BodyCheck::end`] at once). Errors are S3's: see
@@ -28,6 +31,7 @@ pub(crate) fn admit(
     keys: &KeyCache,
     now: SystemTime,
     outcome: &Outcome,
+    client: IpAddr,
 ) -> Result<BodyCheck, AuthError> {
     if policy.mode == AuthMode::None {
         return Ok(BodyCheck::none());
@@ -41,7 +45,10 @@ pub(crate) fn admit(
     let cred = credential(&parts)?;
     outcome.access_key(cred.access_key_id());
     let (grants, check) = match &cred {
-        Credential::Anonymous => (policy.anonymous.clone(), BodyCheck::trailer_only(&parts)?),
+        Credential::Anonymous => (
+            policy.anonymous_for(client),
+            BodyCheck::trailer_only(&parts)?,
+        ),
         Credential::SigV2(claim) => {
             if policy.sigv2 == SigV2::Refuse {
                 return Err(AuthError::invalid_argument(SIGV2_REFUSED));
@@ -194,6 +201,7 @@ mod tests {
             anonymous: vec![grant("public", "", Access::READ)].into(),
             session_keys: session_keys(),
             sigv2: SigV2::Accept,
+            anonymous_sourced: Arc::default(),
         }
     }
 
@@ -236,6 +244,7 @@ mod tests {
             &KeyCache::default(),
             now(),
             &Outcome::new(None),
+            "127.0.0.1".parse().unwrap(),
         )
     }
 

@@ -13,6 +13,8 @@ use crate::cache::conditional::Preconditions;
 use crate::cache::range::{content_range, parse_range, unsatisfied_range, ByteRange, ParsedRange};
 use crate::cache::read::{self, Answer, BodyStream, ReadRequest};
 use crate::cache::{ObjectId, ObjectMeta};
+use crate::edge::cors::is_cors_header;
+use crate::edge::CorsHeaders;
 use crate::http::{encode_response_head, http_date, Method, RequestHead};
 use crate::net::ClientConn;
 use crate::origin::ObjectFetch;
@@ -56,6 +58,8 @@ pub(crate) struct CachedRequest<'a> {
     pub send_timeout: std::time::Duration,
     /// Told how the cache answered and when origin bytes arrived.
     pub outcome: &'a Outcome,
+    /// CORS headers every answer carries (a matching `[[cors]]` rule), if any.
+    pub cors: Option<&'a CorsHeaders<'a>>,
 }
 
 /// What serving from the cache came to.
@@ -211,11 +215,12 @@ impl CachedRequest<'_> {
         let date = http_date();
         let mut headers: Vec<(&[u8], &[u8])> = Vec::with_capacity(meta.headers.len() + 6);
         // S3 sends an object's checksum only to clients that ask, and only for the whole object.
+        // CORS headers are `[[cors]]`'s alone, never an origin's.
         let checksums = !partial && self.wants_checksums();
         headers.extend(
             meta.headers
                 .iter()
-                .filter(|(k, _)| checksums || !is_checksum_header(k))
+                .filter(|(k, _)| (checksums || !is_checksum_header(k)) && !is_cors_header(k))
                 .map(|(k, v)| (&k[..], &v[..])),
         );
         headers.push((b"content-length", len.as_bytes()));
@@ -224,6 +229,9 @@ impl CachedRequest<'_> {
         }
         headers.push((b"x-amz-request-id", self.request_id.as_bytes()));
         headers.push((b"date", &date));
+        if let Some(cors) = self.cors {
+            cors.push_into(&mut headers);
+        }
         if !self.keep_alive {
             headers.push((b"connection", b"close"));
         }
@@ -258,6 +266,9 @@ impl CachedRequest<'_> {
             .collect();
         headers.push((b"x-amz-request-id", self.request_id.as_bytes()));
         headers.push((b"date", &date));
+        if let Some(cors) = self.cors {
+            cors.push_into(&mut headers);
+        }
         if !self.keep_alive {
             headers.push((b"connection", b"close"));
         }
@@ -274,7 +285,14 @@ impl CachedRequest<'_> {
             head_only: self.is_head(),
             close: !self.keep_alive,
         };
-        let n = respond::write_error(conn, err, &reply, extra).await;
+        let n = match self.cors {
+            None => respond::write_error(conn, err, &reply, extra).await,
+            Some(cors) => {
+                let mut all = extra.to_vec();
+                cors.push_into(&mut all);
+                respond::write_error(conn, err, &reply, &all).await
+            }
+        };
         WorkerMetrics::add(&self.metrics().bytes_out, n);
         self.metrics().record_request(self.op(), err.status());
         n > 0 && self.keep_alive

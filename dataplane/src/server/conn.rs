@@ -56,14 +56,33 @@ pub async fn serve_connection(stream: ClientStream, peer: SocketAddr, ctx: Rc<Wo
         let snapshot = ctx.snapshot.load_full();
         let outcome = Outcome::new(ctx.access_log.as_deref());
         let sent_before = conn.written();
-        let keep_alive = proxy::handle(&mut conn, head, &ctx, &snapshot, &limits, &outcome).await;
-        outcome.finish(&ctx, client, conn.written() - sent_before);
+        let from = effective_client(&snapshot, peer, &head, m);
+        let keep_alive =
+            proxy::handle(&mut conn, head, &ctx, &snapshot, &limits, &outcome, from).await;
+        outcome.finish(&ctx, Some(from), conn.written() - sent_before);
         if !keep_alive || ctx.draining() {
             break;
         }
     }
     let _ = conn.shutdown().await;
     m.connections_open.fetch_sub(1, Relaxed);
+}
+
+/// The client of one request from `peer`: with `[proxy]` enabled, what a trusted peer's
+/// forwarded header says (an untrusted peer's header is ignored and counted); `peer` otherwise.
+fn effective_client(
+    snapshot: &crate::Snapshot,
+    peer: SocketAddr,
+    head: &RequestHead,
+    m: &WorkerMetrics,
+) -> SocketAddr {
+    match &snapshot.proxy {
+        None => peer,
+        Some(trust) => trust.client(peer, head).unwrap_or_else(|(peer, kind)| {
+            m.edge.untrusted(kind);
+            peer
+        }),
+    }
 }
 
 /// Time a connection refused at the connection limit gets to send its first bytes; those

@@ -24,6 +24,10 @@ const CLIENT_ONLY: &[&str] = &[
     "x-amz-date",
     "x-amz-content-sha256",
     "x-amz-security-token",
+    // CORS is answered by rangecache (`[[cors]]`): the origin must not add its own.
+    "origin",
+    "access-control-request-method",
+    "access-control-request-headers",
 ];
 
 /// Headers that describe the aws-chunked encoding of an upload; dropped once it is decoded.

@@ -6,9 +6,11 @@ mod admission;
 mod azure;
 mod cached;
 mod conn;
+mod cors;
 mod headers;
 mod outcome;
 mod proxy;
+mod proxy_header;
 mod respond;
 
 use std::cell::Cell;

@@ -1,6 +1,7 @@
 //! The S3 pass-through: route a request, re-sign it for its origin, stream the request body up
 //! and the response body down. Nothing is ever held whole.
 
+use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -9,10 +10,13 @@ use bytes::{Bytes, BytesMut};
 
 use super::admission;
 use super::cached::{self, CachedRequest, Served};
+use super::cors;
 use super::headers::{forward_request_header, forward_response_header, strip_aws_chunked};
 use super::outcome::{Outcome, RequestMetrics};
 use super::{respond, WorkerCtx};
 use crate::auth::{BodyCheck, PRESIGN_PARAMS, SIGV2_PRESIGN_PARAMS};
+use crate::edge::cors::is_cors_header;
+use crate::edge::CorsHeaders;
 use crate::error::Error;
 use crate::fleet::Invalidation;
 use crate::http::{
@@ -72,6 +76,8 @@ pub(super) struct Exchange<'a> {
     pub(super) client_keep_alive: bool,
     /// For writes: the object whose cached metadata a 2xx answer invalidates.
     pub(super) writes: Option<Written>,
+    /// The `[[cors]]` rule's headers for this request, when one matches its `Origin`.
+    cors: Option<CorsHeaders<'a>>,
 }
 
 /// What a write through the proxy may have changed.
@@ -82,8 +88,9 @@ pub(super) struct Written {
     key: Option<String>,
 }
 
-/// Handle one request whose head has been read, reporting what became of it to `outcome`.
-/// Returns whether the connection may carry another request.
+/// Handle one request whose head has been read, from `client` (the effective client address,
+/// see `edge::ProxyTrust`), reporting what became of it to `outcome`. Returns whether the
+/// connection may carry another request.
 pub(crate) async fn handle(
     conn: &mut ClientConn,
     head: RequestHead,
@@ -91,8 +98,17 @@ pub(crate) async fn handle(
     snapshot: &Snapshot,
     limits: &Limits,
     outcome: &Outcome,
+    client: SocketAddr,
 ) -> bool {
     let settings = &snapshot.server;
+    if head.verb() == Method::Options {
+        let keep_alive = head.keep_alive() && !ctx.draining();
+        // Boxed: the preflight's state stays out of this future, which every request moves.
+        return Box::pin(cors::preflight(
+            conn, &head, ctx, snapshot, outcome, keep_alive,
+        ))
+        .await;
+    }
     let mut ex = Exchange {
         ctx,
         settings,
@@ -104,6 +120,7 @@ pub(crate) async fn handle(
         client_minor: head.version_minor(),
         client_keep_alive: head.keep_alive() && !ctx.draining(),
         writes: None,
+        cors: None,
     };
     let has_body = !matches!(head.framing(), BodyFraming::None | BodyFraming::Length(0));
     let copy_source = head.header("x-amz-copy-source").is_some();
@@ -120,6 +137,7 @@ pub(crate) async fn handle(
         Err(err) => return ex.fail(conn, &err, !has_body).await,
     };
     ex.op = r.op;
+    ex.cors = cors::actual(snapshot, &head, r.bucket.as_deref().unwrap_or(""));
     outcome.target(
         r.op,
         r.bucket.as_deref(),
@@ -134,6 +152,7 @@ pub(crate) async fn handle(
         &ctx.keys,
         SystemTime::now(),
         outcome,
+        client.ip(),
     )
     .and_then(|mut check| {
         if !has_body {
@@ -179,6 +198,7 @@ pub(crate) async fn handle(
             keep_alive: ex.client_keep_alive,
             send_timeout: settings.send_timeout,
             outcome,
+            cors: ex.cors.as_ref(),
         };
         if let Served::Done(keep) = cached.serve(conn).await {
             outcome.served_from_cache();
@@ -419,7 +439,8 @@ impl Exchange<'_> {
             head_only: self.is_head,
             close: !keep,
         };
-        let n = respond::write_error(conn, err, &reply, &[]).await;
+        let extra = self.cors.map(|c| c.to_vec()).unwrap_or_default();
+        let n = respond::write_error(conn, err, &reply, &extra).await;
         WorkerMetrics::add(&self.metrics().bytes_out, n);
         self.metrics().record_request(self.op, err.status());
         keep && n > 0
@@ -564,7 +585,7 @@ impl Exchange<'_> {
                 }
                 continue;
             }
-            if !forward_response_header(name) {
+            if !forward_response_header(name) || is_cors_header(&h.name) {
                 continue;
             }
             has_request_id |= name.eq_ignore_ascii_case("x-amz-request-id");
@@ -572,6 +593,9 @@ impl Exchange<'_> {
         }
         if !has_request_id {
             headers.push((b"x-amz-request-id", self.request_id.as_bytes()));
+        }
+        if let Some(cors) = &self.cors {
+            cors.push_into(&mut headers);
         }
         let chunked = chunk_to_client && self.client_minor >= 1;
         if chunked {

@@ -14,6 +14,14 @@ from .proxy import REPO, RangeCache
 
 SHIPPED = REPO / "deploy" / "haproxy" / "haproxy.cfg"
 
+# HAProxy's source address towards the nodes: the one address the nodes trust for PROXY protocol
+# headers (`proxy.trusted_proxies`), distinct from 127.0.0.1 so that tests can still talk to a
+# node directly.
+SOURCE = "127.0.0.10"
+
+# The `[proxy]` section every node behind the shipped configuration needs (it sends send-proxy-v2).
+NODE_PROXY = {"enabled": True, "protocol": "v2", "trusted_proxies": [f"{SOURCE}/32"]}
+
 
 def binary() -> str:
     exe = shutil.which("haproxy") or ("/usr/sbin/haproxy" if Path("/usr/sbin/haproxy").exists() else None)
@@ -38,7 +46,7 @@ def config_for(nodes: list[RangeCache], port: int, balance_factor: int | None = 
     lines = [ln for ln in text.splitlines() if not ln.startswith("    server ")]
     for i, node in enumerate(nodes):
         admin_port = int(node.admin.rsplit(":", 1)[1])
-        lines.append(f"    server rc{i + 1} {node.listen} port {admin_port}")
+        lines.append(f"    server rc{i + 1} {node.listen} port {admin_port} source {SOURCE}")
     return "\n".join(lines) + "\n"
 
 

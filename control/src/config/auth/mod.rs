@@ -8,7 +8,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rangecache_dataplane::auth::{Access, AuthMode, AuthPolicy, Grant, SessionKeys, SigV2};
+use rangecache_dataplane::auth::{
+    Access, AuthMode, AuthPolicy, Grant, SessionKeys, SigV2, SourcedGrant,
+};
 
 use super::raw_auth::{RawAuth, RawGrant, RawKey, RawRole, Words};
 use super::settings::REDACTED;
@@ -41,8 +43,10 @@ pub struct AuthSettings {
     pub sigv2: SigV2,
     /// `[[auth.keys]]`, in file order.
     pub keys: Vec<KeySettings>,
-    /// `[[auth.anonymous]]`.
+    /// `[[auth.anonymous]]` without a `source` condition.
     pub anonymous: Vec<Grant>,
+    /// `[[auth.anonymous]]` with a `source` condition.
+    pub anonymous_sourced: Vec<SourcedGrant>,
     /// `SESSION_TOKEN_KEY` keys, then `auth.session_token_keys`; duplicates dropped.
     pub session_keys: SessionKeys,
     /// `[[auth.roles]]`, in file order.
@@ -138,6 +142,7 @@ impl Default for AuthSettings {
             sigv2: SigV2::Refuse,
             keys: Vec::new(),
             anonymous: Vec::new(),
+            anonymous_sourced: Vec::new(),
             session_keys: SessionKeys::default(),
             roles: Vec::new(),
             policy: Arc::default(),
@@ -163,7 +168,7 @@ impl AuthSettings {
             AuthMode::SigV4 => format!(
                 "sigv4 ({} keys, {} anonymous grants, {} roles, {} session token keys)",
                 self.keys.len(),
-                self.anonymous.len(),
+                self.anonymous.len() + self.anonymous_sourced.len(),
                 self.roles.len(),
                 self.session_keys.ids().len()
             ),
@@ -183,7 +188,17 @@ impl AuthSettings {
                 .map(|id| format!("{REDACTED} id {id}"))
                 .collect(),
             keys: self.keys.iter().map(key_view).collect(),
-            anonymous: self.anonymous.iter().map(grant_view).collect(),
+            anonymous: self
+                .anonymous
+                .iter()
+                .map(grant_view)
+                .chain(self.anonymous_sourced.iter().map(|s| RawGrant {
+                    source: Some(Words::Many(
+                        s.source.iter().map(ToString::to_string).collect(),
+                    )),
+                    ..grant_view(&s.grant)
+                }))
+                .collect(),
             roles: self.roles.iter().map(role_view).collect(),
         }
     }
@@ -223,6 +238,7 @@ fn grant_view(g: &Grant) -> RawGrant {
         bucket: g.bucket.clone(),
         prefix: g.prefix.clone(),
         access: Words::Many(words),
+        source: None,
     }
 }
 

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rangecache_dataplane::auth::{
-    Access, AuthMode, AuthPolicy, Grant, SessionKey, SessionKeys, SigV2, StaticKey,
+    Access, AuthMode, AuthPolicy, Grant, SessionKey, SessionKeys, SigV2, SourcedGrant, StaticKey,
 };
 
 use super::{
@@ -67,7 +67,7 @@ pub fn validate(
         }
         keys.push(key);
     }
-    let anonymous = grants("auth.anonymous", &raw.anonymous)?;
+    let (anonymous, anonymous_sourced) = anonymous_grants(&raw.anonymous)?;
     let mut roles = Vec::with_capacity(raw.roles.len());
     let mut names = HashSet::new();
     for (i, r) in raw.roles.iter().enumerate() {
@@ -84,12 +84,18 @@ pub fn validate(
 
     match mode {
         AuthMode::None => warnings.push(MODE_NONE_WARNING.to_owned()),
-        AuthMode::SigV4 if keys.is_empty() && anonymous.is_empty() && roles.is_empty() => warnings
-            .push(
+        AuthMode::SigV4
+            if keys.is_empty()
+                && anonymous.is_empty()
+                && anonymous_sourced.is_empty()
+                && roles.is_empty() =>
+        {
+            warnings.push(
                 "auth: no [[auth.keys]], [[auth.anonymous]] or [[auth.roles]] are configured: \
                  every request will be denied"
                     .to_owned(),
-            ),
+            )
+        }
         AuthMode::SigV4 => {}
     }
     if !roles.is_empty() && session_keys.is_empty() {
@@ -114,12 +120,14 @@ pub fn validate(
         anonymous: anonymous.clone().into(),
         session_keys: session_keys.clone(),
         sigv2,
+        anonymous_sourced: anonymous_sourced.clone().into(),
     };
     Ok(AuthSettings {
         mode,
         sigv2,
         keys,
         anonymous,
+        anonymous_sourced,
         session_keys,
         roles,
         policy: Arc::new(policy),
@@ -240,7 +248,40 @@ fn grants(at: &str, raw: &[RawGrant]) -> Result<Vec<Grant>, StartupError> {
         .collect()
 }
 
+/// `[[auth.anonymous]]`: grants without a `source`, and grants with one (its CIDRs parsed).
+fn anonymous_grants(raw: &[RawGrant]) -> Result<(Vec<Grant>, Vec<SourcedGrant>), StartupError> {
+    let (mut plain, mut sourced) = (Vec::new(), Vec::new());
+    for (i, g) in raw.iter().enumerate() {
+        let at = format!("auth.anonymous[{i}]");
+        let grant = grant(
+            &at,
+            &RawGrant {
+                source: None,
+                ..g.clone()
+            },
+        )?;
+        match &g.source {
+            None => plain.push(grant),
+            Some(words) => {
+                let key = format!("{at}.source");
+                let source = crate::config::edge::cidrs(&key, words.as_slice())?;
+                if source.is_empty() {
+                    return Err(invalid(&key, "is empty: list at least one CIDR"));
+                }
+                sourced.push(SourcedGrant { grant, source });
+            }
+        }
+    }
+    Ok((plain, sourced))
+}
+
 fn grant(at: &str, g: &RawGrant) -> Result<Grant, StartupError> {
+    if g.source.is_some() {
+        return Err(invalid(
+            &format!("{at}.source"),
+            "only [[auth.anonymous]] grants take a source condition",
+        ));
+    }
     let bucket = g.bucket.trim();
     let bucket_ok = bucket == "*"
         || (!bucket.is_empty()
