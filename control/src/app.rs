@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use rangecache_dataplane::access_log::AccessLog;
 use rangecache_dataplane::auth::AuthMode;
-use rangecache_dataplane::cache::Cache;
+use rangecache_dataplane::cache::{Cache, DiskTier};
 use rangecache_dataplane::{DataPlane, DataPlaneConfig, Metrics, StartError};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -74,6 +74,13 @@ pub fn run(cli: Cli) -> Result<(), StartupError> {
         })?),
         None => None,
     };
+    let disk = match settings.cache.disk_config() {
+        Some(config) => Some(
+            DiskTier::open(&config)
+                .map_err(|e| StartupError::new(Phase::OpenDiskCache, io_text(&e)).with_cause(e))?,
+        ),
+        None => None,
+    };
     let workers = settings.server.worker_count();
     let dp_config = DataPlaneConfig {
         listen: settings.server.listen,
@@ -82,6 +89,7 @@ pub fn run(cli: Cli) -> Result<(), StartupError> {
         pin_cores: settings.server.pin_cores,
         backlog: BACKLOG,
         cache: settings.cache.to_dataplane(),
+        disk,
         max_connections: limits::max_connections(settings.server.max_connections, nofile),
         access_log: access_log.as_ref().map(AccessLog::sink),
     };
@@ -136,6 +144,10 @@ pub fn run(cli: Cli) -> Result<(), StartupError> {
     Ok(())
 }
 
+/// How long shutdown waits for blocks queued for the disk tier (at most 64 MiB by default:
+/// well under a second on local storage).
+const DISK_FLUSH_TIMEOUT: Duration = Duration::from_secs(10);
+
 fn log_cache(cache: &Cache) {
     let c = cache.config();
     if cache.enabled() {
@@ -147,6 +159,20 @@ fn log_cache(cache: &Cache) {
         );
     } else {
         info!("block cache off (cache.memory = 0): GET and HEAD go to the origin");
+    }
+    if let Some(disk) = &cache.disk {
+        let s = disk.stats();
+        info!(
+            "disk cache: {} of {} held in {} blocks ({} I/O); index rebuilt in {:.3}s",
+            format_size(s.bytes),
+            format_size(s.capacity),
+            s.blocks,
+            match s.mode {
+                rangecache_dataplane::cache::disk::IoMode::Direct => "O_DIRECT",
+                rangecache_dataplane::cache::disk::IoMode::Buffered => "buffered",
+            },
+            s.recovery_seconds
+        );
     }
 }
 
@@ -256,6 +282,15 @@ impl Control {
         if let Some(log) = self.access_log.take() {
             // The workers stopped and handed over their last lines: write them out.
             let _ = tokio::task::spawn_blocking(move || log.close()).await;
+        }
+        if let Some(disk) = self.state.cache.disk.clone() {
+            // Blocks still queued for the disk tier are written, so the next start finds them.
+            let queued = disk.queued();
+            let flushed = tokio::task::spawn_blocking(move || disk.flush(DISK_FLUSH_TIMEOUT)).await;
+            match flushed {
+                Ok(true) => info!("disk cache: {queued} queued blocks written"),
+                _ => warn!("disk cache: queued blocks not written within {DISK_FLUSH_TIMEOUT:?}"),
+            }
         }
     }
 

@@ -20,6 +20,8 @@ pub enum Phase {
     BindAdmin,
     /// Opening the access log (`log.access`).
     OpenAccessLog,
+    /// Opening the disk tier (`cache.disk.path`) and rebuilding its index.
+    OpenDiskCache,
     /// Building the Tokio runtime or installing signal handlers.
     Runtime,
     /// A data-plane startup phase, named by the data plane (`bind_listener`, ...).
@@ -36,6 +38,7 @@ impl Phase {
             Self::ResolveOrigin => "resolve_origin",
             Self::BindAdmin => "bind_admin",
             Self::OpenAccessLog => "open_access_log",
+            Self::OpenDiskCache => "open_disk_cache",
             Self::Runtime => "runtime",
             Self::DataPlane(phase) => phase,
         }

@@ -15,7 +15,7 @@ use monoio::{FusionRuntime, IoUringDriver, LegacyDriver, RuntimeBuilder};
 
 use crate::access_log::AccessLogSink;
 use crate::auth::KeyCache;
-use crate::cache::{Cache, CacheConfig};
+use crate::cache::{Cache, CacheConfig, DiskTier};
 use crate::server::WorkerCtx;
 use crate::{Metrics, SharedSnapshot};
 
@@ -52,6 +52,8 @@ pub struct DataPlaneConfig {
     pub backlog: i32,
     /// Block cache sizing (`memory = 0` turns it off).
     pub cache: CacheConfig,
+    /// The disk tier under the block cache, opened by the caller (`None`: RAM only).
+    pub disk: Option<Arc<DiskTier>>,
     /// Most client connections open at once, process-wide, split evenly across workers
     /// (0 = no limit).
     pub max_connections: usize,
@@ -121,7 +123,7 @@ impl DataPlane {
         let mut plane = DataPlane {
             workers: Vec::with_capacity(config.workers),
             addr: config.listen,
-            cache: Arc::new(Cache::new(config.cache)),
+            cache: Arc::new(Cache::with_disk(config.cache, config.disk.clone())),
             keys: Arc::new(KeyCache::default()),
         };
         for i in 0..config.workers.max(1) {

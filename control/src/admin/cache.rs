@@ -43,6 +43,7 @@ pub(super) fn stats(state: &AdminState) -> Reply {
         "prefetch_cancelled_blocks": s.prefetch.cancelled,
         "block_size": config.block_size,
         "metadata_ttl_seconds": config.metadata_ttl.as_secs_f64(),
+        "disk": super::disk::stats_json(cache.disk.as_deref()),
     });
     json(StatusCode::OK, &body)
 }
@@ -345,6 +346,7 @@ mod tests {
         assert_eq!(v["inflight"], 0);
         assert_eq!(v["block_size"], 64 << 10);
         assert_eq!(v["metadata_ttl_seconds"], 1.5);
+        assert!(v["disk"].is_null(), "no disk tier configured");
         let mut fields: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
         fields.sort_unstable();
         assert_eq!(
@@ -354,6 +356,7 @@ mod tests {
                 "blocks",
                 "bytes",
                 "capacity_bytes",
+                "disk",
                 "enabled",
                 "evictions",
                 "hit_ratio",

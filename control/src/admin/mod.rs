@@ -8,6 +8,7 @@
 
 mod auth;
 mod cache;
+mod disk;
 mod invalidate;
 pub(crate) mod query;
 
@@ -313,6 +314,7 @@ pub fn render_metrics(state: &AdminState) -> String {
     let mut out = String::with_capacity(8 * 1024);
     state.metrics.render_prometheus(&mut out);
     cache::render_metrics(&state.cache, &mut out);
+    disk::render_metrics(state.cache.disk.as_deref(), &mut out);
     let snapshot = state.snapshot.load();
     let gauge = |out: &mut String, name: &str, help: &str, kind: &str| {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");

@@ -206,6 +206,29 @@ pub struct RawCache {
     /// Process-wide budget for bytes of fills in flight, as a size.
     #[serde(deserialize_with = "size_string")]
     pub inflight_memory: String,
+    /// `[cache.disk]`: the disk tier under the RAM cache.
+    pub disk: RawDisk,
+}
+
+/// `[cache.disk]` as written: off while `path` is unset.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawDisk {
+    /// Directory holding the tier's file; must exist.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// Bytes the tier's file may take, as a size.
+    #[serde(deserialize_with = "size_string")]
+    pub size: String,
+}
+
+impl Default for RawDisk {
+    fn default() -> Self {
+        Self {
+            path: None,
+            size: "0".into(),
+        }
+    }
 }
 
 impl Default for RawCache {
@@ -217,6 +240,7 @@ impl Default for RawCache {
             metadata_entries: 100_000,
             readahead_window: "8MiB".into(),
             inflight_memory: "256MiB".into(),
+            disk: RawDisk::default(),
         }
     }
 }

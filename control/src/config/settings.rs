@@ -6,12 +6,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rangecache_dataplane::access_log::AccessLogTarget;
-use rangecache_dataplane::cache::{CacheConfig, PrefetchConfig};
+use rangecache_dataplane::cache::{CacheConfig, DiskConfig, PrefetchConfig};
 use rangecache_dataplane::{Credentials, IoDriver, Scheme, ServerSettings};
 
 use super::auth::AuthSettings;
 use super::fleet::{AdminSettings, FleetSettings};
-use super::raw::{RawBucket, RawCache, RawConfig, RawLog, RawOrigin, RawPrefetch, RawServer};
+use super::raw::{
+    RawBucket, RawCache, RawConfig, RawDisk, RawLog, RawOrigin, RawPrefetch, RawServer,
+};
 use super::server_tls::ServerTlsConfig;
 use super::units::{format_duration, format_size};
 
@@ -130,7 +132,7 @@ impl ServerConfig {
 }
 
 /// `[cache]`, typed. Fixed for the life of the process: the cache is built once at startup.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CacheSettings {
     /// Byte budget for blocks; 0 = caching off.
     pub memory: u64,
@@ -147,11 +149,28 @@ pub struct CacheSettings {
     pub inflight_memory: u64,
     /// `[prefetch]`, validated.
     pub prefetch: PrefetchConfig,
+    /// `[cache.disk]`, when the disk tier is on.
+    pub disk: Option<DiskSettings>,
+}
+
+/// `[cache.disk]`, typed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DiskSettings {
+    /// Directory holding the tier's file.
+    pub path: PathBuf,
+    /// Bytes the file may take.
+    pub size: u64,
 }
 
 impl CacheSettings {
+    /// The disk tier's configuration, when it is on.
+    pub fn disk_config(&self) -> Option<DiskConfig> {
+        let d = self.disk.as_ref()?;
+        Some(DiskConfig::new(&d.path, d.size, self.block_size))
+    }
+
     /// The data plane's view of these settings.
-    pub fn to_dataplane(self) -> CacheConfig {
+    pub fn to_dataplane(&self) -> CacheConfig {
         CacheConfig {
             memory: self.memory,
             block_size: self.block_size,
@@ -164,7 +183,7 @@ impl CacheSettings {
     }
 
     /// `[prefetch]` in file form.
-    fn prefetch_view(self) -> RawPrefetch {
+    fn prefetch_view(&self) -> RawPrefetch {
         RawPrefetch {
             enabled: self.prefetch.enabled,
             max_window: format_size(self.prefetch.max_window),
@@ -173,8 +192,15 @@ impl CacheSettings {
     }
 
     /// These settings in file form.
-    fn view(self) -> RawCache {
+    fn view(&self) -> RawCache {
         RawCache {
+            disk: self
+                .disk
+                .as_ref()
+                .map_or_else(RawDisk::default, |d| RawDisk {
+                    path: Some(d.path.display().to_string()),
+                    size: format_size(d.size),
+                }),
             memory: format_size(self.memory),
             block_size: format_size(self.block_size),
             metadata_ttl: format_duration(self.metadata_ttl),
@@ -341,7 +367,7 @@ impl Settings {
             self.server.tls.clone_from(&running.server.tls);
         }
         // The cache and its counters live as long as the data plane.
-        keep!(cache: memory, block_size, metadata_ttl, metadata_entries, readahead_window, inflight_memory, prefetch);
+        keep!(cache: memory, block_size, metadata_ttl, metadata_entries, readahead_window, inflight_memory, prefetch, disk);
         changed
     }
 }

@@ -632,3 +632,28 @@ fn reload_keeps_restart_only_values() {
         "others take effect"
     );
 }
+
+#[test]
+fn the_disk_tier_is_off_by_default_and_checked_when_on() {
+    assert!(from_text("").unwrap().cache.disk.is_none());
+    let s = from_text("[cache.disk]\npath = \"/var/cache/rangecache\"\nsize = \"4GiB\"\n").unwrap();
+    let disk = s.cache.disk.as_ref().unwrap();
+    assert_eq!(
+        (disk.path.to_str(), disk.size),
+        (Some("/var/cache/rangecache"), 4 << 30)
+    );
+    let config = s.cache.disk_config().unwrap();
+    assert_eq!(config.block_size, s.cache.block_size);
+    // Dotted keys reach the same table.
+    let s = from_text("[cache]\ndisk.path = \"/d\"\ndisk.size = \"1GiB\"\n").unwrap();
+    assert_eq!(s.cache.disk.unwrap().size, 1 << 30);
+
+    let e = invalid("[cache.disk]\npath = \"/d\"\n");
+    assert!(e.starts_with("cache.disk.size:"), "{e}");
+    let e = invalid("[cache.disk]\npath = \"/d\"\nsize = \"lots\"\n");
+    assert!(e.starts_with("cache.disk.size:"), "{e}");
+    let e = invalid("[cache]\nmemory = 0\n[cache.disk]\npath = \"/d\"\nsize = \"1GiB\"\n");
+    assert!(e.starts_with("cache.disk.path:"), "{e}");
+    let e = parse("[cache.disk]\npath = \"/d\"\nsize = \"1GiB\"\nfiles = 2\n").unwrap_err();
+    assert!(e.to_string().contains("unknown field 'files'"), "{e}");
+}

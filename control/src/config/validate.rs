@@ -12,9 +12,11 @@ use rangecache_dataplane::cache::PrefetchConfig;
 use rangecache_dataplane::{Credentials, IoDriver, Scheme};
 
 use super::env::EnvVars;
-use super::raw::{RawBucket, RawCache, RawConfig, RawLog, RawOrigin, RawPrefetch, RawServer};
+use super::raw::{
+    RawBucket, RawCache, RawConfig, RawDisk, RawLog, RawOrigin, RawPrefetch, RawServer,
+};
 use super::settings::{
-    BucketConfig, CacheSettings, LogSettings, OriginConfig, ServerConfig, Settings,
+    BucketConfig, CacheSettings, DiskSettings, LogSettings, OriginConfig, ServerConfig, Settings,
 };
 use super::tls::TlsBuilder;
 use super::units::{format_size, parse_duration, parse_size};
@@ -232,7 +234,38 @@ fn cache(raw: &RawCache, warnings: &mut Vec<String>) -> Result<CacheSettings, St
         readahead_window,
         inflight_memory,
         prefetch: PrefetchConfig::default(),
+        disk: disk(&raw.disk, memory, block_size)?,
     })
+}
+
+/// `[cache.disk]`: off without a path; with one, a size of at least one block. The directory
+/// itself is checked when the tier is opened (`[open_disk_cache]`).
+fn disk(raw: &RawDisk, memory: u64, block_size: u64) -> Result<Option<DiskSettings>, StartupError> {
+    let Some(path) = raw.path.as_deref().map(str::trim).filter(|p| !p.is_empty()) else {
+        return Ok(None);
+    };
+    let size = byte_size("cache.disk.size", &raw.size)?;
+    let min = 4 * block_size;
+    if size < min {
+        return Err(invalid(
+            "cache.disk.size",
+            format_args!(
+                "must be at least 4 blocks of cache.block_size ({}) when cache.disk.path is set, got '{}'",
+                format_size(min),
+                raw.size.trim()
+            ),
+        ));
+    }
+    if memory == 0 {
+        return Err(invalid(
+            "cache.disk.path",
+            "the disk tier sits under the RAM cache: set cache.memory above 0, or unset cache.disk.path",
+        ));
+    }
+    Ok(Some(DiskSettings {
+        path: path.into(),
+        size,
+    }))
 }
 
 /// `[prefetch]`: the window must hold a block and leave demand reads room in the budget

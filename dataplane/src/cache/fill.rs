@@ -21,6 +21,7 @@ use std::task::{Poll, Waker};
 
 use bytes::{Bytes, BytesMut};
 
+use super::disk::DiskTier;
 use super::registry::{Registry, Role};
 use super::store::{BlockKey, BlockStore};
 use crate::error::{Error, ErrorKind, Side};
@@ -235,6 +236,17 @@ pub struct SegmentWriter {
     written: usize,
     shared: Arc<Shared>,
     settled: bool,
+    source: Source,
+}
+
+/// Where a writer's bytes come from, which decides whether the finished block is also
+/// queued for the disk tier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// The origin: the block is new to this cache and goes to disk too (admission on fill).
+    Origin,
+    /// The disk tier: the block is promoted into RAM only.
+    Disk,
 }
 
 impl SegmentWriter {
@@ -258,6 +270,11 @@ impl SegmentWriter {
         self.range.len() - self.written
     }
 
+    /// Say where this writer's bytes come from (default [`Source::Origin`]).
+    pub fn set_source(&mut self, source: Source) {
+        self.source = source;
+    }
+
     /// Append the next bytes (at most [`SegmentWriter::remaining`]).
     pub fn push(&mut self, piece: Bytes) {
         debug_assert!(piece.len() <= self.remaining());
@@ -272,7 +289,11 @@ impl SegmentWriter {
         self.settled = true;
         match self.fill.complete(self.seg) {
             Some(block) => {
-                // Into the store before leaving the registry: see `Registry::claim`.
+                // Into the store before leaving the registry: see `Registry::claim`. A block
+                // from the origin is queued for the disk tier too (never waiting for it).
+                if let (Some(disk), Source::Origin) = (&self.shared.disk, self.source) {
+                    disk.admit(&self.key, &block);
+                }
                 self.shared.store.insert(self.key.clone(), block);
                 self.shared.fills.release(&self.key, &self.fill);
                 true
@@ -316,9 +337,10 @@ pub enum Claim {
     Fill(Arc<BlockFill>, Vec<SegmentWriter>),
 }
 
-/// What writers need to publish: the store and the registry.
+/// What writers need to publish: the store, the disk tier and the registry.
 struct Shared {
     store: Arc<BlockStore>,
+    disk: Option<Arc<DiskTier>>,
     fills: Registry<BlockKey, BlockFill>,
 }
 
@@ -330,9 +352,16 @@ pub struct Inflight {
 impl Inflight {
     /// An empty registry whose completed fills go into `store`.
     pub fn new(store: Arc<BlockStore>) -> Self {
+        Self::with_disk(store, None)
+    }
+
+    /// An empty registry whose completed fills go into `store`, and those from the origin
+    /// also to `disk` (see [`Source`]).
+    pub fn with_disk(store: Arc<BlockStore>, disk: Option<Arc<DiskTier>>) -> Self {
         Self {
             shared: Arc::new(Shared {
                 store,
+                disk,
                 fills: Registry::new(),
             }),
         }
@@ -367,6 +396,7 @@ impl Inflight {
                         written: 0,
                         shared: shared.clone(),
                         settled: false,
+                        source: Source::Origin,
                     })
                     .collect();
                 Claim::Fill(fill, writers)

@@ -19,7 +19,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use budget::{Budget, BudgetStats, Permit};
-pub use fill::{BlockFill, Claim, Inflight, SegmentWriter};
+pub use disk::{DiskConfig, DiskStats, DiskTier};
+pub use fill::{BlockFill, Claim, Inflight, SegmentWriter, Source};
 pub use meta::{Lookup, MetaCache, ObjectMeta};
 pub use prefetch::{PrefetchConfig, PrefetchStats, Prefetcher};
 pub use store::{BlockKey, BlockStore, ObjectId};
@@ -70,13 +71,15 @@ pub struct Cache {
     pub budget: Arc<Budget>,
     /// Prefetch decisions and their books.
     pub prefetch: Prefetcher,
+    /// The disk tier under the store, when `cache.disk.path` is set.
+    pub disk: Option<Arc<DiskTier>>,
     config: CacheConfig,
 }
 
 /// What a purge removed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Purged {
-    /// Blocks dropped.
+    /// Blocks dropped, from RAM and from the disk tier.
     pub blocks: u64,
     /// Objects whose metadata was dropped.
     pub objects: u64,
@@ -105,6 +108,8 @@ pub struct CacheStats {
     pub inflight: u64,
     /// The in-flight fill budget's counters.
     pub budget: BudgetStats,
+    /// The disk tier's counters, when there is one.
+    pub disk: Option<DiskStats>,
     /// What prefetch fetched, and what became of it.
     pub prefetch: PrefetchStats,
 }
@@ -122,11 +127,20 @@ impl CacheStats {
 }
 
 impl Cache {
-    /// A cache sized by `config`.
+    /// A cache sized by `config`, RAM only.
     pub fn new(config: CacheConfig) -> Self {
+        Self::with_disk(config, None)
+    }
+
+    /// A cache sized by `config` over the disk tier `disk` (opened by the caller, laid out
+    /// for `config.block_size`). Without RAM (`memory = 0`) the cache is off and the disk
+    /// tier unused.
+    pub fn with_disk(config: CacheConfig, disk: Option<Arc<DiskTier>>) -> Self {
         let store = Arc::new(BlockStore::new(config.memory, config.block_size));
+        let disk = disk.filter(|_| config.memory > 0);
         Self {
-            inflight: Inflight::new(store.clone()),
+            inflight: Inflight::with_disk(store.clone(), disk.clone()),
+            disk,
             store,
             meta: MetaCache::new(config.metadata_entries, config.metadata_ttl),
             budget: Budget::new(config.inflight_memory),
@@ -160,10 +174,19 @@ impl Cache {
                     id.key().starts_with(prefix)
                 }
         };
+        let on_disk = self.disk.as_ref().map_or(0, |d| d.purge(matches));
         Purged {
             objects: self.meta.purge(matches),
-            blocks: self.store.purge(matches),
+            blocks: self.store.purge(matches) + on_disk,
         }
+    }
+
+    /// True when block `key` is in RAM, on disk or being filled: a planner need not fetch
+    /// it. Counts nothing and marks nothing.
+    pub fn holds(&self, key: &BlockKey) -> bool {
+        self.store.peek(key).is_some()
+            || self.inflight.contains(key)
+            || self.disk.as_ref().is_some_and(|d| d.contains(key))
     }
 
     /// The cache's counters now.
@@ -180,9 +203,8 @@ impl Cache {
             insertions: s.insertions,
             inflight: self.inflight.len() as u64,
             budget: self.budget.stats(),
-            prefetch: self
-                .prefetch
-                .stats(|k| self.store.peek(k).is_some() || self.inflight.contains(k)),
+            disk: self.disk.as_ref().map(|d| d.stats()),
+            prefetch: self.prefetch.stats(|k| self.holds(k)),
         }
     }
 }

@@ -165,6 +165,7 @@ fn start(driver: IoDriver, settings: Settings) -> (DataPlane, Publisher, Arc<Met
         pin_cores: false,
         backlog: 64,
         cache: Default::default(),
+        disk: None,
         max_connections: 0,
         access_log: None,
     };

@@ -28,7 +28,7 @@ use super::retry::{backoff, MAX_ATTEMPTS};
 use super::ReadEnv;
 use crate::cache::meta::parse_content_range;
 use crate::cache::range::RangeSpec;
-use crate::cache::{BlockFill, ObjectId, Permit, SegmentWriter};
+use crate::cache::{BlockFill, DiskTier, ObjectId, Permit, SegmentWriter, Source};
 use crate::error::{Error, ErrorKind, Side};
 use crate::WorkerMetrics;
 
@@ -222,6 +222,37 @@ impl<F: OriginFetch> Filler<F> {
             filler.fill(writer, index).await;
             drop(permit);
             filler.close();
+        });
+    }
+
+    /// Start a task that fills `writer`'s block (`index`) from the disk tier, promoting it
+    /// into RAM; when the disk no longer has it or what it read fails its checks, from the
+    /// origin instead, like any fill.
+    pub(crate) fn spawn_from_disk(
+        self,
+        disk: Option<Arc<DiskTier>>,
+        mut writer: SegmentWriter,
+        index: u64,
+        permit: Rc<Permit>,
+    ) {
+        monoio::spawn(async move {
+            let block = match &disk {
+                Some(d) => d.read(writer.key()).await,
+                None => None,
+            };
+            match block {
+                Some(block) if block.len() == writer.remaining() => {
+                    writer.set_source(Source::Disk);
+                    writer.push(block);
+                    writer.complete();
+                }
+                _ => {
+                    let mut filler = self;
+                    filler.fill(writer, index).await;
+                    filler.close();
+                }
+            }
+            drop(permit);
         });
     }
 

@@ -122,6 +122,20 @@ pub(crate) async fn find<F: OriginFetch>(
                 flight,
                 outcome: None,
             };
+            // Blocks of the object on disk (from before a restart, or evicted from RAM): learn
+            // the current metadata with a HEAD, then read them, rather than GET them again.
+            let ask = match ask {
+                Ask::FirstFetch(_)
+                    if env
+                        .cache
+                        .disk
+                        .as_ref()
+                        .is_some_and(|d| d.holds_object(object)) =>
+                {
+                    Ask::Head
+                }
+                ask => ask,
+            };
             let result = match ask {
                 Ask::FirstFetch(range) => first_fetch(env, fetch, object, range).await,
                 Ask::Head => head_lookup(env, fetch, object)

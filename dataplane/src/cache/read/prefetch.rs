@@ -87,7 +87,7 @@ fn tail(env: &ReadEnv, target: &Target, from: u64) -> Option<Vec<u8>> {
     Some(out)
 }
 
-/// Fill the blocks of `range` that are neither cached nor in flight, in up to [`STREAMS`]
+/// Fill the blocks of `range` that are neither cached (in RAM or on disk) nor in flight, in up to [`STREAMS`]
 /// runs, each its own origin GET. Stops (counting what it left out as cancelled) when the
 /// budget's prefetch share is spent.
 fn start<F: OriginFetch>(env: &Rc<ReadEnv>, fetch: &Rc<F>, target: &Rc<Target>, range: ByteRange) {
@@ -99,7 +99,7 @@ fn start<F: OriginFetch>(env: &Rc<ReadEnv>, fetch: &Rc<F>, target: &Rc<Target>, 
     let mut run: Option<(Feed, u64, u64)> = None; // (feed, next block, blocks left in it)
     for index in span.indices() {
         let key = BlockKey::new(target.object.clone(), target.etag.clone(), index);
-        if cache.store.peek(&key).is_some() || cache.inflight.contains(&key) {
+        if cache.holds(&key) {
             run = None;
             continue;
         }

@@ -30,6 +30,11 @@ enum Slot {
         fill: Arc<BlockFill>,
         _charge: Option<Rc<Permit>>,
     },
+    /// Being read from the disk tier by this response (with its budget charge).
+    Disk {
+        fill: Arc<BlockFill>,
+        _charge: Rc<Permit>,
+    },
 }
 
 /// The filler this response feeds, and the blocks of its run.
@@ -148,7 +153,9 @@ impl<F: OriginFetch> BodyStream<F> {
         }
         match self.window.front() {
             Some(Slot::Hit(_)) => true,
-            Some(Slot::Fill { fill, .. }) => fill.is_ready(self.front_off.max(self.want().start)),
+            Some(Slot::Fill { fill, .. } | Slot::Disk { fill, .. }) => {
+                fill.is_ready(self.front_off.max(self.want().start))
+            }
             None => self.next_claim > self.last_block,
         }
     }
@@ -173,20 +180,26 @@ impl<F: OriginFetch> BodyStream<F> {
                 WorkerMetrics::add(&m.cache_bytes_hit, p.len() as u64);
                 p
             }
-            Some(Slot::Fill { fill, .. }) => match fill.read(off).await? {
-                Some(p) => {
-                    let p = p.slice(..p.len().min(want.end - off));
-                    WorkerMetrics::add(&m.cache_bytes_miss, p.len() as u64);
-                    p
+            Some(slot @ (Slot::Fill { fill, .. } | Slot::Disk { fill, .. })) => {
+                match fill.read(off).await? {
+                    Some(p) => {
+                        let p = p.slice(..p.len().min(want.end - off));
+                        let counter = match slot {
+                            Slot::Disk { .. } => &m.cache_bytes_hit,
+                            _ => &m.cache_bytes_miss,
+                        };
+                        WorkerMetrics::add(counter, p.len() as u64);
+                        p
+                    }
+                    None => {
+                        return Err(Error::new(
+                            ErrorKind::Truncated,
+                            Side::Origin,
+                            "block fill ended early",
+                        ))
+                    }
                 }
-                None => {
-                    return Err(Error::new(
-                        ErrorKind::Truncated,
-                        Side::Origin,
-                        "block fill ended early",
-                    ))
-                }
-            },
+            }
         };
         self.front_off = off + piece.len();
         if self.front_off >= want.end {
@@ -214,6 +227,7 @@ impl<F: OriginFetch> BodyStream<F> {
                 self.push(Slot::Hit(block), None);
                 continue;
             }
+            let disk = cache.disk.as_ref().filter(|d| d.probe(&key));
             let len = block_bytes(index, bs, self.target.size).len();
             let permit = match cache.budget.try_acquire(len) {
                 Some(p) => p,
@@ -224,11 +238,31 @@ impl<F: OriginFetch> BodyStream<F> {
             };
             WorkerMetrics::add(&m.cache_block_misses, 1);
             // The client's first byte inside a cold block: its tail is fetched from that byte
-            // and its head beside it, so the first byte waits for nothing before it.
-            let split = (index == self.range.first / bs)
+            // and its head beside it, so the first byte waits for nothing before it. A block
+            // on disk is read whole.
+            let split = (index == self.range.first / bs && disk.is_none())
                 .then(|| (self.range.first % bs) as usize)
                 .filter(|&at| at > 0);
             match cache.inflight.claim(&key, len as usize, split) {
+                Claim::Fill(fill, writers) if disk.is_some() => {
+                    let permit = Rc::new(permit);
+                    for writer in writers {
+                        self.filler((index + 1) * bs, None).spawn_from_disk(
+                            disk.cloned(),
+                            writer,
+                            index,
+                            permit.clone(),
+                        );
+                    }
+                    self.held += 1;
+                    self.push(
+                        Slot::Disk {
+                            fill,
+                            _charge: permit,
+                        },
+                        None,
+                    );
+                }
                 Claim::Hit(block) => self.push(Slot::Hit(block), None),
                 Claim::Wait(fill) => {
                     WorkerMetrics::add(&m.coalesced_waits, 1);
@@ -295,7 +329,7 @@ impl<F: OriginFetch> BodyStream<F> {
                         self.target.etag.clone(),
                         last + 1,
                     );
-                    if cache.store.peek(&key).is_some() || cache.inflight.contains(&key) {
+                    if cache.holds(&key) {
                         break;
                     }
                     last += 1;

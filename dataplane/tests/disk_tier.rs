@@ -1,0 +1,219 @@
+//! The disk tier under the read pipeline, on both io drivers, against the in-process fake
+//! origin: a restart serves from disk after one HEAD, a damaged block is fetched again from
+//! the origin, and a working set larger than RAM is read from disk, not from the origin.
+
+mod support;
+
+use std::os::unix::fs::FileExt;
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rangecache_dataplane::cache::disk::FILE_NAME;
+use rangecache_dataplane::cache::range::RangeSpec;
+use rangecache_dataplane::cache::read::{self, Answer, ReadEnv, ReadRequest};
+use rangecache_dataplane::cache::{
+    Cache, CacheConfig, DiskConfig, DiskTier, ObjectId, PrefetchConfig,
+};
+use rangecache_dataplane::Metrics;
+use support::fake_origin::FakeOrigin;
+
+const BS: u64 = 64 * 1024;
+
+struct Dir(PathBuf);
+
+impl Dir {
+    fn new(name: &str) -> Self {
+        let p = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
+            "disk-tier-it-{name}-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).unwrap();
+        Self(p)
+    }
+}
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn cache(dir: &Dir, memory: u64, disk: u64) -> Arc<Cache> {
+    let tier = DiskTier::open(&DiskConfig::new(&dir.0, disk, BS)).unwrap();
+    Arc::new(Cache::with_disk(
+        CacheConfig {
+            memory,
+            block_size: BS,
+            metadata_ttl: Duration::from_secs(60),
+            metadata_entries: 1000,
+            readahead_window: 4 * BS,
+            inflight_memory: 64 << 20,
+            prefetch: PrefetchConfig {
+                enabled: false,
+                ..PrefetchConfig::default()
+            },
+        },
+        Some(tier),
+    ))
+}
+
+fn request(key: &str, first: u64, last: u64) -> ReadRequest<'static> {
+    ReadRequest {
+        object: ObjectId::new("origin", "bucket", key),
+        range: Some(RangeSpec::FromTo { first, last }),
+        preconditions: Default::default(),
+        head_only: false,
+        wants_checksums: false,
+        budget_wait: Duration::from_secs(5),
+    }
+}
+
+async fn read_all(env: &Rc<ReadEnv>, origin: &Arc<FakeOrigin>, req: &ReadRequest<'_>) -> Vec<u8> {
+    let fetch = Rc::new(origin.fetch(req.object.key()));
+    let Answer::Object { body, .. } = read::open(env, fetch, req).await.unwrap() else {
+        panic!("not an object answer");
+    };
+    let mut got = Vec::new();
+    if let Some(mut body) = body {
+        while let Some(p) = body.next().await.unwrap() {
+            got.extend_from_slice(&p);
+        }
+    }
+    got
+}
+
+/// Wait until no fill is in flight and every block queued for the disk is written.
+async fn settle(cache: &Cache) {
+    for _ in 0..1000 {
+        if cache.inflight.is_empty() && cache.budget.stats().used == 0 {
+            break;
+        }
+        monoio::time::sleep(Duration::from_millis(2)).await;
+    }
+    assert!(cache.inflight.is_empty(), "fills still in flight");
+    if let Some(d) = &cache.disk {
+        assert!(d.flush(Duration::from_secs(10)));
+    }
+}
+
+#[monoio::test_all(timer_enabled = true)]
+async fn after_a_restart_blocks_come_from_disk_after_one_head() {
+    let dir = Dir::new("restart");
+    let origin = FakeOrigin::new();
+    let data = FakeOrigin::pattern(6 * BS as usize + 77, 3);
+    origin.put("obj", data.clone());
+    {
+        let cache = cache(&dir, 64 << 20, 32 << 20);
+        let env = ReadEnv::new(cache.clone(), Arc::new(Metrics::new(1)), 0);
+        let got = read_all(&env, &origin, &request("obj", 0, data.len() as u64 - 1)).await;
+        assert_eq!(got, data);
+        settle(&cache).await;
+        assert_eq!(cache.disk.as_ref().unwrap().stats().blocks, 7);
+    }
+    let gets_before = origin.gets().len();
+    let heads_before = origin.heads();
+
+    // A new process: empty RAM, the same disk.
+    let cache = cache(&dir, 64 << 20, 32 << 20);
+    let env = ReadEnv::new(cache.clone(), Arc::new(Metrics::new(1)), 0);
+    let (first, last) = (BS + 100, 5 * BS + 9);
+    let got = read_all(&env, &origin, &request("obj", first, last)).await;
+    assert_eq!(got, data[first as usize..=last as usize]);
+    assert_eq!(
+        origin.gets().len(),
+        gets_before,
+        "no origin GET for blocks on disk"
+    );
+    assert_eq!(
+        origin.heads(),
+        heads_before + 1,
+        "the metadata is revalidated"
+    );
+    settle(&cache).await;
+    let disk = cache.disk.as_ref().unwrap().stats();
+    assert_eq!((disk.hits, disk.checksum_failures), (5, 0));
+    // Promoted into RAM: read again, no disk read.
+    let got = read_all(&env, &origin, &request("obj", first, last)).await;
+    assert_eq!(got, data[first as usize..=last as usize]);
+    assert_eq!(cache.disk.as_ref().unwrap().stats().hits, 5);
+}
+
+#[monoio::test_all(timer_enabled = true)]
+async fn a_damaged_block_on_disk_is_fetched_from_the_origin_instead() {
+    let dir = Dir::new("damage");
+    let origin = FakeOrigin::new();
+    let data = FakeOrigin::pattern(4 * BS as usize, 9);
+    origin.put("obj", data.clone());
+    {
+        let cache = cache(&dir, 64 << 20, 32 << 20);
+        let env = ReadEnv::new(cache.clone(), Arc::new(Metrics::new(1)), 0);
+        read_all(&env, &origin, &request("obj", 0, 4 * BS - 1)).await;
+        settle(&cache).await;
+    }
+    // Flip a byte in the middle of every slot's data: whichever slot holds a block, it fails.
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(dir.0.join(FILE_NAME))
+        .unwrap();
+    let slot = 4096 + BS;
+    for s in 0..4 {
+        let at = 4096 + s * slot + 4096 + BS / 2;
+        let mut b = [0u8; 1];
+        f.read_exact_at(&mut b, at).unwrap();
+        f.write_all_at(&[!b[0]], at).unwrap();
+    }
+    f.sync_all().unwrap();
+
+    let cache = cache(&dir, 64 << 20, 32 << 20);
+    let env = ReadEnv::new(cache.clone(), Arc::new(Metrics::new(1)), 0);
+    let gets_before = origin.gets().len();
+    let got = read_all(&env, &origin, &request("obj", 0, 4 * BS - 1)).await;
+    assert_eq!(got, data, "never a damaged byte");
+    assert!(
+        origin.gets().len() > gets_before,
+        "fetched from the origin again"
+    );
+    settle(&cache).await;
+    let disk = cache.disk.as_ref().unwrap().stats();
+    assert_eq!((disk.checksum_failures, disk.hits), (4, 0));
+}
+
+#[monoio::test_all(timer_enabled = true)]
+async fn a_working_set_larger_than_ram_is_served_from_disk() {
+    let dir = Dir::new("larger");
+    let origin = FakeOrigin::new();
+    // 64 blocks of objects against RAM for 16 blocks and disk for 128.
+    let objects: Vec<_> = (0..4)
+        .map(|i| {
+            let d = FakeOrigin::pattern(16 * BS as usize, 20 + i);
+            origin.put(&format!("o{i}"), d.clone());
+            d
+        })
+        .collect();
+    let cache = cache(&dir, 16 * (BS + 256), 4096 + 128 * (4096 + BS));
+    let env = ReadEnv::new(cache.clone(), Arc::new(Metrics::new(1)), 0);
+    for (i, d) in objects.iter().enumerate() {
+        let got = read_all(&env, &origin, &request(&format!("o{i}"), 0, 16 * BS - 1)).await;
+        assert_eq!(&got, d);
+        settle(&cache).await;
+    }
+    let gets_after_warm = origin.gets().len();
+    for _ in 0..2 {
+        for (i, d) in objects.iter().enumerate() {
+            let got = read_all(&env, &origin, &request(&format!("o{i}"), 0, 16 * BS - 1)).await;
+            assert_eq!(&got, d);
+            settle(&cache).await;
+        }
+    }
+    assert_eq!(
+        origin.gets().len(),
+        gets_after_warm,
+        "every block from RAM or disk"
+    );
+    assert!(cache.disk.as_ref().unwrap().stats().hits >= 64);
+}
