@@ -22,33 +22,11 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use criterion::{Criterion, Throughput};
 use lru::LruCache;
-use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
-use rangecache_dataplane::cache::store::{
-    BlockKey, BlockStore, ObjectId, StoreOptions, ENTRY_OVERHEAD,
-};
+use rangecache_dataplane::cache::store::{BlockKey, BlockStore, StoreOptions, ENTRY_OVERHEAD};
 
-const BLOCK: usize = 1 << 20;
-static ZEROS: [u8; BLOCK] = [0; BLOCK];
-
-/// A 1 MiB block that costs nothing to make or clone.
-fn payload() -> Bytes {
-    Bytes::from_static(&ZEROS)
-}
-
-/// Block `id`: block `id % 64` of object `id / 64`, all at one ETag.
-fn keys(ids: std::ops::Range<u64>) -> Vec<BlockKey> {
-    let etag: std::sync::Arc<str> = "\"5d41402abc4b2a76b9719d911017c592\"".into();
-    ids.map(|id| {
-        let object = ObjectId::new(
-            "primary",
-            "analytics",
-            &format!("warehouse/events/part-{:05}.parquet", id / 64),
-        );
-        BlockKey::new(object, etag.clone(), id % 64)
-    })
-    .collect()
-}
+#[path = "common/trace.rs"]
+mod trace;
+use trace::{keys, payload, Req, Shape, TraceSpec, BLOCK};
 
 // ---- hit ratio ------------------------------------------------------------------------------
 
@@ -58,81 +36,16 @@ const BUDGET_BLOCKS: u64 = 2_000;
 const SCAN: usize = 2 * BUDGET_BLOCKS as usize;
 const AFTER_WINDOW: usize = 10_000;
 const SEED: u64 = 0x5eed_cafe;
+const SPEC: TraceSpec = TraceSpec {
+    distinct: DISTINCT,
+    requests: ZIPF_REQUESTS,
+    scan: SCAN,
+    s: 1.0,
+    seed: SEED,
+};
 
 fn budget() -> u64 {
     BUDGET_BLOCKS * (BLOCK as u64 + ENTRY_OVERHEAD)
-}
-
-/// One request of a trace: an index into the key table.
-#[derive(Clone, Copy)]
-enum Req {
-    Zipf(u32),
-    Scan(u32),
-}
-
-#[derive(Clone, Copy)]
-enum Shape {
-    NoScan,
-    Burst,
-    Interleaved,
-}
-
-/// Zipf(s) over `n` ranks by inverting the CDF; ranks are shuffled onto block ids so the hot
-/// blocks are spread over objects.
-struct Zipf {
-    cdf: Vec<f64>,
-    ids: Vec<u32>,
-}
-
-impl Zipf {
-    fn new(n: usize, s: f64, rng: &mut StdRng) -> Self {
-        let mut total = 0.0;
-        let mut cdf: Vec<f64> = (1..=n)
-            .map(|rank| {
-                total += 1.0 / (rank as f64).powf(s);
-                total
-            })
-            .collect();
-        cdf.iter_mut().for_each(|c| *c /= total);
-        let mut ids: Vec<u32> = (0..n as u32).collect();
-        for i in (1..n).rev() {
-            ids.swap(i, rng.gen_range(0..=i));
-        }
-        Self { cdf, ids }
-    }
-
-    fn sample(&self, rng: &mut StdRng) -> u32 {
-        let u: f64 = rng.gen();
-        let rank = self.cdf.partition_point(|&c| c < u).min(self.cdf.len() - 1);
-        self.ids[rank]
-    }
-}
-
-/// The requests of one trace shape and where its scan ends (in Zipf requests).
-fn trace(shape: Shape) -> (Vec<Req>, usize) {
-    let mut rng = StdRng::seed_from_u64(SEED);
-    let zipf = Zipf::new(DISTINCT, 1.0, &mut rng);
-    let scan_ids = (DISTINCT..DISTINCT + SCAN).map(|id| Req::Scan(id as u32));
-    let mut reqs = Vec::with_capacity(ZIPF_REQUESTS + SCAN);
-    let half = ZIPF_REQUESTS / 2;
-    reqs.extend((0..half).map(|_| Req::Zipf(zipf.sample(&mut rng))));
-    let scan_end = match shape {
-        Shape::NoScan => half,
-        Shape::Burst => {
-            reqs.extend(scan_ids);
-            half
-        }
-        Shape::Interleaved => {
-            for scan in scan_ids {
-                reqs.push(Req::Zipf(zipf.sample(&mut rng)));
-                reqs.push(scan);
-            }
-            half + SCAN
-        }
-    };
-    let zipf_so_far = reqs.iter().filter(|r| matches!(r, Req::Zipf(_))).count();
-    reqs.extend((zipf_so_far..ZIPF_REQUESTS).map(|_| Req::Zipf(zipf.sample(&mut rng))));
-    (reqs, scan_end)
 }
 
 /// A read-through cache under test: `read` returns whether it hit, inserting on a miss.
@@ -275,7 +188,7 @@ fn hit_ratios() -> String {
         ("burst scan", Shape::Burst),
         ("interleaved", Shape::Interleaved),
     ] {
-        let (reqs, scan_end) = trace(shape);
+        let (reqs, scan_end) = trace::trace(SPEC, shape);
         for (name, policy) in POLICIES {
             let o = replay(&mut policy.build(), &keys, &reqs, scan_end);
             report += &format!(
@@ -305,7 +218,7 @@ fn hit_ratio_pass(c: &mut Criterion) {
     }
 
     let keys = keys(0..(DISTINCT + SCAN) as u64);
-    let (reqs, scan_end) = trace(Shape::Burst);
+    let (reqs, scan_end) = trace::trace(SPEC, Shape::Burst);
     let mut group = c.benchmark_group("trace_pass_burst_scan");
     group.sample_size(10);
     group.throughput(Throughput::Elements(reqs.len() as u64));

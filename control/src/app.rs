@@ -38,14 +38,18 @@ const ADMIN_STOP_TIMEOUT: Duration = Duration::from_secs(3);
 /// Run rangecache until SIGTERM/SIGINT (or until `--check` has printed the configuration).
 pub fn run(cli: Cli) -> Result<(), StartupError> {
     let sources = cli.sources();
-    let settings = config::load(&sources, &config::process_env())?;
-    for w in &settings.warnings {
+    let loaded = config::layers::load(&sources, &config::process_env())?;
+    for w in &loaded.settings.warnings {
         warn!("{w}");
     }
     if cli.check {
-        print!("{}", config::effective_toml(&settings));
+        print!(
+            "{}",
+            config::provenance::render(&loaded.settings, &loaded.raw, &loaded.provenance)
+        );
         return Ok(());
     }
+    let settings = loaded.settings;
 
     let nofile = limits::raise_nofile()
         .inspect_err(|e| warn!("cannot raise the open file limit: {e}"))
@@ -302,11 +306,14 @@ impl Control {
 
     /// SIGHUP: load, validate and resolve again; publish on success, keep the old otherwise.
     async fn reload(&mut self) {
-        let from = match &self.publisher.settings().source {
-            Some(path) => path.display().to_string(),
-            None => "defaults, environment and flags".to_owned(),
+        let file = match &self.publisher.settings().source {
+            Some(path) => format!("--config {}", path.display()),
+            None => "no --config file".to_owned(),
         };
-        info!("SIGHUP received: reloading configuration from {from}");
+        info!(
+            "SIGHUP received: reloading configuration ({}, {file})",
+            self.sources.config_dir
+        );
         let sources = self.sources.clone();
         let loaded =
             tokio::task::spawn_blocking(move || config::load(&sources, &config::process_env()))

@@ -4,16 +4,27 @@ use std::path::PathBuf;
 
 use clap::Parser;
 
-use crate::config::{Overrides, Sources};
+use crate::config::layers::DEFAULT_CONFIG_DIR;
+use crate::config::{ConfigDir, Overrides, Sources};
 
 /// rangecache: an S3 caching proxy for analytics.
 ///
-/// Configuration precedence: built-in defaults < --config FILE < RANGECACHE_<SECTION>__<FIELD>
+/// Configuration precedence, lowest first: built-in defaults < the profile's defaults <
+/// DIR/default.toml < DIR/<profile>.toml < DIR/local.toml (DIR: --config-dir, default
+/// ./config; missing files are skipped) < --config FILE < RANGECACHE_<SECTION>__<FIELD>
 /// environment variables < these flags. Logging: RANGECACHE_LOG (default "info").
 #[derive(Debug, Parser)]
 #[command(name = "rangecache", version, about, long_about)]
 pub struct Cli {
-    /// TOML configuration file (see config/default.toml); without it, built-in defaults.
+    /// Built-in profile: default, dev, prod, prod-tls or prod-mtls (README "Profiles").
+    /// Default: RANGECACHE_PROFILE, else "default".
+    #[arg(long, value_name = "NAME")]
+    pub profile: Option<String>,
+    /// Directory holding default.toml, <profile>.toml and local.toml, merged in that order
+    /// (each optional). Default: ./config, used when it exists.
+    #[arg(long, value_name = "DIR")]
+    pub config_dir: Option<PathBuf>,
+    /// TOML configuration file (keys: config/default.toml), merged over the config directory.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Client-facing S3 listen address (server.listen).
@@ -31,7 +42,8 @@ pub struct Cli {
     /// Origin endpoint, http(s)://host[:port] (origin.endpoint).
     #[arg(long, value_name = "URL")]
     pub origin: Option<String>,
-    /// Validate the configuration, print it with secrets redacted, and exit.
+    /// Validate the configuration, print every effective value with the layer it came from
+    /// (secrets redacted), and exit.
     #[arg(long)]
     pub check: bool,
     /// Write the process id to FILE once ready to serve (when systemd would get READY=1);
@@ -44,6 +56,11 @@ impl Cli {
     /// Where the configuration comes from.
     pub fn sources(&self) -> Sources {
         Sources {
+            profile: self.profile.clone(),
+            config_dir: match &self.config_dir {
+                Some(dir) => ConfigDir::Explicit(dir.clone()),
+                None => ConfigDir::Implicit(PathBuf::from(DEFAULT_CONFIG_DIR)),
+            },
             file: self.config.clone(),
             overrides: Overrides {
                 listen: self.listen.clone(),
@@ -77,10 +94,19 @@ mod tests {
             "--origin",
             "http://minio:9000",
             "--check",
+            "--profile",
+            "prod-tls",
+            "--config-dir",
+            "/etc/rangecache",
         ])
         .unwrap();
         assert!(cli.check);
         let s = cli.sources();
+        assert_eq!(s.profile.as_deref(), Some("prod-tls"));
+        assert_eq!(
+            s.config_dir,
+            ConfigDir::Explicit(PathBuf::from("/etc/rangecache"))
+        );
         assert_eq!(
             s.file.as_deref(),
             Some(std::path::Path::new("/etc/rc.toml"))
@@ -90,6 +116,14 @@ mod tests {
         assert_eq!(s.overrides.domain.as_deref(), Some("s3.local"));
         assert_eq!(s.overrides.workers, Some(4));
         assert_eq!(s.overrides.origin.as_deref(), Some("http://minio:9000"));
+    }
+
+    #[test]
+    fn config_dir_defaults_to_the_working_directory_s_config() {
+        let s = Cli::try_parse_from(["rangecache"]).unwrap().sources();
+        assert_eq!(s.config_dir, ConfigDir::Implicit(PathBuf::from("config")));
+        assert_eq!(s.profile, None);
+        assert_eq!(s.file, None);
     }
 
     #[test]

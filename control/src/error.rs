@@ -81,6 +81,12 @@ impl StartupError {
         self
     }
 
+    /// The same error with `context: ` before its detail (which file a parse error is in).
+    pub fn in_context(mut self, context: impl fmt::Display) -> Self {
+        self.detail = format!("{context}: {}", self.detail);
+        self
+    }
+
     /// The phase that failed.
     #[cfg(test)]
     pub fn phase(&self) -> Phase {

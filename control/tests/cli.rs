@@ -11,10 +11,13 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-/// The binary with a clean environment (no stray RANGECACHE_* or AWS_* variables).
+/// The binary with a clean environment (no stray RANGECACHE_* or AWS_* variables), run in
+/// cargo's scratch directory for tests, which has no `config/` to merge.
 fn rangecache() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_rangecache"));
-    cmd.env_clear().env("RANGECACHE_LOG", "warn");
+    cmd.env_clear()
+        .env("RANGECACHE_LOG", "warn")
+        .current_dir(env!("CARGO_TARGET_TMPDIR"));
     cmd
 }
 
@@ -59,10 +62,11 @@ fn unknown_key_is_a_parse_error_with_its_line() {
     let cfg = TempConfig::new("unknown", "[server]\n\nlisen = \"127.0.0.1:1\"\n");
     let (code, line) = fails(rangecache().arg("--config").arg(&cfg.0));
     assert_eq!(code, 1);
-    assert!(
-        line.starts_with("rangecache: [parse_config] line 3: unknown field 'lisen'"),
-        "{line}"
+    let want = format!(
+        "rangecache: [parse_config] {}: line 3: unknown field 'lisen'",
+        cfg.0.display()
     );
+    assert!(line.starts_with(&want), "{line}");
 }
 
 #[test]
@@ -157,6 +161,112 @@ fn check_prints_the_effective_config_redacted() {
         Some("<redacted>")
     );
     assert_eq!(v["bucket"][0]["origin_bucket"].as_str(), Some("b"));
+}
+
+/// A scratch directory holding `config/` files, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str, files: &[(&str, &str)]) -> Self {
+        let root = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("cli-{}-{name}", std::process::id()));
+        std::fs::create_dir_all(root.join("config")).unwrap();
+        for (file, text) in files {
+            std::fs::write(root.join("config").join(file), text).unwrap();
+        }
+        Self(root)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[test]
+fn profiles_and_the_config_directory_layer_with_provenance() {
+    let dir = TempDir::new(
+        "profiles",
+        &[
+            ("default.toml", "[server]\nworkers = 2\n"),
+            (
+                "prod.toml",
+                "[server]\nlisten = \"127.0.0.1:7071\"\n[origin]\naccess_key_id = \"AKPROD\"\n\
+                 secret_access_key = \"PRODSECRET\"\n",
+            ),
+            ("local.toml", "[cache]\nmemory = \"64MiB\"\n"),
+        ],
+    );
+    // The working directory's config/ is the default directory.
+    let out = rangecache()
+        .current_dir(&dir.0)
+        .args(["--profile", "prod", "--check", "--domain", "s3.test"])
+        .env("RANGECACHE_CACHE__BLOCK_SIZE", "4MiB")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(!text.contains("PRODSECRET"), "{text}");
+    let from = |key: &str| -> String {
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(&format!("{key} = ")))
+            .unwrap_or_else(|| panic!("no {key} in\n{text}"));
+        line.rsplit_once("   # from ").unwrap().1.to_owned()
+    };
+    assert_eq!(from("server.workers"), "config/default.toml");
+    assert_eq!(from("server.listen"), "config/prod.toml");
+    assert_eq!(from("origin.secret_access_key"), "config/prod.toml");
+    assert_eq!(from("cache.memory"), "config/local.toml");
+    assert_eq!(from("cache.block_size"), "RANGECACHE_CACHE__BLOCK_SIZE");
+    assert_eq!(from("server.domain"), "--domain");
+    assert_eq!(from("log.access"), "profile prod");
+    assert_eq!(from("server.idle_timeout"), "built-in defaults");
+    assert!(
+        text.contains("\nserver.listen = \"127.0.0.1:7071\" "),
+        "{text}"
+    );
+    assert!(text.contains("\norigin.secret_access_key = \"<redacted>\" "));
+    let v: toml::Value = toml::from_str(&text).unwrap();
+    assert_eq!(v["cache"]["memory"].as_str(), Some("64MiB"));
+
+    // RANGECACHE_PROFILE picks the profile; --config-dir replaces ./config.
+    let out = rangecache()
+        .args(["--check", "--config-dir"])
+        .arg(dir.0.join("config"))
+        .env("RANGECACHE_PROFILE", "dev")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("# profile: dev (RANGECACHE_PROFILE)"),
+        "{text}"
+    );
+    assert!(text.contains("\nauth.mode = \"none\" "), "{text}");
+    assert!(!text.contains("127.0.0.1:7071"), "prod.toml is not dev's");
+
+    // A profile whose requirements are not met names the missing key.
+    let (code, line) = fails(
+        rangecache()
+            .current_dir(&dir.0)
+            .args(["--profile", "prod-tls"]),
+    );
+    assert_eq!(code, 1);
+    assert_eq!(
+        line,
+        "rangecache: [validate_config] server.tls.cert_file: profile prod-tls requires TLS on \
+         the client listener: set server.tls.cert_file and server.tls.key_file"
+    );
+    let (code, line) = fails(rangecache().args(["--profile", "qa"]));
+    assert_eq!(code, 1);
+    assert_eq!(
+        line,
+        "rangecache: [validate_config] --profile: unknown profile 'qa' (expected default, dev, \
+         prod, prod-tls or prod-mtls)"
+    );
 }
 
 /// A running rangecache, killed on drop if the test did not stop it.

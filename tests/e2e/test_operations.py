@@ -438,5 +438,5 @@ def test_access_log_startup_errors_name_their_phase(tmp_path):
         cfg.write_text(text)
         env = {k: v for k, v in os.environ.items() if not k.startswith(("RANGECACHE_", "MONOIO_"))}
         done = subprocess.run([str(binary()), "--config", str(cfg)], capture_output=True, text=True,
-                              timeout=30, env=env)
+                              timeout=30, env=env, cwd=tmp_path)
         assert done.returncode == 1 and want in done.stderr, done.stderr

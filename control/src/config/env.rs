@@ -21,7 +21,16 @@ pub type EnvVars = BTreeMap<String, String>;
 pub const PREFIX: &str = "RANGECACHE_";
 
 /// Variables with the prefix that configure something other than the TOML tree.
-const NOT_OVERRIDES: &[&str] = &["RANGECACHE_LOG"];
+const NOT_OVERRIDES: &[&str] = &["RANGECACHE_LOG", super::profile::PROFILE_ENV];
+
+/// What the environment changed.
+#[derive(Debug, Default)]
+pub struct EnvApplied {
+    /// Warnings for prefixed variables that are not in the override form.
+    pub warnings: Vec<String>,
+    /// `(dotted key, variable)` for each override applied, in the order applied.
+    pub set: Vec<(String, String)>,
+}
 
 /// Capture the process environment (variables that are not valid UTF-8 are skipped).
 pub fn process_env() -> EnvVars {
@@ -30,10 +39,11 @@ pub fn process_env() -> EnvVars {
         .collect()
 }
 
-/// Apply every `RANGECACHE_<SECTION>__<FIELD>` variable in `env` to `raw`, in name order.
-/// Returns warnings for prefixed variables that are not in the override form.
-pub fn apply_env(raw: &mut RawConfig, env: &EnvVars) -> Result<Vec<String>, StartupError> {
-    let mut warnings = Vec::new();
+/// Apply every `RANGECACHE_<SECTION>__<FIELD>` variable in `env`, in name order, to `tree`: a
+/// [`RawConfig`] as a TOML value, every field present. After each variable the tree must still
+/// be a valid configuration, or the error names the variable.
+pub fn apply_env(tree: &mut toml::Value, env: &EnvVars) -> Result<EnvApplied, StartupError> {
+    let mut applied = EnvApplied::default();
     for (name, value) in env {
         let Some(rest) = name.strip_prefix(PREFIX) else {
             continue;
@@ -42,7 +52,7 @@ pub fn apply_env(raw: &mut RawConfig, env: &EnvVars) -> Result<Vec<String>, Star
             continue;
         }
         let Some((section, field)) = rest.split_once("__") else {
-            warnings.push(format!(
+            applied.warnings.push(format!(
                 "ignoring environment variable {name}: overrides are named \
                  {PREFIX}<SECTION>__<FIELD>"
             ));
@@ -50,19 +60,21 @@ pub fn apply_env(raw: &mut RawConfig, env: &EnvVars) -> Result<Vec<String>, Star
         };
         let section = section.to_ascii_lowercase();
         let field = field.to_ascii_lowercase();
-        *raw = override_one(raw, name, &section, &field, value)?;
+        override_one(tree, name, &section, &field, value)?;
+        let key = format!("{section}.{}", field.replace("__", "."));
+        applied.set.push((key, name.clone()));
     }
-    Ok(warnings)
+    Ok(applied)
 }
 
-/// `raw` with `[section] field` set from the variable `var`'s `value`.
+/// Set `[section] field` of `tree` from the variable `var`'s `value`.
 fn override_one(
-    raw: &RawConfig,
+    tree: &mut toml::Value,
     var: &str,
     section: &str,
     field: &str,
     value: &str,
-) -> Result<RawConfig, StartupError> {
+) -> Result<(), StartupError> {
     let fail = |detail: String| StartupError::new(Phase::ParseConfig, format!("{var}: {detail}"));
     if section == "bucket" {
         return Err(fail(
@@ -71,8 +83,6 @@ fn override_one(
                 .into(),
         ));
     }
-    let mut tree = toml::Value::try_from(raw)
-        .map_err(|e| fail(format!("cannot represent the configuration: {e}")))?;
     let slot = tree
         .get_mut(section)
         .and_then(toml::Value::as_table_mut)
@@ -92,7 +102,8 @@ fn override_one(
         None => slot,
     };
     *slot = typed_like(slot, value).map_err(fail)?;
-    RawConfig::deserialize(tree).map_err(|e| fail(e.message().replace('`', "'")))
+    RawConfig::deserialize(tree.clone()).map_err(|e| fail(e.message().replace('`', "'")))?;
+    Ok(())
 }
 
 /// The field of the section a (possibly nested, `table__field`) override starts at.
@@ -133,31 +144,40 @@ mod tests {
             .collect()
     }
 
+    /// The built-in defaults with `pairs` applied, and what was applied.
+    fn applied(pairs: &[(&str, &str)]) -> Result<(RawConfig, EnvApplied), StartupError> {
+        let mut tree = toml::Value::try_from(RawConfig::default()).unwrap();
+        let applied = apply_env(&mut tree, &env(pairs))?;
+        Ok((RawConfig::deserialize(tree).unwrap(), applied))
+    }
+
     #[test]
     fn overrides_map_to_fields_of_their_type() {
-        let mut raw = RawConfig::default();
-        apply_env(
-            &mut raw,
-            &env(&[
-                ("RANGECACHE_SERVER__LISTEN", "0.0.0.0:80"),
-                ("RANGECACHE_SERVER__WORKERS", "4"),
-                ("RANGECACHE_SERVER__PIN_CORES", "false"),
-                ("RANGECACHE_SERVER__MAX_HEAD_SIZE", "32KiB"),
-                (
-                    "RANGECACHE_SERVER__TLS__CERT_FILE",
-                    "/etc/rangecache/cert.pem",
-                ),
-                ("RANGECACHE_ORIGIN__ENDPOINT", "https://s3.example.com"),
-                ("RANGECACHE_ORIGIN__POOL_MAX_IDLE", "8"),
-                ("RANGECACHE_CACHE__MEMORY", "0"),
-                ("RANGECACHE_CACHE__BLOCK_SIZE", "4MiB"),
-                ("RANGECACHE_CACHE__METADATA_TTL", "5s"),
-                ("RANGECACHE_CACHE__METADATA_ENTRIES", "10"),
-                ("RANGECACHE_LOG", "debug"),
-                ("PATH", "/bin"),
-            ]),
-        )
+        let (raw, applied) = applied(&[
+            ("RANGECACHE_SERVER__LISTEN", "0.0.0.0:80"),
+            ("RANGECACHE_SERVER__WORKERS", "4"),
+            ("RANGECACHE_SERVER__PIN_CORES", "false"),
+            ("RANGECACHE_SERVER__MAX_HEAD_SIZE", "32KiB"),
+            (
+                "RANGECACHE_SERVER__TLS__CERT_FILE",
+                "/etc/rangecache/cert.pem",
+            ),
+            ("RANGECACHE_ORIGIN__ENDPOINT", "https://s3.example.com"),
+            ("RANGECACHE_ORIGIN__POOL_MAX_IDLE", "8"),
+            ("RANGECACHE_CACHE__MEMORY", "0"),
+            ("RANGECACHE_CACHE__BLOCK_SIZE", "4MiB"),
+            ("RANGECACHE_CACHE__METADATA_TTL", "5s"),
+            ("RANGECACHE_CACHE__METADATA_ENTRIES", "10"),
+            ("RANGECACHE_LOG", "debug"),
+            ("PATH", "/bin"),
+        ])
         .unwrap();
+        assert!(applied.warnings.is_empty());
+        assert_eq!(applied.set.len(), 11);
+        assert!(applied.set.contains(&(
+            "server.tls.cert_file".to_owned(),
+            "RANGECACHE_SERVER__TLS__CERT_FILE".to_owned()
+        )));
         assert_eq!(raw.server.listen, "0.0.0.0:80");
         assert_eq!(raw.server.workers, 4);
         assert!(!raw.server.pin_cores);
@@ -173,22 +193,20 @@ mod tests {
 
     #[test]
     fn type_errors_name_the_variable() {
-        let mut raw = RawConfig::default();
-        let err = apply_env(&mut raw, &env(&[("RANGECACHE_SERVER__WORKERS", "four")])).unwrap_err();
+        let err = applied(&[("RANGECACHE_SERVER__WORKERS", "four")]).unwrap_err();
         assert_eq!(err.phase(), Phase::ParseConfig);
         assert_eq!(
             err.detail(),
             "RANGECACHE_SERVER__WORKERS: expected an integer, got 'four'"
         );
 
-        let err = apply_env(&mut raw, &env(&[("RANGECACHE_SERVER__WORKERS", "-2")])).unwrap_err();
+        let err = applied(&[("RANGECACHE_SERVER__WORKERS", "-2")]).unwrap_err();
         assert!(
             err.detail().starts_with("RANGECACHE_SERVER__WORKERS: "),
             "{err}"
         );
 
-        let err =
-            apply_env(&mut raw, &env(&[("RANGECACHE_SERVER__PIN_CORES", "maybe")])).unwrap_err();
+        let err = applied(&[("RANGECACHE_SERVER__PIN_CORES", "maybe")]).unwrap_err();
         assert!(
             err.detail().contains("RANGECACHE_SERVER__PIN_CORES"),
             "{err}"
@@ -198,35 +216,34 @@ mod tests {
 
     #[test]
     fn unknown_sections_and_fields_are_errors() {
-        let mut raw = RawConfig::default();
-        let err = apply_env(&mut raw, &env(&[("RANGECACHE_SERVER__LISEN", "x")])).unwrap_err();
+        let err = applied(&[("RANGECACHE_SERVER__LISEN", "x")]).unwrap_err();
         assert!(err.detail().contains("unknown field 'lisen'"), "{err}");
-        let err = apply_env(&mut raw, &env(&[("RANGECACHE_CACHE__SIZE", "1")])).unwrap_err();
+        let err = applied(&[("RANGECACHE_CACHE__SIZE", "1")]).unwrap_err();
         assert!(
             err.detail().contains("unknown field 'size' in [cache]"),
             "{err}"
         );
-        let err = apply_env(&mut raw, &env(&[("RANGECACHE_CASH__MEMORY", "1")])).unwrap_err();
+        let err = applied(&[("RANGECACHE_CASH__MEMORY", "1")]).unwrap_err();
         assert!(err.detail().contains("unknown section 'cash'"), "{err}");
-        let err = apply_env(
-            &mut raw,
-            &env(&[("RANGECACHE_CACHE__METADATA_ENTRIES", "lots")]),
-        )
-        .unwrap_err();
+        let err = applied(&[("RANGECACHE_CACHE__METADATA_ENTRIES", "lots")]).unwrap_err();
         assert_eq!(
             err.detail(),
             "RANGECACHE_CACHE__METADATA_ENTRIES: expected an integer, got 'lots'"
         );
-        let err = apply_env(&mut raw, &env(&[("RANGECACHE_BUCKET__NAME", "x")])).unwrap_err();
+        let err = applied(&[("RANGECACHE_BUCKET__NAME", "x")]).unwrap_err();
         assert!(err.detail().contains("[[bucket]]"), "{err}");
     }
 
     #[test]
     fn malformed_names_are_warned_about() {
-        let mut raw = RawConfig::default();
-        let warnings = apply_env(&mut raw, &env(&[("RANGECACHE_SERVER_LISTEN", "x")])).unwrap();
-        assert_eq!(warnings.len(), 1);
-        assert!(warnings[0].contains("RANGECACHE_SERVER_LISTEN"));
+        let (raw, applied) = applied(&[
+            ("RANGECACHE_SERVER_LISTEN", "x"),
+            ("RANGECACHE_PROFILE", "prod"),
+        ])
+        .unwrap();
+        assert_eq!(applied.warnings.len(), 1);
+        assert!(applied.warnings[0].contains("RANGECACHE_SERVER_LISTEN"));
+        assert!(applied.set.is_empty());
         assert_eq!(raw, RawConfig::default());
     }
 }

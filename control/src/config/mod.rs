@@ -1,5 +1,7 @@
-//! Configuration: built-in defaults < TOML file < `RANGECACHE_<SECTION>__<FIELD>` environment
-//! variables < command-line flags, validated into typed [`Settings`].
+//! Configuration: built-in defaults < built-in profile defaults < the config directory's
+//! `default.toml`, `<profile>.toml` and `local.toml` < `--config FILE` <
+//! `RANGECACHE_<SECTION>__<FIELD>` environment variables < command-line flags (see [`layers`]),
+//! validated into typed [`Settings`].
 //!
 //! Two tiers: [`raw`] mirrors what users write (serde, unknown keys rejected); [`validate`]
 //! turns it into [`Settings`], the only form the rest of the control plane reads.
@@ -7,6 +9,9 @@
 pub mod auth;
 pub mod env;
 pub mod fleet;
+pub mod layers;
+pub mod profile;
+pub mod provenance;
 pub mod raw;
 pub mod raw_auth;
 pub mod raw_fleet;
@@ -19,6 +24,7 @@ pub mod validate;
 use std::path::PathBuf;
 
 pub use env::{process_env, EnvVars};
+pub use layers::ConfigDir;
 pub use raw::RawConfig;
 #[cfg(test)]
 pub use settings::REDACTED;
@@ -42,48 +48,64 @@ pub struct Overrides {
 }
 
 impl Overrides {
-    fn apply(&self, raw: &mut RawConfig) {
-        let set = |slot: &mut String, v: &Option<String>| {
+    /// Apply the flags given; returns `(key, flag)` for each.
+    fn apply(&self, raw: &mut RawConfig) -> Vec<(&'static str, &'static str)> {
+        let mut applied = Vec::new();
+        let mut set = |slot: &mut String, v: &Option<String>, key, flag| {
             if let Some(v) = v {
                 slot.clone_from(v);
+                applied.push((key, flag));
             }
         };
-        set(&mut raw.server.listen, &self.listen);
-        set(&mut raw.server.admin_listen, &self.admin_listen);
-        set(&mut raw.server.domain, &self.domain);
-        set(&mut raw.origin.endpoint, &self.origin);
+        set(
+            &mut raw.server.listen,
+            &self.listen,
+            "server.listen",
+            "--listen",
+        );
+        set(
+            &mut raw.server.admin_listen,
+            &self.admin_listen,
+            "server.admin_listen",
+            "--admin-listen",
+        );
+        set(
+            &mut raw.server.domain,
+            &self.domain,
+            "server.domain",
+            "--domain",
+        );
+        set(
+            &mut raw.origin.endpoint,
+            &self.origin,
+            "origin.endpoint",
+            "--origin",
+        );
         if let Some(w) = self.workers {
             raw.server.workers = w;
+            applied.push(("server.workers", "--workers"));
         }
+        applied
     }
 }
 
-/// Where a configuration comes from: an optional file and the command-line overrides.
+/// Where a configuration comes from: the profile, the config directory, an optional file and
+/// the command-line overrides. The default is the built-in defaults alone.
 #[derive(Debug, Clone, Default)]
 pub struct Sources {
-    /// `--config FILE`; without it, the built-in defaults are the base.
+    /// `--profile NAME`; without it, `RANGECACHE_PROFILE`, else `default`.
+    pub profile: Option<String>,
+    /// `--config-dir DIR` (or the working directory's `config/`).
+    pub config_dir: ConfigDir,
+    /// `--config FILE`, merged over the config directory's files.
     pub file: Option<PathBuf>,
-    /// Flags that override file and environment.
+    /// Flags that override files and environment.
     pub overrides: Overrides,
 }
 
 /// Load, merge and validate a configuration. `env` is the process environment (or a test's).
 pub fn load(sources: &Sources, env: &EnvVars) -> Result<Settings, StartupError> {
-    let mut raw = match &sources.file {
-        Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|e| {
-                let detail = format!("{}: {}", path.display(), tls::io_text(&e));
-                StartupError::new(Phase::LoadConfig, detail).with_cause(e)
-            })?;
-            parse(&text)?
-        }
-        None => RawConfig::default(),
-    };
-    let env_warnings = env::apply_env(&mut raw, env)?;
-    sources.overrides.apply(&mut raw);
-    let mut settings = validate::validate(&raw, env, sources.file.clone())?;
-    settings.warnings.splice(0..0, env_warnings);
-    Ok(settings)
+    layers::load(sources, env).map(|loaded| loaded.settings)
 }
 
 /// Parse TOML text; errors read `line N: message`.
@@ -101,7 +123,8 @@ pub fn parse(text: &str) -> Result<RawConfig, StartupError> {
     })
 }
 
-/// The effective configuration as TOML, secrets redacted (what `--check` prints).
+/// The effective configuration as TOML, secrets redacted (what `GET /config` shows as JSON).
+#[cfg(test)]
 pub fn effective_toml(settings: &Settings) -> String {
     toml::to_string(&settings.effective())
         .unwrap_or_else(|e| format!("# cannot render the configuration: {e}\n"))

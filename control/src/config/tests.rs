@@ -97,7 +97,7 @@ fn cache_env_overrides() {
     let file = TempFile::new("[cache]\nmemory = \"8GiB\"\nblock_size = \"4MiB\"\n");
     let sources = Sources {
         file: Some(file.0.clone()),
-        overrides: Overrides::default(),
+        ..Sources::default()
     };
     let s = load(
         &sources,
@@ -174,7 +174,7 @@ fn precedence_is_file_then_env_then_flags() {
     );
     let mut sources = Sources {
         file: Some(file.0.clone()),
-        overrides: Overrides::default(),
+        ..Sources::default()
     };
     let s = load(&sources, &EnvVars::new()).unwrap();
     assert_eq!(s.server.listen.port(), 1001);

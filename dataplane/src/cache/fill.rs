@@ -243,7 +243,7 @@ pub struct SegmentWriter {
 /// queued for the disk tier.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Source {
-    /// The origin: the block is new to this cache and goes to disk too (admission on fill).
+    /// The origin: the block is new to this cache and is offered to the disk tier.
     Origin,
     /// The disk tier: the block is promoted into RAM only.
     Disk,
@@ -290,9 +290,9 @@ impl SegmentWriter {
         match self.fill.complete(self.seg) {
             Some(block) => {
                 // Into the store before leaving the registry: see `Registry::claim`. A block
-                // from the origin is queued for the disk tier too (never waiting for it).
+                // from the origin is offered to the disk tier (never waiting for it).
                 if let (Some(disk), Source::Origin) = (&self.shared.disk, self.source) {
-                    disk.admit(&self.key, &block);
+                    disk.offer_fill(&self.key, &block);
                 }
                 self.shared.store.insert(self.key.clone(), block);
                 self.shared.fills.release(&self.key, &self.fill);

@@ -214,17 +214,30 @@ impl BlockStore {
     /// pin the whole buffer behind it. A block over a shard's hot budget is not kept
     /// ([`StoreStats::rejections`]), and the block it would have replaced is dropped too.
     pub fn insert(&self, key: BlockKey, block: Bytes) {
+        self.insert_evicting(key, block, |_, _| {});
+    }
+
+    /// [`BlockStore::insert`], handing each block it evicted to `evicted` (after the shard
+    /// lock is released): for a tier below that keeps what RAM lets go, and for simulations of
+    /// such policies.
+    pub fn insert_evicting(
+        &self,
+        key: BlockKey,
+        block: Bytes,
+        mut evicted: impl FnMut(BlockKey, Bytes),
+    ) {
         let Some(cache) = &self.cache else { return };
         // Every hit clones the block under a shard's read lock. A `Bytes` made from a `Vec`
         // allocates its shared header on its first clone: take that clone here, unlocked.
         drop(block.clone());
         let ours = (key.clone(), block.as_ptr(), block.len());
-        let mut evicted = cache.insert_with_lifecycle(key, block);
+        let mut out = cache.insert_with_lifecycle(key, block);
         // The shard lock is released; the evicted blocks are freed at the end of this scope.
         let (mut evictions, mut replacements, mut rejections) = (0, 0, 0);
-        for (k, v) in evicted.drain() {
+        for (k, v) in out.drain() {
             if k != ours.0 {
                 evictions += 1;
+                evicted(k, v);
             } else if (v.as_ptr(), v.len()) == (ours.1, ours.2) {
                 // quick_cache hands back a block it did not keep as if it had evicted it.
                 rejections += 1;

@@ -276,6 +276,9 @@ fn spawn(bin: &Path, config: &Path, log: &Path, mode: FileMode) -> Result<Child>
     Command::new(bin)
         .arg("--config")
         .arg(config)
+        // Its own directory as the config directory: no ./config/local.toml is merged in.
+        .arg("--config-dir")
+        .arg(config.parent().unwrap_or(Path::new(".")))
         .env("RUST_LOG", "warn")
         .stdin(Stdio::null())
         .stdout(logf.try_clone()?)

@@ -80,10 +80,14 @@ def base_config(origin_endpoint: str, driver: str = "auto", workers: int = 2) ->
 
 
 class RangeCache:
-    """One rangecache process. `endpoint` is the S3 data address, `admin` the admin address."""
+    """One rangecache process. `endpoint` is the S3 data address, `admin` the admin address.
+
+    It runs with `workdir` (a fresh temporary directory) as its working directory, so the default
+    config directory (`./config`) is absent: a developer's `config/local.toml` in the repository
+    never leaks into a test. `args` are extra flags (`--profile`, `--config-dir`, ...)."""
 
     def __init__(self, workdir: Path, config: dict[str, dict] | None = None, config_text: str | None = None,
-                 env: dict[str, str] | None = None):
+                 env: dict[str, str] | None = None, args: list[str] | None = None):
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.config = config
@@ -92,6 +96,7 @@ class RangeCache:
         self.stdout_path = self.workdir / "stdout.log"
         self.stderr_path = self.workdir / "stderr.log"
         self.extra_env = env or {}
+        self.extra_args = list(args or [])
         self.proc: subprocess.Popen | None = None
         self.exit_code: int | None = None
         # Runs in the child before exec (e.g. to set resource limits, as `ulimit` would).
@@ -139,7 +144,7 @@ class RangeCache:
                 env[k] = v
         out = open(self.stdout_path, "wb")
         err = open(self.stderr_path, "wb")
-        self.proc = procs.track(subprocess.Popen([str(exe), "--config", str(self.config_path)], stdout=out,
+        self.proc = procs.track(subprocess.Popen([str(exe), "--config", str(self.config_path), *self.extra_args], stdout=out,
                                                  stderr=err, stdin=subprocess.DEVNULL, cwd=self.workdir, env=env,
                                                  preexec_fn=self.preexec_fn))
         out.close()

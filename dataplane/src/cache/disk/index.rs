@@ -7,6 +7,9 @@
 //! blocks go where the hand is, so writes sweep the file sequentially, and a block read since
 //! the hand last passed survives one more sweep. A one-pass scan therefore replaces unread
 //! blocks first.
+//!
+//! Public so that `benches/benches/disk_policy.rs` can replay traces through the same
+//! replacement policy without I/O; the data plane uses it only through [`super::DiskTier`].
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
@@ -122,6 +125,11 @@ impl Index {
     /// Blocks held.
     pub fn len(&self) -> usize {
         self.shards.iter().map(|s| lock(s).len()).sum()
+    }
+
+    /// True when no block is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
     /// Bytes of block data held.
@@ -367,6 +375,6 @@ mod tests {
         assert_eq!(ix.get(&key("k", 0)).unwrap().slot, slot);
         assert_eq!(ix.len(), 1);
         ix.clear();
-        assert!(ix.len() == 0 && !ix.holds_object(&ObjectId::new("o", "b", "k")));
+        assert!(ix.is_empty() && !ix.holds_object(&ObjectId::new("o", "b", "k")));
     }
 }

@@ -1,11 +1,12 @@
 //! The disk tier: a persistent block cache in one file on local storage, under the RAM
 //! store, that survives restarts.
 //!
-//! Blocks go to disk *on fill*: when a block fetched from the origin is published into the
-//! RAM store it is also queued for the disk ([`DiskTier::admit`]); a block read back from the
-//! disk is promoted into RAM like a fill but not written again. The queue is bounded (a full
-//! queue drops the block, counted) and drained by one writer thread, so a response never waits
-//! for a disk write. Reads are issued from the worker that needs the block: through the
+//! Blocks go to disk on their *second access* ([`admission`]): a block fetched from the
+//! origin is remembered; read again (a RAM hit or a second fill) it is queued for the disk
+//! ([`DiskTier::offer_fill`], [`DiskTier::offer_hit`]). A block read back from the disk is
+//! promoted into RAM like a fill but not written again. The queue is bounded (a full queue
+//! drops the block, counted) and drained by one writer thread, so a response never waits for a
+//! disk write. Reads are issued from the worker that needs the block: through the
 //! io_uring ring on the io_uring driver (`O_DIRECT`, page-aligned buffers), with a plain
 //! `pread` on the epoll driver.
 //!
@@ -18,9 +19,10 @@
 //! A full file system stops writes for a while and keeps serving what is on disk; any other
 //! write error disables the tier: RAM and the origin keep serving, no client sees the fault.
 
+mod admission;
 mod direct;
 mod format;
-mod index;
+pub mod index;
 mod recover;
 mod writer;
 
@@ -34,6 +36,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
+use self::admission::Admission;
 use self::direct::AlignedBuf;
 pub use self::direct::IoMode;
 use self::format::{round_up, slot_size, SlotError, HEADER};
@@ -175,6 +178,8 @@ struct Shared {
     queued: AtomicUsize,
     /// Slots purged whose headers the writer should zero.
     invalidations: Mutex<Vec<Loc>>,
+    /// Which blocks are written (second access).
+    admission: Admission,
     /// When a read-side warning was last logged (ms since `born`), for rate limiting.
     last_warn_ms: AtomicU64,
     born: Instant,
@@ -282,6 +287,7 @@ impl DiskTier {
             counters: Counters::default(),
             queued: AtomicUsize::new(0),
             invalidations: Mutex::new(Vec::new()),
+            admission: Admission::new(slots),
             last_warn_ms: AtomicU64::new(0),
             born: Instant::now(),
         });
@@ -299,24 +305,53 @@ impl DiskTier {
         }))
     }
 
-    /// Queue `block` (the whole of block `key`) for writing. Never waits: false when it was
-    /// dropped (queue full, tier not writing).
+    /// Queue `block` (the whole of block `key`) for writing, whatever the admission policy
+    /// says. Never waits: false when it was dropped (queue full, tier not writing).
     pub fn admit(&self, key: &BlockKey, block: &Bytes) -> bool {
+        let ticket = self.shared.admission.ticket(key);
+        self.enqueue(key, block, ticket)
+    }
+
+    /// Block `key` was just fetched from the origin: queued for writing if this is its second
+    /// access (see [`admission`]). Never waits.
+    pub fn offer_fill(&self, key: &BlockKey, block: &Bytes) {
+        let ticket = self.shared.admission.ticket(key);
+        if self.shared.admission.on_fill(ticket) {
+            self.enqueue(key, block, ticket);
+        }
+    }
+
+    /// Block `key` was just served from RAM: queued for writing unless the disk has it or it
+    /// is queued already. Never waits; costs one index lookup.
+    pub fn offer_hit(&self, key: &BlockKey, block: &Bytes) {
         let shared = &self.shared;
-        if shared.state() != TierState::Active {
+        if shared.state() != TierState::Active || shared.index.contains(key) {
+            return;
+        }
+        let ticket = shared.admission.ticket(key);
+        if shared.admission.on_hit(ticket) {
+            self.enqueue(key, block, ticket);
+        }
+    }
+
+    fn enqueue(&self, key: &BlockKey, block: &Bytes, ticket: admission::Ticket) -> bool {
+        let shared = &self.shared;
+        let sent = shared.state() == TierState::Active
+            && self.tx.as_ref().is_some_and(|tx| {
+                shared.queued.fetch_add(1, Relaxed);
+                let sent = tx
+                    .try_send(Job::Write(key.clone(), block.clone(), ticket))
+                    .is_ok();
+                if !sent {
+                    shared.queued.fetch_sub(1, Relaxed);
+                }
+                sent
+            });
+        if !sent {
+            shared.admission.settled(ticket);
             shared.counters.write_drops.add(1);
-            return false;
         }
-        let Some(tx) = &self.tx else { return false };
-        shared.queued.fetch_add(1, Relaxed);
-        match tx.try_send(Job::Write(key.clone(), block.clone())) {
-            Ok(()) => true,
-            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
-                shared.queued.fetch_sub(1, Relaxed);
-                shared.counters.write_drops.add(1);
-                false
-            }
-        }
+        sent
     }
 
     /// True when the tier holds `key` (counts nothing).

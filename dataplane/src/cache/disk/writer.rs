@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
+use super::admission::Ticket;
 use super::direct::AlignedBuf;
 use super::format::{encode_header, round_up, HEADER, PAGE};
 use super::index::Loc;
@@ -20,8 +21,9 @@ use crate::cache::BlockKey;
 
 /// Work for the writer thread.
 pub(super) enum Job {
-    /// Write this block (if it is not on disk already).
-    Write(BlockKey, Bytes),
+    /// Write this block (if it is not on disk already); its admission ticket is settled
+    /// after.
+    Write(BlockKey, Bytes, Ticket),
     /// Purged blocks wait in [`Shared::invalidations`]: zero their headers now.
     Invalidate,
     /// Make everything written so far durable, then answer.
@@ -75,7 +77,10 @@ impl Writer {
     fn run(mut self, rx: Receiver<Job>) {
         loop {
             match rx.recv_timeout(SYNC_EVERY) {
-                Ok(Job::Write(key, block)) => self.write(&key, &block),
+                Ok(Job::Write(key, block, ticket)) => {
+                    self.write(&key, &block);
+                    self.shared.admission.settled(ticket);
+                }
                 Ok(Job::Invalidate) => self.invalidate(),
                 Ok(Job::Flush(done)) => {
                     self.invalidate();

@@ -223,6 +223,9 @@ impl<F: OriginFetch> BodyStream<F> {
             let m = self.env.metrics();
             if let Some(block) = cache.store.get(&key) {
                 WorkerMetrics::add(&m.cache_block_hits, 1);
+                if let Some(disk) = &cache.disk {
+                    disk.offer_hit(&key, &block);
+                }
                 cache.prefetch.read(&key);
                 self.push(Slot::Hit(block), None);
                 continue;

@@ -1,0 +1,130 @@
+//! Which blocks the disk tier takes, and when: on their **second access**. A block fetched
+//! from the origin for the first time is only remembered (by the hash of its key, in a FIFO
+//! window as long as the disk has slots); it is written when it is read again, from RAM (a
+//! hit) or from the origin (a second miss). One-pass scans therefore never reach the disk,
+//! the disk writes about a quarter of what admitting every fill would, and what any reuse
+//! touched is on disk for the next start.
+//!
+//! `benches/benches/disk_policy.rs` compares this with admitting every fill, admitting on RAM
+//! eviction and admitting on a second miss, on Zipf traces with a scan and with a restart.
+
+use std::collections::{HashSet, VecDeque};
+use std::hash::{BuildHasher, RandomState};
+use std::sync::{Mutex, MutexGuard};
+
+use crate::cache::BlockKey;
+
+const SHARDS: usize = 16;
+
+#[derive(Default)]
+struct Shard {
+    /// Keys accessed once, oldest first.
+    seen: HashSet<u64>,
+    order: VecDeque<u64>,
+    /// Keys queued for writing.
+    pending: HashSet<u64>,
+}
+
+/// The admission filter. `Send + Sync`; each call locks one shard briefly.
+pub(super) struct Admission {
+    shards: Box<[Mutex<Shard>]>,
+    per_shard: usize,
+    hasher: RandomState,
+}
+
+/// A key's identity in the filter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Ticket(u64);
+
+impl Admission {
+    /// A filter remembering up to `window` keys accessed once.
+    pub(super) fn new(window: usize) -> Self {
+        Self {
+            shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
+            per_shard: window.div_ceil(SHARDS).max(1),
+            hasher: RandomState::new(),
+        }
+    }
+
+    pub(super) fn ticket(&self, key: &BlockKey) -> Ticket {
+        Ticket(self.hasher.hash_one(key))
+    }
+
+    fn shard(&self, t: Ticket) -> MutexGuard<'_, Shard> {
+        self.shards[t.0 as usize % SHARDS]
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A block came from the origin: true when it should be written now (its second access).
+    pub(super) fn on_fill(&self, t: Ticket) -> bool {
+        let mut s = self.shard(t);
+        if s.pending.contains(&t.0) {
+            return false;
+        }
+        if s.seen.remove(&t.0) {
+            s.pending.insert(t.0);
+            return true;
+        }
+        s.seen.insert(t.0);
+        s.order.push_back(t.0);
+        while s.order.len() > self.per_shard {
+            if let Some(old) = s.order.pop_front() {
+                s.seen.remove(&old);
+            }
+        }
+        false
+    }
+
+    /// A block not on disk was read from RAM: true when it should be written now (not queued
+    /// already).
+    pub(super) fn on_hit(&self, t: Ticket) -> bool {
+        let mut s = self.shard(t);
+        s.seen.remove(&t.0);
+        s.pending.insert(t.0)
+    }
+
+    /// The block's write is done (or dropped): it may be offered again.
+    pub(super) fn settled(&self, t: Ticket) {
+        self.shard(t).pending.remove(&t.0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cache::ObjectId;
+    use std::sync::Arc;
+
+    fn t(a: &Admission, i: u64) -> Ticket {
+        a.ticket(&BlockKey::new(
+            ObjectId::new("o", "b", "k"),
+            Arc::from("e"),
+            i,
+        ))
+    }
+
+    #[test]
+    fn a_block_is_written_on_its_second_access_once() {
+        let a = Admission::new(64);
+        assert!(!a.on_fill(t(&a, 1)), "first fill: remembered only");
+        assert!(a.on_fill(t(&a, 1)), "second fill: written");
+        assert!(!a.on_fill(t(&a, 1)), "queued already");
+        assert!(!a.on_hit(t(&a, 1)), "queued already");
+        a.settled(t(&a, 1));
+        assert!(!a.on_fill(t(&a, 2)));
+        assert!(a.on_hit(t(&a, 2)), "a RAM hit is the second access");
+        assert!(!a.on_hit(t(&a, 2)));
+    }
+
+    #[test]
+    fn the_window_forgets_the_oldest() {
+        let a = Admission::new(SHARDS);
+        // One slot per shard: 100 other keys push key 0 out of whatever shard it is in.
+        assert!(!a.on_fill(t(&a, 0)));
+        for i in 1..=100 {
+            a.on_fill(t(&a, i));
+        }
+        assert!(!a.on_fill(t(&a, 0)), "forgotten: a first access again");
+    }
+}
