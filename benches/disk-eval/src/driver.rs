@@ -21,6 +21,11 @@ pub type ReadFuture<'a> = Pin<Box<dyn Future<Output = Option<Bytes>> + 'a>>;
 pub trait Tier: Send + Sync {
     /// Block `index`, or `None` when the store does not have it.
     fn read(&self, index: u64) -> ReadFuture<'_>;
+
+    /// `Some(n)`: reads return no bytes to check (a raw ceiling); count `n` bytes per read.
+    fn unchecked_len(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// monoio's io driver for the reading thread.
@@ -97,6 +102,10 @@ async fn readers(
                     let ns = t0.elapsed().as_nanos() as u64;
                     match got {
                         None => misses += 1,
+                        Some(_) if tier.unchecked_len().is_some() => {
+                            let _ = h.record(ns.max(1_000));
+                            bytes += tier.unchecked_len().unwrap_or(0);
+                        }
                         Some(b) if blocks.check(index, &b) => {
                             let _ = h.record(ns.max(1_000));
                             bytes += b.len() as u64;

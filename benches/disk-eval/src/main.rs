@@ -7,6 +7,7 @@ mod driver;
 mod fio;
 mod foyer_tier;
 mod rangecache_tier;
+mod raw_tier;
 mod stats;
 
 use std::path::PathBuf;
@@ -40,10 +41,11 @@ struct Args {
     /// Seconds of reading per row.
     #[arg(long, default_value_t = 5)]
     seconds: u64,
-    /// Engines, comma-separated: fio, foyer, foyer-spawn, rangecache-uring, rangecache-legacy.
+    /// Engines, comma-separated: fio, raw (monoio O_DIRECT reads of fio's file, reused
+    /// buffers), raw-per-read (the same with rangecache's per-read costs; both need fio), foyer, foyer-spawn, rangecache-uring, rangecache-legacy.
     #[arg(
         long,
-        default_value = "fio,foyer,foyer-spawn,rangecache-uring,rangecache-legacy"
+        default_value = "fio,raw,raw-per-read,foyer,foyer-spawn,rangecache-uring,rangecache-legacy"
     )]
     engines: String,
     /// Rounds; each reads once with every engine at every depth (order rotating); rows
@@ -172,6 +174,23 @@ fn block_rows(dir: &std::path::Path, block: u64, a: &Run, engines: &[String]) ->
         eprintln!("  fio write {label} qd{depth}: {:.0} MB/s", row.mb_per_s);
         rows.push(row);
         readers.push(("fio", Reader::Fio(file.clone())));
+        for (name, label, mode) in [
+            (
+                "raw",
+                "monoio O_DIRECT, handle and buffers reused",
+                raw_tier::RawMode::Reused,
+            ),
+            (
+                "raw-per-read",
+                "monoio O_DIRECT, dup + zeroed buffer per read",
+                raw_tier::RawMode::PerRead,
+            ),
+        ] {
+            if has(name) {
+                let t: Arc<dyn Tier> = Arc::new(raw_tier::RawTier::open(&file, block, mode)?);
+                readers.push((label, Reader::Tier(t, Driver::IoUring)));
+            }
+        }
         cleanup.push(file);
     }
     let mut foyer = None;
@@ -265,6 +284,8 @@ fn main() -> Result<()> {
     for e in &engines {
         if ![
             "fio",
+            "raw",
+            "raw-per-read",
             "foyer",
             "foyer-spawn",
             "rangecache-uring",
