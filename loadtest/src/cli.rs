@@ -416,6 +416,10 @@ pub struct DiskArgs {
     /// `cache.disk.size`.
     #[arg(long, default_value = "4GiB")]
     pub disk_size: String,
+    /// restart, larger-than-ram: whole passes of the warm-up (the disk admits a block on its
+    /// second access, so at least 2).
+    #[arg(long, default_value_t = 2)]
+    pub warm_passes: usize,
     /// Bytes the larger-than-ram, close-to-disk and crash workloads read.
     #[arg(long, default_value = "1GiB", value_parser = parse_size)]
     pub working_set: u64,

@@ -458,6 +458,7 @@ fn disk_run(args: DiskArgs) -> Result<()> {
         sizes: list(&args.sizes)?,
         disk_size: args.disk_size.clone(),
         working_set: args.working_set,
+        warm_passes: args.warm_passes.max(1),
         seed: args.seed,
         dir: args
             .dir

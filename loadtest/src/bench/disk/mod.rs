@@ -68,6 +68,9 @@ pub struct DiskPlan {
     pub disk_size: String,
     /// Bytes the workload reads (larger-than-ram, close-to-disk, crash).
     pub working_set: u64,
+    /// Whole passes of a warm-up (restart, larger-than-ram). rangecache admits a block to
+    /// disk on its second access, so 2 is the least that warms the disk.
+    pub warm_passes: usize,
     /// Seed.
     pub seed: u64,
     /// Directory the tier's directories go under (created, removed at the end).

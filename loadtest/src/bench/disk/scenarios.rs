@@ -56,9 +56,6 @@ fn warmup_of(w: &dyn Workload) -> Box<dyn Workload> {
     Box::new(ReadList::new(w.objects().to_vec(), w.warmup(WARMUP_PIECE)))
 }
 
-/// rangecache admits a block to disk on its second access, so a warm-up is two passes.
-const WARM_PASSES: usize = 2;
-
 /// `passes` whole passes over `w`'s objects; the result of the last.
 async fn warm(
     ctx: &Ctx<'_>,
@@ -96,7 +93,15 @@ async fn restart(ctx: &Ctx<'_>, plan: &DiskPlan) -> Result<Parts> {
     )?;
     let ep = ctx.endpoint(&rc);
     eprintln!("warming the parquet workload through rangecache");
-    let w = warm(ctx, &ep, bucket, base.as_ref(), c.clamp(4, 16), WARM_PASSES).await;
+    let w = warm(
+        ctx,
+        &ep,
+        bucket,
+        base.as_ref(),
+        c.clamp(4, 16),
+        plan.warm_passes,
+    )
+    .await;
     let warmed = drain(&rc, DRAIN)?;
     eprintln!("stopping rangecache with SIGTERM and starting it again");
     rc.restart(GRACE)?;
@@ -165,8 +170,8 @@ async fn restart(ctx: &Ctx<'_>, plan: &DiskPlan) -> Result<Parts> {
     let notes = vec![
         format!("workload: {}", base.describe()),
         format!(
-            "warm-up: {} responses; {} blocks on disk before SIGTERM ({} write drops); after restart: {} blocks recovered in {:.3} s",
-            w.requests, warmed.disk_blocks, warmed.disk_write_drops, s0.recovered_blocks, s0.recovery_seconds
+            "warm-up: {} pass(es) of {} responses; {} blocks on disk before SIGTERM ({} write drops); after restart: {} blocks recovered in {:.3} s",
+            plan.warm_passes, w.requests, warmed.disk_blocks, warmed.disk_write_drops, s0.recovered_blocks, s0.recovery_seconds
         ),
         "origin HEADs after restart are the metadata revalidation (one per object, metadata is not persisted)".into(),
     ];
@@ -201,7 +206,7 @@ async fn larger_than_ram(ctx: &Ctx<'_>, plan: &DiskPlan) -> Result<Parts> {
         let bucket = "lt-disk-larger";
         let w = ZipfRanges::new(spec.clone(), plan.seed);
         eprintln!("{case}: warming {}", fmt_bytes(plan.working_set));
-        warm(ctx, &ep, bucket, &w, c.clamp(4, 16), WARM_PASSES).await;
+        warm(ctx, &ep, bucket, &w, c.clamp(4, 16), plan.warm_passes).await;
         let take = |rc| {
             if disk.is_some() {
                 DiskSample::take(rc)
