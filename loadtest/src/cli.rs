@@ -36,6 +36,10 @@ pub enum Command {
     /// large objects against cache.memory + cache.inflight_memory + 64 MiB (PASS/FAIL lines),
     /// and how many stalled readers rangecache cut.
     Memory(Box<MemoryArgs>),
+    /// The disk tier runs: `restart` (warm after SIGTERM + start), `larger-than-ram`
+    /// (256 MiB RAM, 1 GiB working set, with and without disk), `close-to-disk` (disk hits
+    /// beside fio O_DIRECT), `crash` (kill -9 while filling, then every byte verified).
+    Disk(Box<DiskArgs>),
 }
 
 /// The simulator's model and credentials.
@@ -372,6 +376,67 @@ pub struct MemoryArgs {
     #[command(flatten)]
     pub rangecache: RangecacheArgs,
     /// Write the report as JSON here (default: target/loadtest/memory.json).
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+}
+
+/// Which disk tier run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DiskScenario {
+    /// Warm the parquet workload, SIGTERM, start again, run it (the `rangecache-restart`
+    /// target): hit ratio, origin GETs, throughput against direct.
+    Restart,
+    /// cache.memory = 256MiB, a 1 GiB working set: hit ratio with the disk tier and without.
+    LargerThanRam,
+    /// Disk-tier hits of random aligned ranges against fio O_DIRECT reads, same block size,
+    /// queue depth and file system, in the same run.
+    CloseToDisk,
+    /// kill -9 while the disk fills under load, start again, re-read everything verified.
+    Crash,
+}
+
+/// `disk` arguments.
+#[derive(Debug, Clone, Args)]
+pub struct DiskArgs {
+    /// Which run.
+    #[arg(value_enum)]
+    pub scenario: DiskScenario,
+    /// Each measured round (crash: the killed load round; the kill comes halfway).
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub duration: Duration,
+    /// Connections of measured rounds (crash: at least 16).
+    #[arg(long, short = 'c', default_value_t = 8)]
+    pub concurrency: usize,
+    /// close-to-disk: queue depths (= connections = fio --iodepth), comma-separated.
+    #[arg(long, default_value = "1,8")]
+    pub depths: String,
+    /// close-to-disk: range (= block) sizes, comma-separated.
+    #[arg(long, default_value = "1MiB,64KiB")]
+    pub sizes: String,
+    /// `cache.disk.size`.
+    #[arg(long, default_value = "4GiB")]
+    pub disk_size: String,
+    /// restart, larger-than-ram: whole passes of the warm-up (the disk admits a block on its
+    /// second access, so at least 2).
+    #[arg(long, default_value_t = 2)]
+    pub warm_passes: usize,
+    /// Bytes the larger-than-ram, close-to-disk and crash workloads read.
+    #[arg(long, default_value = "1GiB", value_parser = parse_size)]
+    pub working_set: u64,
+    /// Seed.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Directory for the disk tiers (default: target/loadtest/disk-PID, on the project's
+    /// file system; tmpfs would refuse O_DIRECT). Removed at the end.
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    /// Simulator.
+    #[command(flatten)]
+    pub sim: SimArgs,
+    /// rangecache (memory and block size are the run's own).
+    #[command(flatten)]
+    pub rangecache: RangecacheArgs,
+    /// Write the report as JSON here (default: target/loadtest/disk-SCENARIO.json).
     #[arg(long)]
     pub json: Option<PathBuf>,
 }

@@ -11,8 +11,8 @@ use anyhow::{Context, Result};
 use clap::Parser;
 
 use cli::{
-    Cli, Command, FullArgs, MemoryArgs, OriginArgs, OutputArgs, RunArgs, SimArgs, WorkloadArgs,
-    WorkloadName,
+    Cli, Command, DiskArgs, DiskScenario, FullArgs, MemoryArgs, OriginArgs, OutputArgs, RunArgs,
+    SimArgs, WorkloadArgs, WorkloadName,
 };
 use rangecache_loadtest::bench::memory::{self, MemoryPlan, Phase};
 use rangecache_loadtest::bench::progress::Progress;
@@ -242,6 +242,7 @@ fn extra_keys(a: &cli::RangecacheArgs) -> ExtraKeys {
         readahead_window: a.readahead_window.clone(),
         send_timeout: a.send_timeout.clone(),
         prefetch_enabled: a.prefetch.map(|s| s == cli::Switch::On),
+        disk: None,
     }
 }
 
@@ -431,6 +432,102 @@ fn memory_run(args: MemoryArgs) -> Result<()> {
     Ok(())
 }
 
+fn disk_run(args: DiskArgs) -> Result<()> {
+    use rangecache_loadtest::bench::disk::{self, Ctx, DiskPlan, Scenario};
+    let scenario = match args.scenario {
+        DiskScenario::Restart => Scenario::Restart,
+        DiskScenario::LargerThanRam => Scenario::LargerThanRam,
+        DiskScenario::CloseToDisk => Scenario::CloseToDisk,
+        DiskScenario::Crash => Scenario::Crash,
+    };
+    let list = |s: &str| -> Result<Vec<u64>> {
+        s.split(',')
+            .map(str::trim)
+            .filter(|x| !x.is_empty())
+            .map(|x| parse_size(x).map_err(anyhow::Error::msg))
+            .collect()
+    };
+    let plan = DiskPlan {
+        scenario,
+        duration: args.duration,
+        concurrency: args.concurrency.max(1),
+        depths: list(&args.depths)?
+            .into_iter()
+            .map(|d| d.max(1) as usize)
+            .collect(),
+        sizes: list(&args.sizes)?,
+        disk_size: args.disk_size.clone(),
+        working_set: args.working_set,
+        warm_passes: args.warm_passes.max(1),
+        seed: args.seed,
+        dir: args
+            .dir
+            .clone()
+            .unwrap_or_else(|| default_out_dir().join(format!("disk-{}", std::process::id()))),
+    };
+    let sim_cfg = sim_config(&args.sim, true, args.seed);
+    let rs = rangecache_settings(&args.rangecache, AnonymousRead::Refused);
+    let bin = locate_binary(rs.bin.as_deref(), rs.build)?;
+    let c = sim_cfg.credentials.clone();
+    let sim = Simulator::start(sim_cfg.clone(), "127.0.0.1:0".parse()?)
+        .context("start the origin simulator")?;
+    let ctx = Ctx {
+        sim: &sim,
+        opts: RangecacheOptions {
+            bin,
+            origin: format!("http://{}", sim.addr()),
+            access_key: c.access_key.clone(),
+            secret_key: c.secret_key.clone(),
+            region: c.region.clone(),
+            memory: DEFAULT_MEMORY.into(),
+            block_size: rs.block_size.clone(),
+            workers: rs.workers,
+            extra: rs.extra.clone(),
+            anonymous_read: AnonymousRead::Refused,
+        },
+        direct: std::rc::Rc::new(rangecache_loadtest::client::Endpoint {
+            addr: sim.addr(),
+            host: sim.addr().to_string(),
+            signer: Some(rangecache_loadtest::client::Signer::new(
+                &c.access_key,
+                &c.secret_key,
+                &c.region,
+            )),
+        }),
+        progress: Progress::new(),
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let command = std::env::args().collect::<Vec<_>>().join(" ");
+    let result = rt.block_on(async {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            r = disk::run(&ctx, &plan, now_iso(), command) => r,
+            _ = tokio::signal::ctrl_c() => anyhow::bail!("interrupted"),
+            _ = term.recv() => anyhow::bail!("terminated"),
+        }
+    });
+    drop(ctx);
+    sim.stop();
+    let _ = std::fs::remove_dir_all(&plan.dir);
+    let report = result?;
+    println!("\n{}", report.render());
+    let json = args
+        .json
+        .unwrap_or_else(|| default_out_dir().join(format!("disk-{}.json", scenario.name())));
+    if let Some(parent) = json.parent() {
+        std::fs::create_dir_all(parent).with_context(|| format!("create {}", parent.display()))?;
+    }
+    std::fs::write(&json, serde_json::to_vec_pretty(&report)?)
+        .with_context(|| format!("write {}", json.display()))?;
+    println!("\nreport: {}", json.display());
+    if report.checks.iter().any(|c| !c.pass) {
+        anyhow::bail!("a disk tier target was missed (FAIL above)");
+    }
+    Ok(())
+}
+
 /// Run `f` on a current-thread runtime (the load generator takes one thread) and stamp the
 /// report with the date and command line.
 fn with_runtime<F, Fut>(f: F) -> Result<Report>
@@ -499,6 +596,7 @@ fn main() {
         Some(Command::Run(args)) => run(*args),
         Some(Command::Full(args)) => full(*args),
         Some(Command::Memory(args)) => memory_run(*args),
+        Some(Command::Disk(args)) => disk_run(*args),
         Some(Command::Origin(args)) => origin(args),
     };
     if let Err(e) = result {

@@ -2,6 +2,7 @@
 //! them ([`rangecache`], [`nginx`]), one measured round ([`round`]) and the interleaved
 //! rounds of a whole comparison ([`suite`]); the memory bound run ([`memory`]).
 
+pub mod disk;
 pub mod memory;
 pub mod nginx;
 pub mod proc;

@@ -58,6 +58,17 @@ pub struct ExtraKeys {
     pub send_timeout: Option<String>,
     /// `prefetch.enabled` (issue 11), written only when set.
     pub prefetch_enabled: Option<bool>,
+    /// `[cache.disk]` (issue 10), written only when set.
+    pub disk: Option<DiskKeys>,
+}
+
+/// `cache.disk.path` and `cache.disk.size`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DiskKeys {
+    /// The directory of the tier's file (must exist).
+    pub path: PathBuf,
+    /// Its size ("4GiB").
+    pub size: String,
 }
 
 /// Block counters from `/cache/stats`.
@@ -73,6 +84,8 @@ pub struct CacheCounters {
 #[derive(Debug)]
 pub struct Rangecache {
     child: Child,
+    bin: PathBuf,
+    config: PathBuf,
     /// S3 listener.
     pub addr: SocketAddr,
     /// Admin listener.
@@ -134,40 +147,60 @@ impl Rangecache {
         let path = dir.join("rangecache.toml");
         std::fs::write(&path, config).with_context(|| format!("write {}", path.display()))?;
         let log = dir.join("rangecache.log");
-        let logf = std::fs::File::create(&log)?;
-        let mut child = Command::new(&opts.bin)
-            .arg("--config")
-            .arg(&path)
-            // Its own directory as the config directory: no ./config/local.toml is merged in.
-            .arg("--config-dir")
-            .arg(dir)
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(logf.try_clone()?)
-            .stderr(logf)
-            .spawn()
-            .with_context(|| format!("start {}", opts.bin.display()))?;
-        let t0 = std::time::Instant::now();
-        loop {
-            if let Ok((200, _)) = http_request(admin, "GET", "/readyz") {
-                break;
-            }
-            if let Some(status) = child.try_wait()? {
-                let tail = std::fs::read_to_string(&log).unwrap_or_default();
-                bail!("rangecache exited at startup ({status}):\n{tail}");
-            }
-            if t0.elapsed() > Duration::from_secs(20) {
-                terminate(&mut child, Duration::from_secs(2));
-                bail!("rangecache not ready after 20 s; see {}", log.display());
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Ok(Rangecache {
+        let child = spawn(&opts.bin, &path, &log, FileMode::Create)?;
+        let mut rc = Rangecache {
             child,
+            bin: opts.bin.clone(),
+            config: path,
             addr,
             admin,
             log,
-        })
+        };
+        rc.wait_ready()?;
+        Ok(rc)
+    }
+
+    fn wait_ready(&mut self) -> Result<()> {
+        let t0 = std::time::Instant::now();
+        loop {
+            if let Ok((200, _)) = http_request(self.admin, "GET", "/readyz") {
+                return Ok(());
+            }
+            if let Some(status) = self.child.try_wait()? {
+                let tail = std::fs::read_to_string(&self.log).unwrap_or_default();
+                bail!("rangecache exited at startup ({status}):\n{tail}");
+            }
+            if t0.elapsed() > Duration::from_secs(60) {
+                terminate(&mut self.child, Duration::from_secs(2));
+                bail!(
+                    "rangecache not ready after 60 s; see {}",
+                    self.log.display()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Stop it with SIGTERM (SIGKILL after `grace`), then start it again with the same config
+    /// file and ports (its log appended); returns once `/readyz` answers 200.
+    pub fn restart(&mut self, grace: Duration) -> Result<()> {
+        terminate(&mut self.child, grace);
+        self.respawn()
+    }
+
+    /// Kill it with SIGKILL (`kill -9`: no shutdown at all); [`Self::respawn`] starts it again.
+    pub fn kill(&mut self) -> Result<()> {
+        // `Child::kill` sends SIGKILL to this child's PID only.
+        self.child.kill().context("kill -9 rangecache")?;
+        self.child.wait()?;
+        Ok(())
+    }
+
+    /// Start it again (after [`Self::kill`]) with the same config file and ports, its log
+    /// appended; returns once `/readyz` answers 200.
+    pub fn respawn(&mut self) -> Result<()> {
+        self.child = spawn(&self.bin, &self.config, &self.log, FileMode::Append)?;
+        self.wait_ready()
     }
 
     /// Its process id (for `/proc/PID/status`).
@@ -182,6 +215,15 @@ impl Rangecache {
             bail!("/cache/stats answered {status}");
         }
         Ok(serde_json::from_str(&body)?)
+    }
+
+    /// `/cache/stats` now, as JSON.
+    pub fn stats_json(&self) -> Result<serde_json::Value> {
+        let (status, body) = http_request(self.admin, "GET", "/cache/stats")?;
+        if status != 200 {
+            bail!("/cache/stats answered {status}");
+        }
+        serde_json::from_str(&body).context("/cache/stats is not JSON")
     }
 
     /// `/metrics` now, for reading several counters from one scrape.
@@ -214,6 +256,35 @@ impl Rangecache {
 
     /// Stop it (SIGTERM, then SIGKILL after 10 s); dropping it does the same.
     pub fn stop(self) {}
+}
+
+/// Whether a start truncates the log or appends to it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum FileMode {
+    Create,
+    Append,
+}
+
+fn spawn(bin: &Path, config: &Path, log: &Path, mode: FileMode) -> Result<Child> {
+    let logf = std::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .append(mode == FileMode::Append)
+        .truncate(mode == FileMode::Create)
+        .open(log)
+        .with_context(|| format!("open {}", log.display()))?;
+    Command::new(bin)
+        .arg("--config")
+        .arg(config)
+        // Its own directory as the config directory: no ./config/local.toml is merged in.
+        .arg("--config-dir")
+        .arg(config.parent().unwrap_or(Path::new(".")))
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(logf.try_clone()?)
+        .stderr(logf)
+        .spawn()
+        .with_context(|| format!("start {}", bin.display()))
 }
 
 /// One scrape of `/metrics` (Prometheus text).
@@ -260,6 +331,13 @@ pub fn config_toml(opts: &RangecacheOptions, addr: SocketAddr, admin: SocketAddr
     }
     if let Some(v) = &x.readahead_window {
         cache.push_str(&format!("readahead_window = \"{v}\"\n"));
+    }
+    if let Some(d) = &x.disk {
+        cache.push_str(&format!(
+            "\n[cache.disk]\npath = \"{}\"\nsize = \"{}\"\n",
+            d.path.display(),
+            d.size
+        ));
     }
     if let Some(on) = x.prefetch_enabled {
         cache.push_str(&format!("\n[prefetch]\nenabled = {on}\n"));
@@ -322,6 +400,7 @@ mod tests {
             "send_timeout",
             "auth.anonymous",
             "[prefetch]",
+            "[cache.disk]",
         ] {
             assert!(!plain.contains(absent), "{plain}");
         }
@@ -332,6 +411,10 @@ mod tests {
                     readahead_window: Some("8MiB".into()),
                     send_timeout: Some("5s".into()),
                     prefetch_enabled: Some(false),
+                    disk: Some(DiskKeys {
+                        path: PathBuf::from("/var/cache/rc"),
+                        size: "4GiB".into(),
+                    }),
                 },
                 anonymous_read: AnonymousRead::Allowed,
                 ..options()
@@ -345,6 +428,10 @@ mod tests {
         assert!(cache.contains("inflight_memory = \"128MiB\""), "{full}");
         assert!(cache.contains("readahead_window = \"8MiB\""), "{full}");
         assert!(full.contains("[prefetch]\nenabled = false\n"), "{full}");
+        assert!(
+            full.contains("[cache.disk]\npath = \"/var/cache/rc\"\nsize = \"4GiB\"\n"),
+            "{full}"
+        );
         assert!(full.contains("[[auth.anonymous]]\nbucket = \"*\"\naccess = [\"read\"]"));
     }
 }

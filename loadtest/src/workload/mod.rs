@@ -4,6 +4,7 @@
 //! `first-touch` measures the cold path alone (every read a never-read object);
 //! `parquet-engine` reads real-shaped Parquet files as query engines do.
 
+mod aligned;
 mod first_touch;
 mod herd;
 mod parquet;
@@ -14,6 +15,7 @@ mod zipf_ranges;
 use crate::object::ObjectRef;
 use crate::range::ByteRange;
 
+pub use aligned::{AlignedRanges, AlignedSpec};
 pub use first_touch::{FirstTouch, FirstTouchSpec};
 pub use herd::{Herd, HerdSpec};
 pub use parquet::{Parquet, ParquetSpec};
