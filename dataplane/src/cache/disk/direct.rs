@@ -7,6 +7,7 @@ use std::io;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::ptr::NonNull;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::format::PAGE;
 
@@ -101,6 +102,85 @@ unsafe impl monoio::buf::IoBufMut for AlignedBuf {
     }
 }
 
+/// Read buffers of one size, kept for reuse: a fresh 1 MiB page-aligned buffer costs a
+/// zeroing pass and, from fresh memory, a page fault per page when the kernel first writes it,
+/// which under virtualization cost more than the read itself. Buffers come back when the
+/// block they hold is dropped (evicted from RAM, sent and released); at most `max` are kept.
+pub struct BufPool {
+    size: usize,
+    max: usize,
+    free: Mutex<Vec<AlignedBuf>>,
+}
+
+impl BufPool {
+    /// A pool of buffers of `size` bytes keeping at most `max` idle ones.
+    pub fn new(size: usize, max: usize) -> Arc<Self> {
+        Arc::new(Self {
+            size,
+            max,
+            free: Mutex::new(Vec::new()),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Vec<AlignedBuf>> {
+        self.free.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A buffer of the pool's size (contents unspecified but initialised).
+    pub fn take(&self) -> AlignedBuf {
+        self.lock()
+            .pop()
+            .unwrap_or_else(|| AlignedBuf::zeroed(self.size))
+    }
+
+    /// Return `buf` for reuse (dropped when the pool is full or it is another size).
+    pub fn give(&self, buf: AlignedBuf) {
+        if buf.capacity() == self.size {
+            let mut free = self.lock();
+            if free.len() < self.max {
+                free.push(buf);
+            }
+        }
+    }
+
+    /// Idle buffers held now.
+    #[cfg(test)]
+    pub fn idle(&self) -> usize {
+        self.lock().len()
+    }
+}
+
+/// A pooled buffer owned by a `Bytes` (see [`bytes::Bytes::from_owner`]): back to its pool
+/// when the last slice of it is dropped.
+pub struct Pooled {
+    buf: Option<AlignedBuf>,
+    pool: Arc<BufPool>,
+}
+
+impl Pooled {
+    /// `buf`, returned to `pool` on drop.
+    pub fn new(buf: AlignedBuf, pool: Arc<BufPool>) -> Self {
+        Self {
+            buf: Some(buf),
+            pool,
+        }
+    }
+}
+
+impl AsRef<[u8]> for Pooled {
+    fn as_ref(&self) -> &[u8] {
+        self.buf.as_ref().map_or(&[], AlignedBuf::as_slice)
+    }
+}
+
+impl Drop for Pooled {
+    fn drop(&mut self) {
+        if let Some(buf) = self.buf.take() {
+            self.pool.give(buf);
+        }
+    }
+}
+
 /// How the tier's file was opened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IoMode {
@@ -123,6 +203,16 @@ pub fn open(path: &Path) -> io::Result<(File, IoMode)> {
         }
         Err(e) => Err(e),
     }
+}
+
+/// Open `path` again, read-only, as `mode` says (a worker's own handle).
+pub fn open_mode(path: &Path, mode: IoMode) -> io::Result<File> {
+    let mut opts = OpenOptions::new();
+    opts.read(true);
+    if mode == IoMode::Direct {
+        opts.custom_flags(libc::O_DIRECT);
+    }
+    opts.open(path)
 }
 
 /// Take an exclusive advisory lock on `file` without waiting: two processes never share one
@@ -150,5 +240,27 @@ mod tests {
         assert!(b.as_slice().iter().all(|&x| x == 0));
         b.as_mut_slice()[8191] = 7;
         assert_eq!(b.as_slice()[8191], 7);
+    }
+
+    #[test]
+    fn pooled_buffers_come_back_when_their_bytes_are_dropped() {
+        let pool = BufPool::new(2 * PAGE, 1);
+        let a = pool.take();
+        let ptr = a.as_slice().as_ptr();
+        let bytes = bytes::Bytes::from_owner(Pooled::new(a, pool.clone())).slice(10..20);
+        let clone = bytes.clone();
+        drop(bytes);
+        assert_eq!(pool.idle(), 0, "a slice is still alive");
+        drop(clone);
+        assert_eq!(pool.idle(), 1);
+        assert_eq!(
+            pool.take().as_slice().as_ptr(),
+            ptr,
+            "the same buffer again"
+        );
+        pool.give(AlignedBuf::zeroed(PAGE));
+        pool.give(AlignedBuf::zeroed(2 * PAGE));
+        pool.give(AlignedBuf::zeroed(2 * PAGE));
+        assert_eq!(pool.idle(), 1, "other sizes and extras are freed");
     }
 }

@@ -26,19 +26,21 @@ pub mod index;
 mod recover;
 mod writer;
 
+use std::cell::RefCell;
 use std::fs::File;
 use std::path::PathBuf;
+use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering::Relaxed};
 use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
 use self::admission::Admission;
-use self::direct::AlignedBuf;
 pub use self::direct::IoMode;
+use self::direct::{AlignedBuf, BufPool, Pooled};
 use self::format::{round_up, slot_size, SlotError, HEADER};
 use self::index::{Index, Loc};
 pub use self::recover::FILE_NAME;
@@ -165,12 +167,25 @@ pub struct DiskStats {
     pub mode: IoMode,
 }
 
+/// Idle read buffers kept per tier (each a slot's size).
+const POOLED_BUFFERS: usize = 64;
+
+thread_local! {
+    /// Each worker's own handle on each tier's file, opened on its first read (a handle of
+    /// its own runtime; without the tier's lock, so a closed tier can be opened again).
+    static FILES: RefCell<Vec<(Weak<Shared>, Rc<monoio::fs::File>)>> = const { RefCell::new(Vec::new()) };
+}
+
 /// What the workers and the writer thread share.
 struct Shared {
     path: PathBuf,
     index: Index,
-    /// The file, for duplicating into per-read handles.
-    file: File,
+    /// The file, held open for its lock; workers read through handles of their own.
+    _locked: File,
+    file_path: PathBuf,
+    mode: IoMode,
+    /// Read buffers.
+    pool: Arc<BufPool>,
     slot_size: u64,
     state: AtomicU8,
     counters: Counters,
@@ -186,6 +201,26 @@ struct Shared {
 }
 
 impl Shared {
+    /// This thread's handle on the file (opened on first use; handles of tiers gone are
+    /// closed on the way).
+    fn thread_file(self: &Arc<Self>) -> std::io::Result<Rc<monoio::fs::File>> {
+        FILES.with(|files| {
+            let mut files = files.borrow_mut();
+            files.retain(|(tier, _)| tier.strong_count() > 0);
+            let ours = Arc::as_ptr(self);
+            if let Some((_, f)) = files
+                .iter()
+                .find(|(tier, _)| std::ptr::eq(tier.as_ptr(), ours))
+            {
+                return Ok(f.clone());
+            }
+            let std_file = direct::open_mode(&self.file_path, self.mode)?;
+            let f = Rc::new(monoio::fs::File::from_std(std_file)?);
+            files.push((Arc::downgrade(self), f.clone()));
+            Ok(f)
+        })
+    }
+
     fn offset(&self, slot: u32) -> u64 {
         format::PAGE as u64 + u64::from(slot) * self.slot_size
     }
@@ -281,7 +316,10 @@ impl DiskTier {
         let shared = Arc::new(Shared {
             path: config.path.clone(),
             index,
-            file: opened.file,
+            _locked: opened.file,
+            file_path: config.path.join(FILE_NAME),
+            mode: opened.mode,
+            pool: BufPool::new(slot_size as usize, POOLED_BUFFERS),
             slot_size,
             state: AtomicU8::new(0),
             counters: Counters::default(),
@@ -381,17 +419,16 @@ impl DiskTier {
     pub async fn read(&self, key: &BlockKey) -> Option<Bytes> {
         let shared = &*self.shared;
         let loc = shared.index.get(key)?;
-        let buf = AlignedBuf::zeroed(HEADER + round_up(loc.len as usize));
-        // A handle of this thread's runtime on the shared file (a `dup`; closed on drop).
-        let file = match shared.file.try_clone().and_then(monoio::fs::File::from_std) {
+        let n = HEADER + round_up(loc.len as usize);
+        let file = match self.shared.thread_file() {
             Ok(f) => f,
             Err(e) => return self.read_failed(key, &e),
         };
+        let buf = monoio::buf::IoBufMut::slice_mut(shared.pool.take(), 0..n);
         let (res, buf) = file.read_exact_at(buf, shared.offset(loc.slot)).await;
-        // Closed before returning, so the descriptor is gone when the tier is.
-        let _ = file.close().await;
+        let buf = buf.into_inner();
         let checked = match res {
-            Ok(()) => format::verify(buf.as_slice(), key, loc.seq, loc.len).map(|_| ()),
+            Ok(()) => format::verify(&buf.as_slice()[..n], key, loc.seq, loc.len).map(|_| ()),
             // The file ends inside the slot: a write torn by a crash.
             Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Err(SlotError::DataChecksum),
             Err(e) => return self.read_failed(key, &e),
@@ -399,7 +436,7 @@ impl DiskTier {
         match checked {
             Ok(()) => {
                 shared.counters.hits.add(1);
-                Some(into_block(buf, loc.len as usize))
+                Some(into_block(buf, loc.len as usize, &shared.pool))
             }
             Err(e) => {
                 // A slot reused while it was read is a plain miss; a slot that still belongs
@@ -520,13 +557,16 @@ fn slot_error(e: SlotError) -> &'static str {
 }
 
 /// The block's bytes out of a slot buffer: sliced in place when the buffer is barely larger
-/// than the block (the store counts the block's length; the slack is under 1/16), copied into
-/// an exact allocation otherwise (small blocks), so the RAM store's budget stays honest.
-fn into_block(buf: AlignedBuf, len: usize) -> Bytes {
+/// than the block (the store counts the block's length; the slack is under 1/16), the buffer
+/// going back to `pool` when the block is dropped; copied into an exact allocation otherwise
+/// (short blocks), so the RAM store's budget stays honest.
+fn into_block(buf: AlignedBuf, len: usize, pool: &Arc<BufPool>) -> Bytes {
     if buf.capacity() - len > len / 16 {
-        Bytes::copy_from_slice(&buf.as_slice()[HEADER..HEADER + len])
+        let block = Bytes::copy_from_slice(&buf.as_slice()[HEADER..HEADER + len]);
+        pool.give(buf);
+        block
     } else {
-        Bytes::from_owner(buf).slice(HEADER..HEADER + len)
+        Bytes::from_owner(Pooled::new(buf, pool.clone())).slice(HEADER..HEADER + len)
     }
 }
 
