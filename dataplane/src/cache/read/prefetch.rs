@@ -37,7 +37,9 @@ pub(crate) fn after_read<F: OriginFetch>(
     // a row group lie side by side, so a reader skipping some still looks sequential).
     if let Some(layout) = config.parquet.then(|| layout(env, target)).flatten() {
         for r in layout.follow(range, config.max_window) {
-            start(env, fetch, target, r);
+            if start(env, fetch, target, r).is_some() {
+                break;
+            }
         }
         return;
     }
@@ -46,7 +48,9 @@ pub(crate) fn after_read<F: OriginFetch>(
         .prefetch
         .sequential(&target.object, range, target.size, bs)
     {
-        start(env, fetch, target, ahead);
+        if let Some(at) = start(env, fetch, target, ahead) {
+            cache.prefetch.fell_short(&target.object, at);
+        }
     }
 }
 
@@ -87,10 +91,16 @@ fn tail(env: &ReadEnv, target: &Target, from: u64) -> Option<Vec<u8>> {
     Some(out)
 }
 
-/// Fill the blocks of `range` that are neither cached (in RAM or on disk) nor in flight, in up to [`STREAMS`]
-/// runs, each its own origin GET. Stops (counting what it left out as cancelled) when the
-/// budget's prefetch share is spent.
-fn start<F: OriginFetch>(env: &Rc<ReadEnv>, fetch: &Rc<F>, target: &Rc<Target>, range: ByteRange) {
+/// Fill the blocks of `range` that are neither cached (in RAM or on disk) nor in flight, in up
+/// to [`STREAMS`] runs, each its own origin GET. Stops (counting what it left out as
+/// cancelled) when the budget's prefetch share is spent, and returns the object offset where
+/// it stopped; `None` when all of `range` is cached or started.
+fn start<F: OriginFetch>(
+    env: &Rc<ReadEnv>,
+    fetch: &Rc<F>,
+    target: &Rc<Target>,
+    range: ByteRange,
+) -> Option<u64> {
     let cache = &env.cache;
     let bs = target.block_size;
     let span = block_span(range, bs);
@@ -106,7 +116,7 @@ fn start<F: OriginFetch>(env: &Rc<ReadEnv>, fetch: &Rc<F>, target: &Rc<Target>, 
         let len = block_bytes(index, bs, target.size).len();
         let Some(permit) = cache.budget.try_acquire_within(len, limit) else {
             cache.prefetch.cancelled(span.last_block - index + 1);
-            return;
+            return Some(index * bs);
         };
         let Claim::Fill(_fill, mut writers) = cache.inflight.claim(&key, len as usize, None) else {
             run = None;
@@ -133,4 +143,5 @@ fn start<F: OriginFetch>(env: &Rc<ReadEnv>, fetch: &Rc<F>, target: &Rc<Target>, 
             }
         }
     }
+    None
 }
