@@ -15,6 +15,13 @@ use crate::cache::{BlockKey, Claim};
 /// that outruns one stream is fed by several.
 const STREAMS: u64 = 4;
 
+/// Most bytes of sequential read-ahead one read starts: [`STREAMS`] runs of 4 MiB. A run fills
+/// its blocks in order, so a reader (or another reader of the same scan) that lands on a
+/// run's last block waits for the bytes before it; 4 MiB is 40-50 ms of one stream. The rest
+/// of the window is asked for by the reader's next reads, so a steady reader's lead still
+/// grows to `prefetch.max_window`.
+const SEQUENTIAL_STEP: u64 = STREAMS * (4 << 20);
+
 /// Share of the in-flight budget prefetches may hold: the rest is always left to reads that
 /// clients wait on.
 const BUDGET_SHARE: u64 = 2;
@@ -48,7 +55,13 @@ pub(crate) fn after_read<F: OriginFetch>(
         .prefetch
         .sequential(&target.object, range, target.size, bs)
     {
-        if let Some(at) = start(env, fetch, target, ahead) {
+        let step = ByteRange::new(
+            ahead.first,
+            ahead.last.min(ahead.first + SEQUENTIAL_STEP.max(bs) - 1),
+        );
+        let stopped =
+            start(env, fetch, target, step).or((step.last < ahead.last).then_some(step.last + 1));
+        if let Some(at) = stopped {
             cache.prefetch.fell_short(&target.object, at);
         }
     }
