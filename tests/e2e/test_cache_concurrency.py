@@ -118,6 +118,66 @@ def test_concurrent_cold_readers_coalesce_to_one_get_per_block(driver, proxy_fac
     assert len(heads) <= 1, f"{len(heads)} HEADs for one cold object (want at most 1)\norigin saw:\n{seen}"
 
 
+def test_a_long_cold_read_is_fetched_by_parallel_gets_each_byte_once(driver, proxy_factory, seaweed,
+                                                                     direct_s3, new_bucket, figures):
+    """With the object's metadata known, a cold read of 23 blocks is split into parallel runs of
+    2 MiB (1 MiB blocks, 8 MiB window): block-aligned fills with If-Match that together ask for
+    each byte once; then eight concurrent readers of the same cold range on a second object
+    share the fills (the origin sends far less than eight copies)."""
+    bucket = new_bucket("parallel")
+    size = 24 * MiB
+    bs = MiB
+    with CountingRelay(seaweed.hostport) as relay:
+        p = proxy_factory.start(relay.endpoint, cache={"memory": "256MiB", "block_size": "1MiB",
+                                                       "metadata_ttl": "60s"})
+        results = {}
+        for key, readers in (("one.bin", 1), ("eight.bin", 8)):
+            data = random.Random(len(key)).randbytes(size)
+            etag = direct_s3.put_object(Bucket=bucket, Key=key, Body=data)["ETag"]
+            path = f"/{bucket}/{key}"
+            r = get_range(p.hostport, path, 0, 9)  # learns the metadata, caches block 0
+            assert r is not None and r.status == 206 and r.body == data[:10]
+            r = get_range(p.hostport, path, 0, bs - 1)  # ends once block 0's fill has ended
+            assert r is not None and r.status == 206 and r.body == data[:bs]
+            relay.reset()
+            down0 = relay.bytes_down
+            out: list = [None] * readers
+
+            def reader(i: int) -> None:
+                r = get_range(p.hostport, path, bs, size - 1)
+                out[i] = None if r is None else (r.status, r.body)
+
+            threads = [threading.Thread(target=reader, args=(i,)) for i in range(readers)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(timeout=120)
+            bad = [i for i, o in enumerate(out) if o is None or o[0] != 206 or o[1] != data[bs:]]
+            assert not bad, f"{key}: readers {bad} got a wrong answer"
+            gets = relay.requests("GET", path)
+            for g in gets:
+                a, b = (int(x) for x in g.range.removeprefix("bytes=").split("-"))
+                assert a % bs == 0 and (min(b, size - 1) + 1) % bs == 0, f"fill not on blocks: {g.range}"
+                assert g.headers.get("if-match") == etag, f"fill without If-Match {etag}: {g.headers}"
+            results[key] = (gets, relay.bytes_down - down0, relay.summary())
+        gets, down, seen = results["one.bin"]
+        spans = sorted(tuple(int(x) for x in g.range.removeprefix("bytes=").split("-")) for g in gets)
+        overlaps = [(x, y) for x, y in zip(spans, spans[1:]) if y[0] <= x[1]]
+        covered = sum(min(b, size - 1) - a + 1 for a, b in spans)
+        assert not overlaps and covered == size - bs, (
+            f"one reader: fills should ask for each byte once; overlaps {overlaps}, {covered} bytes "
+            f"of {size - bs}\norigin saw:\n{seen}")
+        assert len(gets) >= 4, f"one reader: {len(gets)} GETs for 23 blocks, not split\norigin saw:\n{seen}"
+        # Body bytes plus one response head (well under 4 KiB) per GET.
+        assert down <= size - bs + 4096 * len(gets), f"one reader: origin sent {down} bytes for {size - bs}"
+        gets8, down8, seen8 = results["eight.bin"]
+        assert down8 < 2 * (size - bs), (
+            f"eight readers: origin sent {down8} bytes for {size - bs} wanted (not shared)\n{seen8}")
+    figures[f"cache_parallel_runs_{driver}"] = {
+        "one_reader_gets": len(gets), "one_reader_origin_bytes": down,
+        "eight_readers_gets": len(gets8), "eight_readers_origin_bytes": down8, "bytes_wanted": size - bs}
+
+
 # ============================================================================================
 # 3. One version per response while the object is overwritten (through the proxy and directly)
 # ============================================================================================

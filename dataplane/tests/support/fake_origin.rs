@@ -48,6 +48,9 @@ pub struct FakeOrigin {
     heads: AtomicU64,
     /// Body bytes sent, all requests.
     pub bytes_sent: AtomicU64,
+    /// 206 bodies open now (sent, not yet dropped), and the most open at once.
+    open_bodies: AtomicU64,
+    max_open_bodies: AtomicU64,
     /// Bytes per body piece, and the pause before each piece (a bandwidth).
     chunk: AtomicUsize,
     chunk_delay: Mutex<Duration>,
@@ -61,6 +64,8 @@ impl FakeOrigin {
             gets: Mutex::new(Vec::new()),
             heads: AtomicU64::new(0),
             bytes_sent: AtomicU64::new(0),
+            open_bodies: AtomicU64::new(0),
+            max_open_bodies: AtomicU64::new(0),
             chunk: AtomicUsize::new(64 * 1024),
             chunk_delay: Mutex::new(Duration::ZERO),
         })
@@ -100,6 +105,11 @@ impl FakeOrigin {
 
     pub fn heads(&self) -> u64 {
         self.heads.load(Relaxed)
+    }
+
+    /// The most GET bodies that were open at once (answered 206 and not yet dropped).
+    pub fn max_open_bodies(&self) -> u64 {
+        self.max_open_bodies.load(Relaxed)
     }
 
     /// A fetcher of `key` for one request.
@@ -146,6 +156,16 @@ pub struct FakeBody {
     end: usize,
     cut_at: Option<usize>,
     replace: bool,
+    /// Counted in `open_bodies` until dropped.
+    counted: bool,
+}
+
+impl Drop for FakeBody {
+    fn drop(&mut self) {
+        if self.counted {
+            self.origin.open_bodies.fetch_sub(1, Relaxed);
+        }
+    }
 }
 
 impl OriginFetch for FakeFetch {
@@ -183,6 +203,7 @@ impl OriginFetch for FakeFetch {
             end: 0,
             cut_at: None,
             replace: false,
+            counted: false,
         };
         match fault {
             Some(Fault::Refuse) => return Err(refused()),
@@ -224,6 +245,8 @@ impl OriginFetch for FakeFetch {
             Some(Fault::ReplaceAfter(n)) => (Some(first as usize + n), true),
             _ => (None, false),
         };
+        let open = o.open_bodies.fetch_add(1, Relaxed) + 1;
+        o.max_open_bodies.fetch_max(open, Relaxed);
         Ok((
             head,
             FakeBody {
@@ -234,6 +257,7 @@ impl OriginFetch for FakeFetch {
                 end: last as usize + 1,
                 cut_at,
                 replace,
+                counted: true,
             },
         ))
     }

@@ -3,3 +3,4 @@
 #![allow(dead_code)] // Each test file uses its own part.
 
 pub mod fake_origin;
+pub mod pipeline;

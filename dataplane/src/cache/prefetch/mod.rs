@@ -86,6 +86,15 @@ impl Prefetcher {
         }
     }
 
+    /// The read-ahead last returned by [`Prefetcher::sequential`] for `object` was started
+    /// only up to byte `at`: the next sequential read asks again from there.
+    pub fn fell_short(&self, object: &ObjectId, at: u64) {
+        if let Some(state) = self.readers.get(object) {
+            self.readers
+                .insert(object.clone(), sequential::fell_short(state, at));
+        }
+    }
+
     /// The settings.
     pub fn config(&self) -> &PrefetchConfig {
         &self.config

@@ -61,6 +61,16 @@ pub fn observe(
     )
 }
 
+/// The prefetch `state` asked for was started only up to byte `at` (the budget's prefetch
+/// share ran out): forget the rest, so the reader's next read asks for it again instead of
+/// leaving a hole its reads would wait on.
+pub fn fell_short(state: SeqState, at: u64) -> SeqState {
+    SeqState {
+        ahead_to: state.ahead_to.min(at),
+        ..state
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -96,6 +106,24 @@ mod tests {
         assert_eq!(got[2], Some(r(32 * MB, 56 * MB - 1)));
         assert_eq!(got[3], Some(r(56 * MB, 96 * MB - 1)));
         assert_eq!(got[4], Some(r(96 * MB, 104 * MB - 1)));
+    }
+
+    #[test]
+    fn what_was_not_started_is_asked_for_again_by_the_next_read() {
+        let (s, _) = observe(None, r(0, 8 * MB - 1), 1 << 40, MB, 64 * MB);
+        let (s, ahead) = observe(Some(s), r(8 * MB, 16 * MB - 1), 1 << 40, MB, 64 * MB);
+        assert_eq!(ahead, Some(r(16 * MB, 32 * MB - 1)));
+        // Only 16..20 MiB got budget.
+        let s = fell_short(s, 20 * MB);
+        let (_, ahead) = observe(Some(s), r(16 * MB, 24 * MB - 1), 1 << 40, MB, 64 * MB);
+        assert_eq!(
+            ahead,
+            Some(r(24 * MB, 56 * MB - 1)),
+            "from the reader's end"
+        );
+        let s = fell_short(s, 20 * MB);
+        let (_, ahead) = observe(Some(s), r(12 * MB, 16 * MB - 1), 1 << 40, MB, 64 * MB);
+        assert_eq!(ahead, None, "a jump back is no sequential read");
     }
 
     #[test]

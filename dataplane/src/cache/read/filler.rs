@@ -71,6 +71,11 @@ impl<B: FetchBody> OpenBody<B> {
         }
     }
 
+    /// Object offset one past the body's last byte.
+    pub(crate) fn end(&self) -> u64 {
+        self.end
+    }
+
     /// Settle the connection: reusable only when read to its end (then the whole fill's time
     /// is observed in `m`).
     fn close(self, m: &WorkerMetrics) {

@@ -180,9 +180,14 @@ pub async fn open<F: OriginFetch>(
         let claimed = body.claim().await;
         drop(found.lead);
         claimed?;
+        // Prefetches start now, beside this read's own fills rather than after its first
+        // byte: a reader that keeps up finds them further along. (A re-plan is the same read
+        // again: it is not reported twice.)
+        if !replanned {
+            prefetch::after_read(env, &fetch, &target, body_range);
+        }
         match body.prime().await {
             Ok(()) => {
-                prefetch::after_read(env, &fetch, &target, body_range);
                 return Ok(Answer::Object {
                     meta,
                     range,

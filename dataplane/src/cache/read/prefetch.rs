@@ -15,6 +15,13 @@ use crate::cache::{BlockKey, Claim};
 /// that outruns one stream is fed by several.
 const STREAMS: u64 = 4;
 
+/// Most bytes of sequential read-ahead one read starts: [`STREAMS`] runs of 4 MiB. A run fills
+/// its blocks in order, so a reader (or another reader of the same scan) that lands on a
+/// run's last block waits for the bytes before it; 4 MiB is 40-50 ms of one stream. The rest
+/// of the window is asked for by the reader's next reads, so a steady reader's lead still
+/// grows to `prefetch.max_window`.
+const SEQUENTIAL_STEP: u64 = STREAMS * (4 << 20);
+
 /// Share of the in-flight budget prefetches may hold: the rest is always left to reads that
 /// clients wait on.
 const BUDGET_SHARE: u64 = 2;
@@ -37,7 +44,9 @@ pub(crate) fn after_read<F: OriginFetch>(
     // a row group lie side by side, so a reader skipping some still looks sequential).
     if let Some(layout) = config.parquet.then(|| layout(env, target)).flatten() {
         for r in layout.follow(range, config.max_window) {
-            start(env, fetch, target, r);
+            if start(env, fetch, target, r).is_some() {
+                break;
+            }
         }
         return;
     }
@@ -46,7 +55,15 @@ pub(crate) fn after_read<F: OriginFetch>(
         .prefetch
         .sequential(&target.object, range, target.size, bs)
     {
-        start(env, fetch, target, ahead);
+        let step = ByteRange::new(
+            ahead.first,
+            ahead.last.min(ahead.first + SEQUENTIAL_STEP.max(bs) - 1),
+        );
+        let stopped =
+            start(env, fetch, target, step).or((step.last < ahead.last).then_some(step.last + 1));
+        if let Some(at) = stopped {
+            cache.prefetch.fell_short(&target.object, at);
+        }
     }
 }
 
@@ -87,10 +104,16 @@ fn tail(env: &ReadEnv, target: &Target, from: u64) -> Option<Vec<u8>> {
     Some(out)
 }
 
-/// Fill the blocks of `range` that are neither cached (in RAM or on disk) nor in flight, in up to [`STREAMS`]
-/// runs, each its own origin GET. Stops (counting what it left out as cancelled) when the
-/// budget's prefetch share is spent.
-fn start<F: OriginFetch>(env: &Rc<ReadEnv>, fetch: &Rc<F>, target: &Rc<Target>, range: ByteRange) {
+/// Fill the blocks of `range` that are neither cached (in RAM or on disk) nor in flight, in up
+/// to [`STREAMS`] runs, each its own origin GET. Stops (counting what it left out as
+/// cancelled) when the budget's prefetch share is spent, and returns the object offset where
+/// it stopped; `None` when all of `range` is cached or started.
+fn start<F: OriginFetch>(
+    env: &Rc<ReadEnv>,
+    fetch: &Rc<F>,
+    target: &Rc<Target>,
+    range: ByteRange,
+) -> Option<u64> {
     let cache = &env.cache;
     let bs = target.block_size;
     let span = block_span(range, bs);
@@ -106,7 +129,7 @@ fn start<F: OriginFetch>(env: &Rc<ReadEnv>, fetch: &Rc<F>, target: &Rc<Target>, 
         let len = block_bytes(index, bs, target.size).len();
         let Some(permit) = cache.budget.try_acquire_within(len, limit) else {
             cache.prefetch.cancelled(span.last_block - index + 1);
-            return;
+            return Some(index * bs);
         };
         let Claim::Fill(_fill, mut writers) = cache.inflight.claim(&key, len as usize, None) else {
             run = None;
@@ -133,4 +156,5 @@ fn start<F: OriginFetch>(env: &Rc<ReadEnv>, fetch: &Rc<F>, target: &Rc<Target>, 
             }
         }
     }
+    None
 }

@@ -1,0 +1,99 @@
+//! Driving the read pipeline in tests: a cache without prefetch, requests, reading a body to
+//! its end, counters summed over workers, and waiting for background fills.
+
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rangecache_dataplane::cache::range::RangeSpec;
+use rangecache_dataplane::cache::read::{self, Answer, ReadEnv, ReadRequest};
+use rangecache_dataplane::cache::{Cache, CacheConfig, ObjectId, PrefetchConfig};
+use rangecache_dataplane::{ErrorKind, Metrics, WorkerMetrics};
+
+use super::fake_origin::FakeOrigin;
+
+/// A cache of `memory` bytes in blocks of `block_size`, a response window of `window` bytes
+/// and an in-flight budget of `inflight`, with prefetch off: these tests count origin bytes
+/// exactly (tests/prefetch.rs tests fetching ahead).
+pub fn cache(block_size: u64, memory: u64, window: u64, inflight: u64) -> Arc<Cache> {
+    Arc::new(Cache::new(CacheConfig {
+        memory,
+        block_size,
+        metadata_ttl: Duration::from_secs(60),
+        metadata_entries: 1000,
+        readahead_window: window,
+        inflight_memory: inflight,
+        prefetch: PrefetchConfig {
+            enabled: false,
+            ..PrefetchConfig::default()
+        },
+    }))
+}
+
+/// The pipeline of worker `worker`.
+pub fn env(cache: &Arc<Cache>, metrics: &Arc<Metrics>, worker: usize) -> Rc<ReadEnv> {
+    ReadEnv::new(cache.clone(), metrics.clone(), worker)
+}
+
+/// A plain GET of `key` (the whole object when `range` is `None`).
+pub fn request(key: &str, range: Option<RangeSpec>) -> ReadRequest<'static> {
+    ReadRequest {
+        object: ObjectId::new("origin", "bucket", key),
+        range,
+        preconditions: Default::default(),
+        head_only: false,
+        wants_checksums: false,
+        budget_wait: Duration::from_secs(5),
+    }
+}
+
+/// `bytes=first-last`.
+pub fn from_to(first: u64, last: u64) -> Option<RangeSpec> {
+    Some(RangeSpec::FromTo { first, last })
+}
+
+/// Read `req` to its end: the status (206 or 200) and the bytes, or the error that cut it.
+pub async fn read_all(
+    env: &Rc<ReadEnv>,
+    origin: &Arc<FakeOrigin>,
+    req: &ReadRequest<'_>,
+) -> Result<(bool, Vec<u8>), (ErrorKind, Vec<u8>)> {
+    let fetch = Rc::new(origin.fetch(req.object.key()));
+    let answer = read::open(env, fetch, req)
+        .await
+        .map_err(|e| (e.kind(), vec![]))?;
+    let Answer::Object { partial, body, .. } = answer else {
+        panic!("not an object answer");
+    };
+    let mut got = Vec::new();
+    if let Some(mut body) = body {
+        loop {
+            match body.next().await {
+                Ok(Some(p)) => got.extend_from_slice(&p),
+                Ok(None) => break,
+                Err(e) => return Err((e.kind(), got)),
+            }
+        }
+    }
+    Ok((partial, got))
+}
+
+/// A counter summed over every worker.
+pub fn counter(m: &Metrics, f: impl Fn(&WorkerMetrics) -> u64) -> u64 {
+    (0..m.len()).map(|i| f(m.worker(i))).sum()
+}
+
+/// Wait until nothing is in flight (fills finishing in the background).
+pub async fn settle(cache: &Cache) {
+    for _ in 0..500 {
+        if cache.inflight.is_empty() && cache.budget.stats().used == 0 {
+            return;
+        }
+        monoio::time::sleep(Duration::from_millis(2)).await;
+    }
+    panic!(
+        "still in flight: {} fills, {} budget bytes",
+        cache.inflight.len(),
+        cache.budget.stats().used
+    );
+}
