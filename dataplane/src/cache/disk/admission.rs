@@ -15,6 +15,7 @@ use std::sync::{Mutex, MutexGuard};
 use crate::cache::BlockKey;
 
 const SHARDS: usize = 16;
+const MIN_PER_SHARD: usize = 256;
 
 #[derive(Default)]
 struct Shard {
@@ -41,7 +42,9 @@ impl Admission {
     pub(super) fn new(window: usize) -> Self {
         Self {
             shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
-            per_shard: window.div_ceil(SHARDS).max(1),
+            // Keys hash unevenly over shards: room for twice a shard's share, and for a few
+            // hundred keys however small the disk (a u64 each).
+            per_shard: (2 * window.div_ceil(SHARDS)).max(MIN_PER_SHARD),
             hasher: RandomState::new(),
         }
     }
@@ -66,14 +69,20 @@ impl Admission {
             s.pending.insert(t.0);
             return true;
         }
-        s.seen.insert(t.0);
-        s.order.push_back(t.0);
+        self.remember(&mut s, t);
+        false
+    }
+
+    /// Note `t` as accessed once, forgetting the oldest beyond the window.
+    fn remember(&self, s: &mut Shard, t: Ticket) {
+        if s.seen.insert(t.0) {
+            s.order.push_back(t.0);
+        }
         while s.order.len() > self.per_shard {
             if let Some(old) = s.order.pop_front() {
                 s.seen.remove(&old);
             }
         }
-        false
     }
 
     /// A block not on disk was read from RAM: true when it should be written now (not queued
@@ -84,9 +93,17 @@ impl Admission {
         s.pending.insert(t.0)
     }
 
-    /// The block's write is done (or dropped): it may be offered again.
+    /// The block's write is done: it may be offered again.
     pub(super) fn settled(&self, t: Ticket) {
         self.shard(t).pending.remove(&t.0);
+    }
+
+    /// The block's write was dropped (queue full): it was accessed twice, so its next access
+    /// offers it again rather than starting over.
+    pub(super) fn dropped(&self, t: Ticket) {
+        let mut s = self.shard(t);
+        s.pending.remove(&t.0);
+        self.remember(&mut s, t);
     }
 }
 
@@ -115,14 +132,19 @@ mod tests {
         assert!(!a.on_fill(t(&a, 2)));
         assert!(a.on_hit(t(&a, 2)), "a RAM hit is the second access");
         assert!(!a.on_hit(t(&a, 2)));
+        a.dropped(t(&a, 2));
+        assert!(
+            a.on_fill(t(&a, 2)),
+            "a dropped write is offered again at the next access"
+        );
     }
 
     #[test]
     fn the_window_forgets_the_oldest() {
         let a = Admission::new(SHARDS);
-        // One slot per shard: 100 other keys push key 0 out of whatever shard it is in.
+        // MIN_PER_SHARD per shard: this many other keys push key 0 out of its shard.
         assert!(!a.on_fill(t(&a, 0)));
-        for i in 1..=100 {
+        for i in 1..=(SHARDS * MIN_PER_SHARD * 4) as u64 {
             a.on_fill(t(&a, i));
         }
         assert!(!a.on_fill(t(&a, 0)), "forgotten: a first access again");

@@ -11,7 +11,7 @@
 //! Public so that `benches/benches/disk_policy.rs` can replay traces through the same
 //! replacement policy without I/O; the data plane uses it only through [`super::DiskTier`].
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasher, RandomState};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Mutex, MutexGuard};
@@ -38,6 +38,8 @@ struct Table {
     /// Slots emptied out of the hand's order (purged, or a stale copy of a rewritten key):
     /// reused before the hand replaces anything.
     free: Vec<usize>,
+    /// Vacant slots whose header is being zeroed: not handed out meanwhile.
+    busy: HashSet<usize>,
 }
 
 impl Table {
@@ -76,6 +78,7 @@ impl Index {
                 owners: vec![None; slots],
                 hand: 0,
                 free: Vec::new(),
+                busy: HashSet::new(),
             }),
             hasher: RandomState::new(),
             bytes: AtomicU64::new(0),
@@ -137,9 +140,19 @@ impl Index {
         self.bytes.load(Relaxed)
     }
 
-    /// True when `slot` holds no block now.
-    pub fn is_vacant(&self, slot: u32) -> bool {
-        lock(&self.table).owners[slot as usize].is_none()
+    /// Take vacant `slot` out of circulation while its header is zeroed; false when it is
+    /// not vacant (reused since) or already being zeroed.
+    pub fn begin_zeroing(&self, slot: u32) -> bool {
+        let mut t = lock(&self.table);
+        t.owners[slot as usize].is_none() && t.busy.insert(slot as usize)
+    }
+
+    /// `slot`'s header is zeroed: it may be handed out again.
+    pub fn end_zeroing(&self, slot: u32) {
+        let mut t = lock(&self.table);
+        if t.busy.remove(&(slot as usize)) {
+            t.free.push(slot as usize);
+        }
     }
 
     /// Drop `key` if it is still at `loc` (its slot failed a check); true if it was.
@@ -162,19 +175,24 @@ impl Index {
     pub fn reserve(&self) -> (u32, Option<BlockKey>) {
         let mut t = lock(&self.table);
         while let Some(slot) = t.free.pop() {
-            if t.owners[slot].is_none() {
+            if t.owners[slot].is_none() && !t.busy.contains(&slot) {
                 self.refs[slot].store(false, Relaxed);
                 return (slot as u32, None);
             }
         }
         let n = t.owners.len();
-        // At most one full sweep clearing bits, then the hand's slot is taken regardless.
+        // At most one full sweep clearing bits, then the hand's slot is taken regardless
+        // (unless its header is being zeroed: the next one then).
         for _ in 0..n {
             let at = t.hand;
-            if t.owners[at].is_none() || !self.refs[at].swap(false, Relaxed) {
+            let taken = t.busy.contains(&at);
+            if !taken && (t.owners[at].is_none() || !self.refs[at].swap(false, Relaxed)) {
                 break;
             }
             t.hand = (at + 1) % n;
+        }
+        while t.busy.contains(&t.hand) && t.busy.len() < n {
+            t.hand = (t.hand + 1) % n;
         }
         let slot = t.hand;
         t.hand = (slot + 1) % n;

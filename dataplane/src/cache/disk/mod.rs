@@ -65,17 +65,20 @@ pub struct DiskConfig {
     pub block_size: u64,
     /// Most blocks waiting to be written; more are dropped (counted).
     pub write_queue: usize,
+    /// Writer threads (at least 1): writes in flight at once.
+    pub writers: usize,
 }
 
 impl DiskConfig {
     /// A tier in `path` of `size` bytes for blocks of `block_size`, with a write queue of
-    /// 64 MiB of blocks (at least 4).
+    /// 64 MiB of blocks (at least 4) and 4 writer threads.
     pub fn new(path: impl Into<PathBuf>, size: u64, block_size: u64) -> Self {
         Self {
             path: path.into(),
             size,
             block_size,
             write_queue: (DEFAULT_QUEUE_BYTES / block_size.max(1)).max(4) as usize,
+            writers: writer::WRITERS,
         }
     }
 }
@@ -189,8 +192,11 @@ struct Shared {
     slot_size: u64,
     state: AtomicU8,
     counters: Counters,
-    /// Blocks queued for writing.
+    /// Blocks queued for writing, and being written now.
     queued: AtomicUsize,
+    writing: AtomicUsize,
+    /// The last write sequence number handed out.
+    seq: AtomicU64,
     /// Slots purged whose headers the writer should zero.
     invalidations: Mutex<Vec<Loc>>,
     /// Which blocks are written (second access).
@@ -279,7 +285,7 @@ impl Shared {
 pub struct DiskTier {
     shared: Arc<Shared>,
     tx: Option<SyncSender<Job>>,
-    writer: Option<JoinHandle<()>>,
+    writers: Vec<JoinHandle<()>>,
     capacity: u64,
     recovered_blocks: u64,
     recovered_torn: u64,
@@ -312,7 +318,6 @@ impl DiskTier {
             seconds = opened.took.as_secs_f64(),
             "disk cache: index rebuilt"
         );
-        let writer_file = opened.file.try_clone()?;
         let shared = Arc::new(Shared {
             path: config.path.clone(),
             index,
@@ -324,17 +329,19 @@ impl DiskTier {
             state: AtomicU8::new(0),
             counters: Counters::default(),
             queued: AtomicUsize::new(0),
+            writing: AtomicUsize::new(0),
+            seq: AtomicU64::new(opened.newest_seq),
             invalidations: Mutex::new(Vec::new()),
             admission: Admission::new(slots),
             last_warn_ms: AtomicU64::new(0),
             born: Instant::now(),
         });
         let (tx, rx) = sync_channel(config.write_queue.max(1));
-        let writer = writer::spawn(shared.clone(), writer_file, rx, opened.newest_seq)?;
+        let writers = writer::spawn(&shared, &shared._locked, rx, config.writers)?;
         Ok(Arc::new(DiskTier {
             shared,
             tx: Some(tx),
-            writer: Some(writer),
+            writers,
             capacity: slots as u64 * config.block_size,
             recovered_blocks,
             recovered_torn: opened.torn_headers,
@@ -386,7 +393,7 @@ impl DiskTier {
                 sent
             });
         if !sent {
-            shared.admission.settled(ticket);
+            shared.admission.dropped(ticket);
             shared.counters.write_drops.add(1);
         }
         sent
@@ -532,7 +539,7 @@ impl DiskTier {
 impl Drop for DiskTier {
     fn drop(&mut self) {
         drop(self.tx.take());
-        if let Some(w) = self.writer.take() {
+        for w in self.writers.drain(..) {
             let _ = w.join();
         }
     }

@@ -58,13 +58,14 @@ fn block(seed: u8, len: usize) -> Bytes {
         .into()
 }
 
+/// A tier of `slots` slots with one writer, so blocks written together land in slots in
+/// the order given (tests that damage slot N rely on it).
 fn open(dir: &TempDir, slots: u64) -> Arc<DiskTier> {
-    DiskTier::open(&DiskConfig::new(
-        dir.path(),
-        PAGE as u64 + slots * slot_size(BS),
-        BS,
-    ))
-    .unwrap()
+    let config = DiskConfig {
+        writers: 1,
+        ..DiskConfig::new(dir.path(), PAGE as u64 + slots * slot_size(BS), BS)
+    };
+    DiskTier::open(&config).unwrap()
 }
 
 fn flush(tier: &DiskTier) {
@@ -145,12 +146,19 @@ async fn a_damaged_block_is_a_counted_miss_never_bytes() {
     f.write_all_at(&[byte[0] ^ 0x10], at).unwrap();
     f.sync_all().unwrap();
 
-    assert_eq!(tier.read(&blocks[1].0).await, None);
+    // Writers run side by side, so which block slot 1 holds is not fixed: exactly one fails.
+    let mut served = 0;
+    for (k, b) in &blocks {
+        match tier.read(k).await {
+            Some(got) => {
+                assert_eq!(&got, b);
+                served += 1;
+            }
+            None => assert!(!tier.contains(k), "a damaged block is forgotten"),
+        }
+    }
     let s = tier.stats();
-    assert_eq!((s.checksum_failures, s.hits), (1, 0));
-    assert!(!tier.contains(&blocks[1].0), "a damaged block is forgotten");
-    assert_eq!(tier.read(&blocks[0].0).await.as_ref(), Some(&blocks[0].1));
-    assert_eq!(tier.read(&blocks[2].0).await.as_ref(), Some(&blocks[2].1));
+    assert_eq!((served, s.checksum_failures, s.hits), (2, 1, 2));
 }
 
 #[monoio::test_all]

@@ -1,12 +1,13 @@
-//! The disk tier's writer: one thread that takes blocks from a bounded queue and writes each
-//! into the slot the index hands out, then publishes it. Responses only ever enqueue (and
+//! The disk tier's writers: a few threads that take blocks from one bounded queue and write
+//! each into the slot the index hands out, then publish it. Responses only ever enqueue (and
 //! drop a block when the queue is full); they never wait for the disk.
 
 use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -37,53 +38,76 @@ const SYNC_EVERY: Duration = Duration::from_secs(1);
 /// How long a full file system keeps the tier from writing before it tries again.
 const FULL_RETRY: Duration = Duration::from_secs(30);
 
-/// Start the writer thread; it runs until every sender of `rx` is gone and the queue is
-/// drained.
+/// Writer threads per tier by default: enough writes in flight to keep an SSD's queue busy (one at a
+/// time wrote about 10,000 64 KiB blocks a second here, less than one origin stream fills).
+pub(super) const WRITERS: usize = 4;
+
+/// Start the writer threads, sharing `rx`; they run until every sender of `rx` is gone and
+/// the queue is drained.
 pub(super) fn spawn(
-    shared: Arc<Shared>,
-    file: File,
+    shared: &Arc<Shared>,
+    file: &File,
     rx: Receiver<Job>,
-    first_seq: u64,
-) -> io::Result<JoinHandle<()>> {
-    std::thread::Builder::new()
-        .name("rangecache-disk".into())
-        .spawn(move || Writer::new(shared, file, first_seq).run(rx))
+    writers: usize,
+) -> io::Result<Vec<JoinHandle<()>>> {
+    let rx = Arc::new(Mutex::new(rx));
+    (0..writers.max(1))
+        .map(|i| {
+            let writer = Writer::new(shared.clone(), file.try_clone()?);
+            let rx = rx.clone();
+            std::thread::Builder::new()
+                .name(format!("rangecache-disk{i}"))
+                .spawn(move || writer.run(&rx))
+        })
+        .collect()
 }
 
 struct Writer {
     shared: Arc<Shared>,
     file: File,
     buf: AlignedBuf,
-    seq: u64,
     dirty: bool,
     last_sync: Instant,
     full_since: Option<Instant>,
 }
 
 impl Writer {
-    fn new(shared: Arc<Shared>, file: File, first_seq: u64) -> Self {
+    fn new(shared: Arc<Shared>, file: File) -> Self {
         let buf = AlignedBuf::zeroed(shared.slot_size as usize);
         Self {
             shared,
             file,
             buf,
-            seq: first_seq,
             dirty: false,
             last_sync: Instant::now(),
             full_since: None,
         }
     }
 
-    fn run(mut self, rx: Receiver<Job>) {
+    /// The next job: one writer at a time waits on the queue.
+    fn next(rx: &Mutex<Receiver<Job>>) -> Result<Job, RecvTimeoutError> {
+        rx.lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .recv_timeout(SYNC_EVERY)
+    }
+
+    fn run(mut self, rx: &Mutex<Receiver<Job>>) {
         loop {
-            match rx.recv_timeout(SYNC_EVERY) {
+            match Self::next(rx) {
                 Ok(Job::Write(key, block, ticket)) => {
                     self.write(&key, &block);
                     self.shared.admission.settled(ticket);
                 }
                 Ok(Job::Invalidate) => self.invalidate(),
                 Ok(Job::Flush(done)) => {
+                    // Every write queued before the flush has been taken by some writer:
+                    // wait for the others to finish theirs.
+                    let shared = &self.shared;
+                    while shared.queued.load(Relaxed) > 0 || shared.writing.load(Relaxed) > 0 {
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
                     self.invalidate();
+                    self.dirty = true;
                     self.sync();
                     let _ = done.send(());
                 }
@@ -105,10 +129,15 @@ impl Writer {
     }
 
     fn write(&mut self, key: &BlockKey, block: &Bytes) {
+        let shared = self.shared.clone();
+        shared.writing.fetch_add(1, Relaxed);
+        shared.queued.fetch_sub(1, Relaxed);
+        self.write_one(key, block);
+        shared.writing.fetch_sub(1, Relaxed);
+    }
+
+    fn write_one(&mut self, key: &BlockKey, block: &Bytes) {
         let shared = &*self.shared;
-        shared
-            .queued
-            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
         if shared.state() != TierState::Active {
             shared.counters.write_drops.add(1);
             return;
@@ -122,7 +151,7 @@ impl Writer {
             shared.counters.write_drops.add(1);
             return;
         }
-        let seq = self.seq + 1;
+        let seq = shared.seq.fetch_add(1, Relaxed) + 1;
         let buf = self.buf.as_mut_slice();
         if encode_header(buf, key, seq, block).is_none() {
             shared.counters.write_drops.add(1);
@@ -133,7 +162,6 @@ impl Writer {
         let (slot, _evicted) = shared.index.reserve();
         match self.file.write_all_at(&buf[..n], shared.offset(slot)) {
             Ok(()) => {
-                self.seq = seq;
                 self.dirty = true;
                 shared.index.publish(
                     key.clone(),
@@ -165,13 +193,14 @@ impl Writer {
         }
         let zero = AlignedBuf::zeroed(PAGE);
         for loc in pending {
-            if !self.shared.index.is_vacant(loc.slot) {
+            if !self.shared.index.begin_zeroing(loc.slot) {
                 continue;
             }
-            if let Err(e) = self
+            let written = self
                 .file
-                .write_all_at(zero.as_slice(), self.shared.offset(loc.slot))
-            {
+                .write_all_at(zero.as_slice(), self.shared.offset(loc.slot));
+            self.shared.index.end_zeroing(loc.slot);
+            if let Err(e) = written {
                 self.failed(&e);
                 return;
             }
