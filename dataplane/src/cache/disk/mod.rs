@@ -306,6 +306,15 @@ impl DiskTier {
         if let Some(why) = opened.reset {
             tracing::warn!(path = %config.path.display(), "disk cache: existing file started afresh: {why}");
         }
+        if !opened.preallocated {
+            tracing::warn!(
+                path = %config.path.display(),
+                size = config.size,
+                "disk cache: could not reserve cache.disk.size on the file system (too little \
+                 free space?); the file grows as blocks are written, and a full file system \
+                 pauses writes"
+            );
+        }
         if opened.mode == IoMode::Buffered {
             tracing::warn!(path = %config.path.display(), "disk cache: the file system refuses O_DIRECT; using buffered I/O");
         }

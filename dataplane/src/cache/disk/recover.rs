@@ -39,6 +39,8 @@ pub(super) struct Opened {
     pub took: Duration,
     /// Why an existing file was started afresh, if it was.
     pub reset: Option<&'static str>,
+    /// The whole size is reserved on disk (else the file grows as blocks are written).
+    pub preallocated: bool,
 }
 
 fn err(path: &Path, what: &str, e: io::Error) -> io::Error {
@@ -108,6 +110,7 @@ pub(super) fn open(
         file.set_len(limit).map_err(|e| err(&path, "truncate", e))?;
     }
     let written = (len.min(limit) - PAGE as u64).div_ceil(slot_size);
+    let preallocated = len >= limit || preallocate(&file, len, limit);
     let scan = scan(&file, written, slot_size, index).map_err(|e| err(&path, "recover", e))?;
     index.set_hand(scan.newest.map(|(_, slot)| slot));
     Ok(Opened {
@@ -118,7 +121,21 @@ pub(super) fn open(
         torn_headers: scan.torn,
         took: started.elapsed(),
         reset,
+        preallocated,
     })
+}
+
+/// Reserve the file's whole size up front (`fallocate`): writes then land inside the file,
+/// which the file system lets run side by side (writes that extend a file are serialized),
+/// and the space is the tier's whatever else fills the disk. False when the file system
+/// refuses (no room, or no `fallocate`): the file then grows as blocks are written.
+fn preallocate(file: &File, from: u64, to: u64) -> bool {
+    use std::os::fd::AsRawFd;
+    let (Ok(offset), Ok(len)) = (i64::try_from(from), i64::try_from(to - from)) else {
+        return false;
+    };
+    // SAFETY: `fallocate` on a valid open descriptor has no memory-safety preconditions.
+    unsafe { libc::fallocate(file.as_raw_fd(), 0, offset, len) == 0 }
 }
 
 struct Scan {
