@@ -112,7 +112,9 @@ impl BlockFill {
 
     /// Mark segment `seg` complete. Returns the whole block (one fresh allocation of exactly
     /// its bytes, for the store) when that was the last segment outstanding.
-    fn complete(&self, seg: usize) -> Option<Bytes> {
+    /// With `owned`, a block that arrived as one piece (a disk read into a buffer of its own)
+    /// is kept as it is instead of copied.
+    fn complete(&self, seg: usize, owned: Source) -> Option<Bytes> {
         let (block, wakers) = {
             let mut st = self.lock();
             debug_assert!(st.segments[seg].is_full());
@@ -121,7 +123,14 @@ impl BlockFill {
                 .segments
                 .iter()
                 .all(|s| matches!(s.outcome, Some(Ok(()))));
+            let single = match (&st.segments[..], owned) {
+                ([only], Source::Disk) if only.pieces.len() == 1 => Some(only.pieces[0].clone()),
+                _ => None,
+            };
             let block = whole.then(|| {
+                if let Some(piece) = single {
+                    return piece;
+                }
                 // Pieces are slices of larger read buffers: the store must hold (and count)
                 // only the block's own bytes.
                 let mut buf = BytesMut::with_capacity(self.expected);
@@ -245,7 +254,9 @@ pub struct SegmentWriter {
 pub enum Source {
     /// The origin: the block is new to this cache and is offered to the disk tier.
     Origin,
-    /// The disk tier: the block is promoted into RAM only.
+    /// The disk tier: the block is promoted into RAM only, in the buffer it was read into
+    /// when it came as one piece (that buffer is at most 1/16 larger than the block, see
+    /// `disk::into_block`), so a disk hit copies nothing.
     Disk,
 }
 
@@ -287,7 +298,7 @@ impl SegmentWriter {
     pub fn complete(mut self) -> bool {
         debug_assert_eq!(self.remaining(), 0);
         self.settled = true;
-        match self.fill.complete(self.seg) {
+        match self.fill.complete(self.seg, self.source) {
             Some(block) => {
                 // Into the store before leaving the registry: see `Registry::claim`. A block
                 // from the origin is offered to the disk tier (never waiting for it).
