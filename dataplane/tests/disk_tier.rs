@@ -6,18 +6,15 @@ mod support;
 
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
-use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
 use rangecache_dataplane::cache::disk::FILE_NAME;
-use rangecache_dataplane::cache::range::RangeSpec;
-use rangecache_dataplane::cache::read::{self, Answer, ReadEnv, ReadRequest};
-use rangecache_dataplane::cache::{
-    Cache, CacheConfig, DiskConfig, DiskTier, ObjectId, PrefetchConfig,
-};
+use rangecache_dataplane::cache::read::ReadEnv;
+use rangecache_dataplane::cache::{Cache, DiskConfig, DiskTier};
 use rangecache_dataplane::Metrics;
 use support::fake_origin::FakeOrigin;
+use support::pipeline::{self, from_to, read_all, request};
 
 const BS: u64 = 64 * 1024;
 
@@ -44,57 +41,13 @@ impl Drop for Dir {
 
 fn cache(dir: &Dir, memory: u64, disk: u64) -> Arc<Cache> {
     let tier = DiskTier::open(&DiskConfig::new(&dir.0, disk, BS)).unwrap();
-    Arc::new(Cache::with_disk(
-        CacheConfig {
-            memory,
-            block_size: BS,
-            metadata_ttl: Duration::from_secs(60),
-            metadata_entries: 1000,
-            readahead_window: 4 * BS,
-            inflight_memory: 64 << 20,
-            prefetch: PrefetchConfig {
-                enabled: false,
-                ..PrefetchConfig::default()
-            },
-        },
-        Some(tier),
-    ))
-}
-
-fn request(key: &str, first: u64, last: u64) -> ReadRequest<'static> {
-    ReadRequest {
-        object: ObjectId::new("origin", "bucket", key),
-        range: Some(RangeSpec::FromTo { first, last }),
-        preconditions: Default::default(),
-        head_only: false,
-        wants_checksums: false,
-        budget_wait: Duration::from_secs(5),
-    }
-}
-
-async fn read_all(env: &Rc<ReadEnv>, origin: &Arc<FakeOrigin>, req: &ReadRequest<'_>) -> Vec<u8> {
-    let fetch = Rc::new(origin.fetch(req.object.key()));
-    let Answer::Object { body, .. } = read::open(env, fetch, req).await.unwrap() else {
-        panic!("not an object answer");
-    };
-    let mut got = Vec::new();
-    if let Some(mut body) = body {
-        while let Some(p) = body.next().await.unwrap() {
-            got.extend_from_slice(&p);
-        }
-    }
-    got
+    let config = pipeline::config(BS, memory, 4 * BS, 64 << 20);
+    Arc::new(Cache::with_disk(config, Some(tier)))
 }
 
 /// Wait until no fill is in flight and every block queued for the disk is written.
 async fn settle(cache: &Cache) {
-    for _ in 0..1000 {
-        if cache.inflight.is_empty() && cache.budget.stats().used == 0 {
-            break;
-        }
-        monoio::time::sleep(Duration::from_millis(2)).await;
-    }
-    assert!(cache.inflight.is_empty(), "fills still in flight");
+    pipeline::settle(cache).await;
     if let Some(d) = &cache.disk {
         assert!(d.flush(Duration::from_secs(10)));
     }
@@ -111,7 +64,14 @@ async fn after_a_restart_blocks_come_from_disk_after_one_head() {
         let env = ReadEnv::new(cache.clone(), Arc::new(Metrics::new(1)), 0);
         // Read once: remembered only; read again (RAM hits): written.
         for _ in 0..2 {
-            let got = read_all(&env, &origin, &request("obj", 0, data.len() as u64 - 1)).await;
+            let got = read_all(
+                &env,
+                &origin,
+                &request("obj", from_to(0, data.len() as u64 - 1)),
+            )
+            .await
+            .unwrap()
+            .1;
             assert_eq!(got, data);
             settle(&cache).await;
         }
@@ -124,7 +84,10 @@ async fn after_a_restart_blocks_come_from_disk_after_one_head() {
     let cache = cache(&dir, 64 << 20, 32 << 20);
     let env = ReadEnv::new(cache.clone(), Arc::new(Metrics::new(1)), 0);
     let (first, last) = (BS + 100, 5 * BS + 9);
-    let got = read_all(&env, &origin, &request("obj", first, last)).await;
+    let got = read_all(&env, &origin, &request("obj", from_to(first, last)))
+        .await
+        .unwrap()
+        .1;
     assert_eq!(got, data[first as usize..=last as usize]);
     assert_eq!(
         origin.gets().len(),
@@ -140,7 +103,10 @@ async fn after_a_restart_blocks_come_from_disk_after_one_head() {
     let disk = cache.disk.as_ref().unwrap().stats();
     assert_eq!((disk.hits, disk.checksum_failures), (5, 0));
     // Promoted into RAM: read again, no disk read.
-    let got = read_all(&env, &origin, &request("obj", first, last)).await;
+    let got = read_all(&env, &origin, &request("obj", from_to(first, last)))
+        .await
+        .unwrap()
+        .1;
     assert_eq!(got, data[first as usize..=last as usize]);
     assert_eq!(cache.disk.as_ref().unwrap().stats().hits, 5);
 }
@@ -155,7 +121,9 @@ async fn a_damaged_block_on_disk_is_fetched_from_the_origin_instead() {
         let cache = cache(&dir, 64 << 20, 32 << 20);
         let env = ReadEnv::new(cache.clone(), Arc::new(Metrics::new(1)), 0);
         for _ in 0..2 {
-            read_all(&env, &origin, &request("obj", 0, 4 * BS - 1)).await;
+            read_all(&env, &origin, &request("obj", from_to(0, 4 * BS - 1)))
+                .await
+                .unwrap();
             settle(&cache).await;
         }
         assert_eq!(cache.disk.as_ref().unwrap().stats().blocks, 4);
@@ -178,7 +146,10 @@ async fn a_damaged_block_on_disk_is_fetched_from_the_origin_instead() {
     let cache = cache(&dir, 64 << 20, 32 << 20);
     let env = ReadEnv::new(cache.clone(), Arc::new(Metrics::new(1)), 0);
     let gets_before = origin.gets().len();
-    let got = read_all(&env, &origin, &request("obj", 0, 4 * BS - 1)).await;
+    let got = read_all(&env, &origin, &request("obj", from_to(0, 4 * BS - 1)))
+        .await
+        .unwrap()
+        .1;
     assert_eq!(got, data, "never a damaged byte");
     assert!(
         origin.gets().len() > gets_before,
@@ -196,7 +167,9 @@ async fn a_block_read_once_is_not_written() {
     origin.put("scan", FakeOrigin::pattern(8 * BS as usize, 4));
     let cache = cache(&dir, 64 << 20, 32 << 20);
     let env = ReadEnv::new(cache.clone(), Arc::new(Metrics::new(1)), 0);
-    read_all(&env, &origin, &request("scan", 0, 8 * BS - 1)).await;
+    read_all(&env, &origin, &request("scan", from_to(0, 8 * BS - 1)))
+        .await
+        .unwrap();
     settle(&cache).await;
     let disk = cache.disk.as_ref().unwrap().stats();
     assert_eq!(
@@ -223,7 +196,14 @@ async fn a_working_set_larger_than_ram_is_served_from_disk() {
     // Two passes: the first remembers every block, the second misses RAM again and writes it.
     for _ in 0..2 {
         for (i, d) in objects.iter().enumerate() {
-            let got = read_all(&env, &origin, &request(&format!("o{i}"), 0, 16 * BS - 1)).await;
+            let got = read_all(
+                &env,
+                &origin,
+                &request(&format!("o{i}"), from_to(0, 16 * BS - 1)),
+            )
+            .await
+            .unwrap()
+            .1;
             assert_eq!(&got, d);
             settle(&cache).await;
         }
@@ -231,7 +211,14 @@ async fn a_working_set_larger_than_ram_is_served_from_disk() {
     let gets_after_warm = origin.gets().len();
     for _ in 0..2 {
         for (i, d) in objects.iter().enumerate() {
-            let got = read_all(&env, &origin, &request(&format!("o{i}"), 0, 16 * BS - 1)).await;
+            let got = read_all(
+                &env,
+                &origin,
+                &request(&format!("o{i}"), from_to(0, 16 * BS - 1)),
+            )
+            .await
+            .unwrap()
+            .1;
             assert_eq!(&got, d);
             settle(&cache).await;
         }

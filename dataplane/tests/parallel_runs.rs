@@ -16,7 +16,9 @@ use rangecache_dataplane::cache::read::{self, Answer};
 use rangecache_dataplane::cache::Cache;
 use rangecache_dataplane::{ErrorKind, Metrics};
 use support::fake_origin::{FakeFetch, FakeOrigin, Fault, SeenGet};
-use support::pipeline::{self, counter, env, from_to, read_all, request, settle};
+use support::pipeline::{
+    self, block_on, counter, env, from_to, read_all, read_on_workers, request, settle,
+};
 
 const BS: u64 = 1 << 20;
 /// The response window: eight blocks, split over four runs of two.
@@ -133,29 +135,9 @@ fn parallel_runs_of_readers_on_two_workers_fetch_each_byte_once() {
     });
     let (before, sent_before) = (origin.gets().len(), origin.bytes_sent.load(Relaxed));
     origin.set_chunk_delay(Duration::from_millis(1));
-    let barrier = Arc::new(std::sync::Barrier::new(2));
-    let workers: Vec<_> = (0..2)
-        .map(|w| {
-            let (cache, metrics, origin, barrier) = (
-                cache.clone(),
-                metrics.clone(),
-                origin.clone(),
-                barrier.clone(),
-            );
-            std::thread::spawn(move || {
-                block_on(async move {
-                    let env = env(&cache, &metrics, w);
-                    barrier.wait();
-                    let req = request("shared", from_to(BS, BLOCKS * BS - 1));
-                    let got = read_all(&env, &origin, &req).await.unwrap().1;
-                    settle(&cache).await;
-                    got
-                })
-            })
-        })
-        .collect();
-    for w in workers {
-        assert_eq!(w.join().unwrap(), data[BS as usize..]);
+    let req = request("shared", from_to(BS, BLOCKS * BS - 1));
+    for got in read_on_workers(&cache, &metrics, &origin, 2, &req) {
+        assert_eq!(got, data[BS as usize..]);
     }
     // A run asks for blocks it has not claimed yet; when the other reader claims one first,
     // the run skips it and closes its body there: GETs may ask for overlapping bytes, but
@@ -166,14 +148,6 @@ fn parallel_runs_of_readers_on_two_workers_fetch_each_byte_once() {
         (BLOCKS - 1) * BS,
         "every byte fetched once, whichever worker led each run"
     );
-}
-
-fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
-        .enable_timer()
-        .build()
-        .unwrap()
-        .block_on(f)
 }
 
 #[monoio::test_all(timer_enabled = true)]

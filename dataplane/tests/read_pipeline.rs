@@ -14,7 +14,7 @@ use rangecache_dataplane::cache::read::{self, Answer};
 use rangecache_dataplane::cache::Cache;
 use rangecache_dataplane::{ErrorKind, Metrics};
 use support::fake_origin::{FakeFetch, FakeOrigin, Fault};
-use support::pipeline::{self, counter, env, from_to, read_all, request, settle};
+use support::pipeline::{self, counter, env, from_to, read_all, read_on_workers, request, settle};
 
 const BS: u64 = 64 * 1024;
 
@@ -85,29 +85,9 @@ fn one_miss_is_fetched_once_for_readers_on_two_workers() {
     let data = FakeOrigin::pattern(8 * BS as usize, 3);
     origin.put("shared", data.clone());
     origin.set_chunk_delay(Duration::from_millis(2));
-    let barrier = Arc::new(std::sync::Barrier::new(2));
-    let workers: Vec<_> = (0..2)
-        .map(|w| {
-            let (cache, metrics, origin, barrier) = (
-                cache.clone(),
-                metrics.clone(),
-                origin.clone(),
-                barrier.clone(),
-            );
-            std::thread::spawn(move || {
-                block_on(async move {
-                    let env = env(&cache, &metrics, w);
-                    barrier.wait();
-                    let req = request("shared", from_to(0, 8 * BS - 1));
-                    let got = read_all(&env, &origin, &req).await.unwrap().1;
-                    settle(&cache).await;
-                    got
-                })
-            })
-        })
-        .collect();
-    for w in workers {
-        assert_eq!(w.join().unwrap(), data);
+    let req = request("shared", from_to(0, 8 * BS - 1));
+    for got in read_on_workers(&cache, &metrics, &origin, 2, &req) {
+        assert_eq!(got, data);
     }
     let fetched: u64 = origin.bytes_sent.load(Relaxed);
     assert_eq!(
@@ -116,14 +96,6 @@ fn one_miss_is_fetched_once_for_readers_on_two_workers() {
         "every byte fetched once, whichever worker led"
     );
     assert!(origin.heads() == 0);
-}
-
-fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
-        .enable_timer()
-        .build()
-        .unwrap()
-        .block_on(f)
 }
 
 #[monoio::test_all(timer_enabled = true)]

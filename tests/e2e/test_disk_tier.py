@@ -91,6 +91,20 @@ def wait_for_disk(p: RangeCache, blocks: int, timeout: float = 30.0) -> dict:
     raise AssertionError(f"disk tier holds {stats(p)['disk']}, expected {blocks} blocks")
 
 
+def start_with_disk(proxy_factory, seaweed, tmp_path: Path) -> tuple[RangeCache, Path]:
+    """rangecache with a disk tier in a fresh directory under `tmp_path`."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    return proxy_factory.start(seaweed.endpoint, cache=disk_cache(disk)), disk
+
+
+def start_warm(proxy_factory, seaweed, tmp_path: Path, bucket: str, keys: dict[str, bytes]):
+    """`start_with_disk`, with every block of `keys` read twice and on disk (54 blocks)."""
+    p, disk = start_with_disk(proxy_factory, seaweed, tmp_path)
+    warm(p.endpoint, bucket, keys)
+    return p, disk, wait_for_disk(p, 54)
+
+
 def restart(factory, p: RangeCache) -> RangeCache:
     """A new process with the same configuration (and so the same disk path)."""
     q = factory.create(p.config)
@@ -101,12 +115,8 @@ def restart(factory, p: RangeCache) -> RangeCache:
 def test_blocks_survive_sigterm_and_are_served_without_an_origin_get(driver, proxy_factory, seaweed,
                                                                       disk_objects, tmp_path):
     bucket, keys = disk_objects
-    disk = tmp_path / "disk"
-    disk.mkdir()
-    p = proxy_factory.start(seaweed.endpoint, cache=disk_cache(disk))
-    warm(p.endpoint, bucket, keys)
     # 6 objects of 9 blocks: all on disk, RAM (32 MiB) holds only part of them.
-    d = wait_for_disk(p, 54)
+    p, _, d = start_warm(proxy_factory, seaweed, tmp_path, bucket, keys)
     assert (d["state"], d["direct_io"], d["checksum_failures"]) == ("active", True, 0)
     assert p.terminate() == 0
 
@@ -169,9 +179,7 @@ def test_analytics_engines_read_through_a_disk_backed_cache(proxy_factory, seawe
 
 def test_kill_9_while_filling_loses_no_byte_correctness(driver, proxy_factory, seaweed, disk_objects, tmp_path):
     bucket, keys = disk_objects
-    disk = tmp_path / "disk"
-    disk.mkdir()
-    p = proxy_factory.start(seaweed.endpoint, cache=disk_cache(disk))
+    p, _ = start_with_disk(proxy_factory, seaweed, tmp_path)
     stop = threading.Event()
     errors: list[BaseException] = []
 
@@ -213,11 +221,7 @@ def test_kill_9_while_filling_loses_no_byte_correctness(driver, proxy_factory, s
 
 def test_a_damaged_file_is_never_served(proxy_factory, seaweed, disk_objects, tmp_path):
     bucket, keys = disk_objects
-    disk = tmp_path / "disk"
-    disk.mkdir()
-    p = proxy_factory.start(seaweed.endpoint, cache=disk_cache(disk))
-    warm(p.endpoint, bucket, keys)
-    wait_for_disk(p, 54)
+    p, disk, _ = start_warm(proxy_factory, seaweed, tmp_path, bucket, keys)
     assert p.terminate() == 0
     # Scribble over the data of ten slots.
     f = disk / FILE_NAME
@@ -235,11 +239,7 @@ def test_a_damaged_file_is_never_served(proxy_factory, seaweed, disk_objects, tm
 
 def test_purge_covers_the_disk_tier(proxy_factory, seaweed, disk_objects, tmp_path):
     bucket, keys = disk_objects
-    disk = tmp_path / "disk"
-    disk.mkdir()
-    p = proxy_factory.start(seaweed.endpoint, cache=disk_cache(disk))
-    warm(p.endpoint, bucket, keys)
-    wait_for_disk(p, 54)
+    p, _, _ = start_warm(proxy_factory, seaweed, tmp_path, bucket, keys)
     out = purge(p, bucket, prefix="data/")
     assert out["blocks"] >= 54, out
     assert stats(p)["disk"]["blocks"] == 0

@@ -12,11 +12,11 @@ use rangecache_dataplane::{ErrorKind, Metrics, WorkerMetrics};
 
 use super::fake_origin::FakeOrigin;
 
-/// A cache of `memory` bytes in blocks of `block_size`, a response window of `window` bytes
-/// and an in-flight budget of `inflight`, with prefetch off: these tests count origin bytes
-/// exactly (tests/prefetch.rs tests fetching ahead).
-pub fn cache(block_size: u64, memory: u64, window: u64, inflight: u64) -> Arc<Cache> {
-    Arc::new(Cache::new(CacheConfig {
+/// The sizing of a cache of `memory` bytes in blocks of `block_size`, a response window of
+/// `window` bytes and an in-flight budget of `inflight`, with prefetch off: these tests count
+/// origin bytes exactly (tests/prefetch.rs tests fetching ahead).
+pub fn config(block_size: u64, memory: u64, window: u64, inflight: u64) -> CacheConfig {
+    CacheConfig {
         memory,
         block_size,
         metadata_ttl: Duration::from_secs(60),
@@ -27,7 +27,54 @@ pub fn cache(block_size: u64, memory: u64, window: u64, inflight: u64) -> Arc<Ca
             enabled: false,
             ..PrefetchConfig::default()
         },
-    }))
+    }
+}
+
+/// A RAM-only cache sized by [`config`].
+pub fn cache(block_size: u64, memory: u64, window: u64, inflight: u64) -> Arc<Cache> {
+    Arc::new(Cache::new(config(block_size, memory, window, inflight)))
+}
+
+/// Run `f` to completion on a fresh single-thread runtime (epoll driver, timers on).
+pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
+        .enable_timer()
+        .build()
+        .unwrap()
+        .block_on(f)
+}
+
+/// Read `req` to its end from `workers` threads at once, each its own worker of `cache`
+/// (released together by a barrier), and wait for their fills: the bytes each got.
+pub fn read_on_workers(
+    cache: &Arc<Cache>,
+    metrics: &Arc<Metrics>,
+    origin: &Arc<FakeOrigin>,
+    workers: usize,
+    req: &ReadRequest<'static>,
+) -> Vec<Vec<u8>> {
+    let barrier = Arc::new(std::sync::Barrier::new(workers));
+    let threads: Vec<_> = (0..workers)
+        .map(|w| {
+            let (cache, metrics, origin, barrier) = (
+                cache.clone(),
+                metrics.clone(),
+                origin.clone(),
+                barrier.clone(),
+            );
+            let req = req.clone();
+            std::thread::spawn(move || {
+                block_on(async move {
+                    let env = env(&cache, &metrics, w);
+                    barrier.wait();
+                    let got = read_all(&env, &origin, &req).await.unwrap().1;
+                    settle(&cache).await;
+                    got
+                })
+            })
+        })
+        .collect();
+    threads.into_iter().map(|t| t.join().unwrap()).collect()
 }
 
 /// The pipeline of worker `worker`.
