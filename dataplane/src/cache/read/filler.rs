@@ -235,17 +235,13 @@ impl<F: OriginFetch> Filler<F> {
     /// origin instead, like any fill.
     pub(crate) fn spawn_from_disk(
         self,
-        disk: Option<Arc<DiskTier>>,
+        disk: Arc<DiskTier>,
         mut writer: SegmentWriter,
         index: u64,
         permit: Rc<Permit>,
     ) {
         monoio::spawn(async move {
-            let block = match &disk {
-                Some(d) => d.read(writer.key()).await,
-                None => None,
-            };
-            match block {
+            match disk.read(writer.key()).await {
                 Some(block) if block.len() == writer.remaining() => {
                     writer.set_source(Source::Disk);
                     writer.push(block);

@@ -262,7 +262,6 @@ impl<F: OriginFetch> BodyStream<F> {
                 self.push(Slot::Hit(block), None);
                 continue;
             }
-            let disk = cache.disk.as_ref().filter(|d| d.probe(&key));
             let len = block_bytes(index, bs, self.target.size).len();
             let permit = match cache.budget.try_acquire(len) {
                 Some(p) => p,
@@ -272,18 +271,20 @@ impl<F: OriginFetch> BodyStream<F> {
                 None => break,
             };
             WorkerMetrics::add(&m.cache_block_misses, 1);
+            let disk = cache.disk.as_ref().filter(|d| d.probe(&key)).cloned();
             // The client's first byte inside a cold block: its tail is fetched from that byte
             // and its head beside it, so the first byte waits for nothing before it. A block
             // on disk is read whole.
             let split = (index == self.range.first / bs && disk.is_none())
                 .then(|| (self.range.first % bs) as usize)
                 .filter(|&at| at > 0);
-            match cache.inflight.claim(&key, len as usize, split) {
-                Claim::Fill(fill, writers) if disk.is_some() => {
+            match (cache.inflight.claim(&key, len as usize, split), disk) {
+                (Claim::Fill(fill, writers), Some(disk)) => {
                     let permit = Rc::new(permit);
+                    // Not split: one writer, for the whole block.
                     for writer in writers {
                         self.filler((index + 1) * bs, None).spawn_from_disk(
-                            disk.cloned(),
+                            disk.clone(),
                             writer,
                             index,
                             permit.clone(),
@@ -298,8 +299,8 @@ impl<F: OriginFetch> BodyStream<F> {
                         None,
                     );
                 }
-                Claim::Hit(block) => self.push(Slot::Hit(block), None),
-                Claim::Wait(fill) => {
+                (Claim::Hit(block), _) => self.push(Slot::Hit(block), None),
+                (Claim::Wait(fill), _) => {
                     WorkerMetrics::add(&m.coalesced_waits, 1);
                     cache.prefetch.read(&key);
                     self.push(
@@ -310,7 +311,7 @@ impl<F: OriginFetch> BodyStream<F> {
                         None,
                     );
                 }
-                Claim::Fill(fill, writers) => {
+                (Claim::Fill(fill, writers), None) => {
                     let permit = Rc::new(permit);
                     let mut tail = None;
                     for writer in writers {
