@@ -9,6 +9,7 @@ mod credentials;
 mod error;
 mod fleet;
 mod limits;
+mod prom;
 mod resolve;
 mod service;
 mod signals;

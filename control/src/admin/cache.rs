@@ -6,8 +6,6 @@
 //! `renamed` drops what was cached for `prod-renamed` at its origin (whichever client bucket
 //! it was read through).
 
-use std::fmt::Write as _;
-
 use http::StatusCode;
 use rangecache_dataplane::cache::Cache;
 use serde_json::json;
@@ -144,7 +142,9 @@ pub(super) fn purge(state: &AdminState, query: Option<&str>) -> Reply {
 /// fill counters come with the data plane's metrics.
 pub(super) fn render_metrics(cache: &Cache, out: &mut String) {
     let s = cache.stats();
-    for (name, kind, help, value) in [
+    crate::prom::singles(
+        out,
+        &[
         (
             "rangecache_cache_capacity_bytes",
             "gauge",
@@ -235,12 +235,8 @@ pub(super) fn render_metrics(cache: &Cache, out: &mut String) {
             "Waits for in-flight fill budget that ran out (503 SlowDown or a cut response).",
             s.budget.timeouts,
         ),
-    ] {
-        let _ = writeln!(
-            out,
-            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
-        );
-    }
+        ],
+    );
 }
 
 #[cfg(test)]

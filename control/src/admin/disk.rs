@@ -38,7 +38,9 @@ pub(super) fn stats_json(disk: Option<&DiskTier>) -> Value {
 pub(super) fn render_metrics(disk: Option<&DiskTier>, out: &mut String) {
     let Some(disk) = disk else { return };
     let s: DiskStats = disk.stats();
-    for (name, kind, help, value) in [
+    crate::prom::singles(
+        out,
+        &[
         ("rangecache_disk_capacity_bytes", "gauge", "Bytes of blocks the disk tier may hold (cache.disk.size in whole slots).", s.capacity),
         ("rangecache_disk_bytes", "gauge", "Bytes of blocks the disk tier holds.", s.bytes),
         ("rangecache_disk_blocks", "gauge", "Blocks the disk tier holds.", s.blocks),
@@ -53,19 +55,22 @@ pub(super) fn render_metrics(disk: Option<&DiskTier>, out: &mut String) {
         ("rangecache_disk_read_errors_total", "counter", "Disk tier reads that failed with an I/O error: served from the origin.", s.read_errors),
         ("rangecache_disk_recovered_blocks", "gauge", "Blocks found on disk when the index was rebuilt at startup.", s.recovered_blocks),
         ("rangecache_disk_recovered_torn_total", "counter", "Slot headers found damaged when the index was rebuilt at startup.", s.recovered_torn),
-    ] {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
-    }
-    let _ = writeln!(
-        out,
-        "# HELP rangecache_disk_recovery_seconds Seconds startup took to open the disk tier and rebuild its index.\n\
-         # TYPE rangecache_disk_recovery_seconds gauge\nrangecache_disk_recovery_seconds {}",
-        s.recovery_seconds
+        ],
     );
-    let _ = writeln!(
+    crate::prom::singles(
         out,
-        "# HELP rangecache_disk_state The disk tier's state: 1 for the current one (active, full: writes paused, disabled).\n\
-         # TYPE rangecache_disk_state gauge"
+        &[(
+            "rangecache_disk_recovery_seconds",
+            "gauge",
+            "Seconds startup took to open the disk tier and rebuild its index.",
+            s.recovery_seconds,
+        )],
+    );
+    crate::prom::head(
+        out,
+        "rangecache_disk_state",
+        "The disk tier's state: 1 for the current one (active, full: writes paused, disabled).",
+        "gauge",
     );
     for state in [TierState::Active, TierState::Full, TierState::Disabled] {
         let _ = writeln!(

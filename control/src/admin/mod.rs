@@ -353,9 +353,7 @@ pub fn render_metrics(state: &AdminState) -> String {
     cache::render_metrics(&state.cache, &mut out);
     disk::render_metrics(state.cache.disk.as_deref(), &mut out);
     let snapshot = state.snapshot.load();
-    let gauge = |out: &mut String, name: &str, help: &str, kind: &str| {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-    };
+    let gauge = crate::prom::head;
     gauge(
         &mut out,
         "rangecache_config_generation",

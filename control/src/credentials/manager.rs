@@ -143,9 +143,7 @@ impl CredentialManager {
             return;
         }
         let now = SystemTime::now();
-        let head = |out: &mut String, name: &str, help: &str, kind: &str| {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-        };
+        let head = crate::prom::head;
         head(
             out,
             "rangecache_credential_refreshes_total",
