@@ -1,6 +1,8 @@
 //! The disk tier under the read pipeline, on both io drivers, against the in-process fake
 //! origin: a restart serves from disk after one HEAD, a damaged block is fetched again from
-//! the origin, and a working set larger than RAM is read from disk, not from the origin.
+//! the origin (from the first byte the disk could not vouch for), a part of a block reads
+//! only its chunks and promotes the block on reuse, and a working set larger than RAM is read
+//! from disk, not from the origin.
 
 mod support;
 
@@ -10,6 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rangecache_dataplane::cache::disk::FILE_NAME;
+use rangecache_dataplane::cache::range::RangeSpec;
 use rangecache_dataplane::cache::read::ReadEnv;
 use rangecache_dataplane::cache::{Cache, DiskConfig, DiskTier};
 use rangecache_dataplane::Metrics;
@@ -40,9 +43,51 @@ impl Drop for Dir {
 }
 
 fn cache(dir: &Dir, memory: u64, disk: u64) -> Arc<Cache> {
-    let tier = DiskTier::open(&DiskConfig::new(&dir.0, disk, BS)).unwrap();
-    let config = pipeline::config(BS, memory, 4 * BS, 64 << 20);
+    cache_of(dir, BS, memory, disk)
+}
+
+fn cache_of(dir: &Dir, bs: u64, memory: u64, disk: u64) -> Arc<Cache> {
+    let tier = DiskTier::open(&DiskConfig {
+        ram_blocks: (memory / bs) as usize,
+        ..DiskConfig::new(&dir.0, disk, bs)
+    })
+    .unwrap();
+    let config = pipeline::config(bs, memory, 4 * bs, 64 << 20);
     Arc::new(Cache::with_disk(config, Some(tier)))
+}
+
+/// Flip the byte at `offset` of the data of every one of the file's first `slots` slots
+/// (blocks of `bs`): whichever slot holds a block, that byte of it is damaged.
+fn damage(dir: &Dir, bs: u64, slots: u64, offset: u64) {
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(dir.0.join(FILE_NAME))
+        .unwrap();
+    for s in 0..slots {
+        let at = 4096 + s * (4096 + bs) + 4096 + offset;
+        let mut b = [0u8; 1];
+        f.read_exact_at(&mut b, at).unwrap();
+        f.write_all_at(&[!b[0]], at).unwrap();
+    }
+    f.sync_all().unwrap();
+}
+
+/// Read `key` whole twice through a fresh cache in `dir` (the second pass writes every block
+/// to disk), then drop that cache: the next one starts with empty RAM and the blocks on disk.
+async fn warm_disk(dir: &Dir, bs: u64, origin: &Arc<FakeOrigin>, key: &str, len: u64) {
+    let cache = cache_of(dir, bs, 64 << 20, 32 << 20);
+    let env = ReadEnv::new(cache.clone(), Arc::new(Metrics::new(1)), 0);
+    for _ in 0..2 {
+        read_all(&env, origin, &request(key, from_to(0, len - 1)))
+            .await
+            .unwrap();
+        settle(&cache).await;
+    }
+    assert_eq!(
+        cache.disk.as_ref().unwrap().stats().blocks,
+        len.div_ceil(bs)
+    );
 }
 
 /// Wait until no fill is in flight and every block queued for the disk is written.
@@ -102,13 +147,103 @@ async fn after_a_restart_blocks_come_from_disk_after_one_head() {
     settle(&cache).await;
     let disk = cache.disk.as_ref().unwrap().stats();
     assert_eq!((disk.hits, disk.checksum_failures), (5, 0));
-    // Promoted into RAM: read again, no disk read.
-    let got = read_all(&env, &origin, &request("obj", from_to(first, last)))
+    // Blocks 2-4 were read whole and promoted into RAM; of blocks 1 and 5 only the parts
+    // wanted were read. Read again: those two are read whole and promoted (a part of them was
+    // read just before); then everything is in RAM.
+    for hits in [7, 7] {
+        let got = read_all(&env, &origin, &request("obj", from_to(first, last)))
+            .await
+            .unwrap()
+            .1;
+        assert_eq!(got, data[first as usize..=last as usize]);
+        settle(&cache).await;
+        assert_eq!(cache.disk.as_ref().unwrap().stats().hits, hits);
+    }
+    assert_eq!(origin.gets().len(), gets_before);
+}
+
+#[monoio::test_all(timer_enabled = true)]
+async fn a_part_of_a_block_reads_only_its_chunks_and_promotes_the_block_on_reuse() {
+    let dir = Dir::new("part");
+    let origin = FakeOrigin::new();
+    let data = FakeOrigin::pattern(3 * BS as usize, 5);
+    origin.put("obj", data.clone());
+    warm_disk(&dir, BS, &origin, "obj", 3 * BS).await;
+    // 64 KiB blocks are checksummed in 16 KiB chunks: damage chunk 0 of every block.
+    damage(&dir, BS, 3, 100);
+    let cache = cache(&dir, 64 << 20, 32 << 20);
+    let env = ReadEnv::new(cache.clone(), Arc::new(Metrics::new(1)), 0);
+    let gets = origin.gets().len();
+    let read = |first: u64, last: u64| {
+        let (env, origin) = (&env, &origin);
+        async move {
+            read_all(env, origin, &request("obj", from_to(first, last)))
+                .await
+                .unwrap()
+                .1
+        }
+    };
+    // Within chunk 2 of block 1: read from disk alone, the damaged chunk 0 never read.
+    let (a, b) = (BS + 40_000, BS + 50_000);
+    assert_eq!(read(a, b).await, data[a as usize..=b as usize]);
+    settle(&cache).await;
+    let disk = cache.disk.as_ref().unwrap().stats();
+    assert_eq!((disk.hits, disk.checksum_failures), (1, 0));
+    assert_eq!(origin.gets().len(), gets, "no origin GET");
+    // A part of block 1 again: the block is read whole to be promoted; its chunk 0 fails its
+    // check, so it comes from the origin instead, right.
+    let (a, b) = (BS + 10, BS + 20);
+    assert_eq!(read(a, b).await, data[a as usize..=b as usize]);
+    settle(&cache).await;
+    let disk = cache.disk.as_ref().unwrap().stats();
+    assert_eq!((disk.hits, disk.checksum_failures), (1, 1));
+    assert_eq!(origin.gets().len(), gets + 1);
+    // Now in RAM: a third part costs neither a disk read nor a GET.
+    let (a, b) = (BS + 60_000, BS + 60_010);
+    assert_eq!(read(a, b).await, data[a as usize..=b as usize]);
+    let disk = cache.disk.as_ref().unwrap().stats();
+    assert_eq!((disk.hits, disk.misses), (1, 0));
+    assert_eq!(origin.gets().len(), gets + 1);
+}
+
+#[monoio::test_all(timer_enabled = true)]
+async fn a_block_damaged_past_its_first_part_is_finished_from_the_origin() {
+    const MIB: u64 = 1 << 20;
+    let dir = Dir::new("parts");
+    let origin = FakeOrigin::new();
+    let data = FakeOrigin::pattern(MIB as usize, 8);
+    origin.put("obj", data.clone());
+    warm_disk(&dir, MIB, &origin, "obj", MIB).await;
+    // A 1 MiB block is read in four parts of 256 KiB: damage the last one.
+    damage(&dir, MIB, 1, 900 << 10);
+    let cache = cache_of(&dir, MIB, 64 << 20, 32 << 20);
+    let env = ReadEnv::new(cache.clone(), Arc::new(Metrics::new(1)), 0);
+    let gets = origin.gets().len();
+    let got = read_all(&env, &origin, &request("obj", from_to(0, MIB - 1)))
         .await
         .unwrap()
         .1;
-    assert_eq!(got, data[first as usize..=last as usize]);
-    assert_eq!(cache.disk.as_ref().unwrap().stats().hits, 5);
+    assert_eq!(got, data, "never a damaged byte");
+    settle(&cache).await;
+    let seen = origin.gets();
+    assert_eq!(seen.len(), gets + 1);
+    let get = &seen[gets];
+    assert!(
+        matches!(get.range, RangeSpec::FromTo { first, .. } if first == 768 << 10),
+        "the origin sent only what the disk could not vouch for: {get:?}"
+    );
+    assert!(
+        get.if_match.is_some(),
+        "the same version as the disk's bytes"
+    );
+    assert_eq!(cache.disk.as_ref().unwrap().stats().checksum_failures, 1);
+    // The block is whole in RAM now.
+    let got = read_all(&env, &origin, &request("obj", from_to(0, MIB - 1)))
+        .await
+        .unwrap()
+        .1;
+    assert_eq!(got, data);
+    assert_eq!(origin.gets().len(), gets + 1);
 }
 
 #[monoio::test_all(timer_enabled = true)]
@@ -129,19 +264,7 @@ async fn a_damaged_block_on_disk_is_fetched_from_the_origin_instead() {
         assert_eq!(cache.disk.as_ref().unwrap().stats().blocks, 4);
     }
     // Flip a byte in the middle of every slot's data: whichever slot holds a block, it fails.
-    let f = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(dir.0.join(FILE_NAME))
-        .unwrap();
-    let slot = 4096 + BS;
-    for s in 0..4 {
-        let at = 4096 + s * slot + 4096 + BS / 2;
-        let mut b = [0u8; 1];
-        f.read_exact_at(&mut b, at).unwrap();
-        f.write_all_at(&[!b[0]], at).unwrap();
-    }
-    f.sync_all().unwrap();
+    damage(&dir, BS, 4, BS / 2);
 
     let cache = cache(&dir, 64 << 20, 32 << 20);
     let env = ReadEnv::new(cache.clone(), Arc::new(Metrics::new(1)), 0);

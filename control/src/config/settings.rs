@@ -172,7 +172,10 @@ impl CacheSettings {
     /// The disk tier's configuration, when it is on.
     pub fn disk_config(&self) -> Option<DiskConfig> {
         let d = self.disk.as_ref()?;
-        Some(DiskConfig::new(&d.path, d.size, self.block_size))
+        Some(DiskConfig {
+            ram_blocks: (self.memory / self.block_size.max(1)) as usize,
+            ..DiskConfig::new(&d.path, d.size, self.block_size)
+        })
     }
 
     /// The data plane's view of these settings.

@@ -111,10 +111,10 @@ impl BlockFill {
     }
 
     /// Mark segment `seg` complete. Returns the whole block (one fresh allocation of exactly
-    /// its bytes, for the store) when that was the last segment outstanding.
-    /// With `owned`, a block that arrived as one piece (a disk read into a buffer of its own)
-    /// is kept as it is instead of copied.
-    fn complete(&self, seg: usize, owned: Source) -> Option<Bytes> {
+    /// its bytes, for the store) when that was the last segment outstanding. With `given`, a
+    /// block its writer already holds in one buffer (a disk read), that is the block instead
+    /// of a copy of the pieces.
+    fn complete(&self, seg: usize, given: Option<Bytes>) -> Option<Bytes> {
         let (block, wakers) = {
             let mut st = self.lock();
             debug_assert!(st.segments[seg].is_full());
@@ -123,10 +123,7 @@ impl BlockFill {
                 .segments
                 .iter()
                 .all(|s| matches!(s.outcome, Some(Ok(()))));
-            let single = match (&st.segments[..], owned) {
-                ([only], Source::Disk) if only.pieces.len() == 1 => Some(only.pieces[0].clone()),
-                _ => None,
-            };
+            let single = given.filter(|b| b.len() == self.expected && st.segments.len() == 1);
             let block = whole.then(|| {
                 if let Some(piece) = single {
                     return piece;
@@ -254,9 +251,8 @@ pub struct SegmentWriter {
 pub enum Source {
     /// The origin: the block is new to this cache and is offered to the disk tier.
     Origin,
-    /// The disk tier: the block is promoted into RAM only, in the buffer it was read into
-    /// when it came as one piece (that buffer is at most 1/16 larger than the block, see
-    /// `disk::into_block`), so a disk hit copies nothing.
+    /// The disk tier: the block is promoted into RAM only (see
+    /// [`SegmentWriter::complete_with`] for keeping it in the buffer it was read into).
     Disk,
 }
 
@@ -295,10 +291,21 @@ impl SegmentWriter {
 
     /// The segment is whole: settle it (and publish the block if it was the last one).
     /// Returns true when this completed the block.
-    pub fn complete(mut self) -> bool {
+    pub fn complete(self) -> bool {
+        self.settle(None)
+    }
+
+    /// Like [`SegmentWriter::complete`] for a writer of a whole block that also holds the
+    /// bytes it pushed as one `Bytes` (`block`, read into one buffer): the store gets that
+    /// instead of a copy of the pieces.
+    pub fn complete_with(self, block: Bytes) -> bool {
+        self.settle(Some(block))
+    }
+
+    fn settle(mut self, given: Option<Bytes>) -> bool {
         debug_assert_eq!(self.remaining(), 0);
         self.settled = true;
-        match self.fill.complete(self.seg, self.source) {
+        match self.fill.complete(self.seg, given) {
             Some(block) => {
                 // Into the store before leaving the registry: see `Registry::claim`. A block
                 // from the origin is offered to the disk tier (never waiting for it).

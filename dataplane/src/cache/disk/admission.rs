@@ -17,11 +17,36 @@ use crate::cache::BlockKey;
 const SHARDS: usize = 16;
 const MIN_PER_SHARD: usize = 256;
 
+/// Key hashes in arrival order, at most `cap` of them: the oldest is forgotten first.
+#[derive(Default)]
+struct Fifo {
+    set: HashSet<u64>,
+    order: VecDeque<u64>,
+}
+
+impl Fifo {
+    /// Remember `h` (once), forgetting the oldest beyond `cap`.
+    fn insert(&mut self, h: u64, cap: usize) {
+        if self.set.insert(h) {
+            self.order.push_back(h);
+        }
+        while self.order.len() > cap {
+            if let Some(old) = self.order.pop_front() {
+                self.set.remove(&old);
+            }
+        }
+    }
+
+    /// Forget `h`; true when it was remembered. (Its place in `order` goes with the oldest.)
+    fn remove(&mut self, h: u64) -> bool {
+        self.set.remove(&h)
+    }
+}
+
 #[derive(Default)]
 struct Shard {
     /// Keys accessed once, oldest first.
-    seen: HashSet<u64>,
-    order: VecDeque<u64>,
+    seen: Fifo,
     /// Keys queued for writing.
     pending: HashSet<u64>,
 }
@@ -65,7 +90,7 @@ impl Admission {
         if s.pending.contains(&t.0) {
             return false;
         }
-        if s.seen.remove(&t.0) {
+        if s.seen.remove(t.0) {
             s.pending.insert(t.0);
             return true;
         }
@@ -75,21 +100,14 @@ impl Admission {
 
     /// Note `t` as accessed once, forgetting the oldest beyond the window.
     fn remember(&self, s: &mut Shard, t: Ticket) {
-        if s.seen.insert(t.0) {
-            s.order.push_back(t.0);
-        }
-        while s.order.len() > self.per_shard {
-            if let Some(old) = s.order.pop_front() {
-                s.seen.remove(&old);
-            }
-        }
+        s.seen.insert(t.0, self.per_shard);
     }
 
     /// A block not on disk was read from RAM: true when it should be written now (not queued
     /// already).
     pub(super) fn on_hit(&self, t: Ticket) -> bool {
         let mut s = self.shard(t);
-        s.seen.remove(&t.0);
+        s.seen.remove(t.0);
         s.pending.insert(t.0)
     }
 
@@ -104,6 +122,43 @@ impl Admission {
         let mut s = self.shard(t);
         s.pending.remove(&t.0);
         self.remember(&mut s, t);
+    }
+}
+
+/// Which disk hits for *part* of a block promote the block into RAM: one whose part was read
+/// before, within about as many distinct blocks as RAM holds. A range of a block read once is
+/// read from disk alone (only the chunks it covers, not the whole block); the block is read
+/// whole and promoted on its second partial read while it would still be in RAM, i.e. when
+/// promoting it the first time would have made that read a RAM hit.
+pub(super) struct Reuse {
+    shards: Box<[Mutex<Fifo>]>,
+    per_shard: usize,
+    hasher: RandomState,
+}
+
+impl Reuse {
+    /// A filter remembering about `window` blocks (the RAM tier's capacity in blocks).
+    pub(super) fn new(window: usize) -> Self {
+        Self {
+            shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
+            // Twice a shard's share (keys hash unevenly), and a few keys however small.
+            per_shard: (2 * window.div_ceil(SHARDS)).max(2),
+            hasher: RandomState::new(),
+        }
+    }
+
+    /// Part of block `key` is read from disk: true when a part of it was read recently (it
+    /// should now be read whole and promoted); otherwise the read is remembered.
+    pub(super) fn again(&self, key: &BlockKey) -> bool {
+        let h = self.hasher.hash_one(key);
+        let mut s = self.shards[h as usize % SHARDS]
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if s.remove(h) {
+            return true;
+        }
+        s.insert(h, self.per_shard);
+        false
     }
 }
 
@@ -137,6 +192,21 @@ mod tests {
             a.on_fill(t(&a, 2)),
             "a dropped write is offered again at the next access"
         );
+    }
+
+    #[test]
+    fn a_part_read_again_within_the_window_promotes_once() {
+        let r = Reuse::new(64);
+        let k = |i: u64| BlockKey::new(ObjectId::new("o", "b", "k"), Arc::from("e"), i);
+        assert!(!r.again(&k(1)), "first part read: from disk alone");
+        assert!(r.again(&k(1)), "second: read whole and promoted");
+        assert!(!r.again(&k(1)), "forgotten once promoted");
+        // Read again only after many other blocks (far more than RAM holds): not promoted.
+        assert!(!r.again(&k(2)));
+        for i in 100..100 + 64 * 64 {
+            r.again(&k(i));
+        }
+        assert!(!r.again(&k(2)), "beyond the window: a first read again");
     }
 
     #[test]

@@ -46,6 +46,12 @@ impl AlignedBuf {
         self.cap
     }
 
+    /// The start of the buffer, for callers that hand out disjoint windows of it (see
+    /// `span.rs`); valid for [`AlignedBuf::capacity`] bytes while the buffer lives.
+    pub fn as_ptr(&self) -> *mut u8 {
+        self.ptr.as_ptr()
+    }
+
     /// The whole buffer.
     pub fn as_slice(&self) -> &[u8] {
         // SAFETY: `ptr` points to `cap` initialised (zeroed, then written) bytes we own.
@@ -150,37 +156,6 @@ impl BufPool {
     }
 }
 
-/// A pooled buffer owned by a `Bytes` (see [`bytes::Bytes::from_owner`]): back to its pool
-/// when the last slice of it is dropped.
-pub struct Pooled {
-    buf: Option<AlignedBuf>,
-    pool: Arc<BufPool>,
-}
-
-impl Pooled {
-    /// `buf`, returned to `pool` on drop.
-    pub fn new(buf: AlignedBuf, pool: Arc<BufPool>) -> Self {
-        Self {
-            buf: Some(buf),
-            pool,
-        }
-    }
-}
-
-impl AsRef<[u8]> for Pooled {
-    fn as_ref(&self) -> &[u8] {
-        self.buf.as_ref().map_or(&[], AlignedBuf::as_slice)
-    }
-}
-
-impl Drop for Pooled {
-    fn drop(&mut self) {
-        if let Some(buf) = self.buf.take() {
-            self.pool.give(buf);
-        }
-    }
-}
-
 /// How the tier's file was opened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IoMode {
@@ -243,15 +218,11 @@ mod tests {
     }
 
     #[test]
-    fn pooled_buffers_come_back_when_their_bytes_are_dropped() {
+    fn pooled_buffers_are_reused_up_to_the_pool_size() {
         let pool = BufPool::new(2 * PAGE, 1);
         let a = pool.take();
         let ptr = a.as_slice().as_ptr();
-        let bytes = bytes::Bytes::from_owner(Pooled::new(a, pool.clone())).slice(10..20);
-        let clone = bytes.clone();
-        drop(bytes);
-        assert_eq!(pool.idle(), 0, "a slice is still alive");
-        drop(clone);
+        pool.give(a);
         assert_eq!(pool.idle(), 1);
         assert_eq!(
             pool.take().as_slice().as_ptr(),

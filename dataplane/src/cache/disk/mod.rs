@@ -23,7 +23,9 @@ mod admission;
 mod direct;
 mod format;
 pub mod index;
+mod read;
 mod recover;
+mod span;
 mod writer;
 
 use std::cell::RefCell;
@@ -38,10 +40,10 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use self::admission::Admission;
+use self::admission::{Admission, Reuse};
+use self::direct::BufPool;
 pub use self::direct::IoMode;
-use self::direct::{AlignedBuf, BufPool, Pooled};
-use self::format::{round_up, slot_size, SlotError, HEADER};
+use self::format::{slot_size, SlotError};
 use self::index::{Index, Loc};
 pub use self::recover::FILE_NAME;
 use self::writer::Job;
@@ -53,6 +55,9 @@ pub const LOG_INTERVAL: Duration = Duration::from_secs(10);
 
 /// Bytes of blocks the write queue may hold by default.
 const DEFAULT_QUEUE_BYTES: u64 = 64 << 20;
+
+/// [`DiskConfig::ram_blocks`] unless told.
+const DEFAULT_RAM_BLOCKS: usize = 1024;
 
 /// How to open a disk tier.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,11 +72,15 @@ pub struct DiskConfig {
     pub write_queue: usize,
     /// Writer threads (at least 1): writes in flight at once.
     pub writers: usize,
+    /// Blocks the RAM tier holds: a disk hit for part of a block promotes the block into RAM
+    /// when a part of it was read within about this many other blocks (see
+    /// [`DiskTier::promote_part`]).
+    pub ram_blocks: usize,
 }
 
 impl DiskConfig {
     /// A tier in `path` of `size` bytes for blocks of `block_size`, with a write queue of
-    /// 64 MiB of blocks (at least 4) and 4 writer threads.
+    /// 64 MiB of blocks (at least 4), 4 writer threads, and a RAM tier of 1,024 blocks.
     pub fn new(path: impl Into<PathBuf>, size: u64, block_size: u64) -> Self {
         Self {
             path: path.into(),
@@ -79,6 +88,7 @@ impl DiskConfig {
             block_size,
             write_queue: (DEFAULT_QUEUE_BYTES / block_size.max(1)).max(4) as usize,
             writers: writer::WRITERS,
+            ram_blocks: DEFAULT_RAM_BLOCKS,
         }
     }
 }
@@ -190,6 +200,8 @@ struct Shared {
     /// Read buffers.
     pool: Arc<BufPool>,
     slot_size: u64,
+    /// Bytes per checksummed chunk ([`format::chunk_size`] of the block size).
+    chunk: usize,
     state: AtomicU8,
     counters: Counters,
     /// Blocks queued for writing, and being written now.
@@ -201,6 +213,8 @@ struct Shared {
     invalidations: Mutex<Vec<Loc>>,
     /// Which blocks are written (second access).
     admission: Admission,
+    /// Which partial hits promote their block.
+    reuse: Reuse,
     /// When a read-side warning was last logged (ms since `born`), for rate limiting.
     last_warn_ms: AtomicU64,
     born: Instant,
@@ -335,6 +349,7 @@ impl DiskTier {
             mode: opened.mode,
             pool: BufPool::new(slot_size as usize, POOLED_BUFFERS),
             slot_size,
+            chunk: format::chunk_size(config.block_size),
             state: AtomicU8::new(0),
             counters: Counters::default(),
             queued: AtomicUsize::new(0),
@@ -342,6 +357,7 @@ impl DiskTier {
             seq: AtomicU64::new(opened.newest_seq),
             invalidations: Mutex::new(Vec::new()),
             admission: Admission::new(slots),
+            reuse: Reuse::new(config.ram_blocks),
             last_warn_ms: AtomicU64::new(0),
             born: Instant::now(),
         });
@@ -423,55 +439,27 @@ impl DiskTier {
         held
     }
 
+    /// A response wants part of block `key`, which the tier holds and RAM does not: true when
+    /// the block should be read whole and promoted into RAM (a part of it was read within
+    /// about [`DiskConfig::ram_blocks`] other blocks, so RAM would have kept it); false when
+    /// only the chunks covering the part should be read ([`DiskTier::read_range`]), and the
+    /// read is remembered.
+    pub fn promote_part(&self, key: &BlockKey) -> bool {
+        self.shared.reuse.again(key)
+    }
+
     /// True when some block of `object`, of any version, is on disk: a read of it should
     /// learn the object's current metadata first (a `HEAD`), then read what the disk holds.
     pub fn holds_object(&self, object: &ObjectId) -> bool {
         self.shared.index.holds_object(object)
     }
 
-    /// Block `key` from disk, verified; `None` when the tier does not hold it or what it read
-    /// did not check out (counted). Must run on a monoio runtime: on the io_uring driver the
-    /// read goes through the ring, on the epoll driver it is a `pread` on this thread.
+    /// Block `key` from disk, whole and verified; `None` when the tier does not hold it or
+    /// what it read did not check out (counted). See [`DiskTier::read_range`].
     pub async fn read(&self, key: &BlockKey) -> Option<Bytes> {
-        let shared = &*self.shared;
-        let loc = shared.index.get(key)?;
-        let n = HEADER + round_up(loc.len as usize);
-        let file = match self.shared.thread_file() {
-            Ok(f) => f,
-            Err(e) => return self.read_failed(key, &e),
-        };
-        let buf = monoio::buf::IoBufMut::slice_mut(shared.pool.take(), 0..n);
-        let (res, buf) = file.read_exact_at(buf, shared.offset(loc.slot)).await;
-        let buf = buf.into_inner();
-        let checked = match res {
-            Ok(()) => format::verify(&buf.as_slice()[..n], key, loc.seq, loc.len).map(|_| ()),
-            // The file ends inside the slot: a write torn by a crash.
-            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Err(SlotError::DataChecksum),
-            Err(e) => return self.read_failed(key, &e),
-        };
-        match checked {
-            Ok(()) => {
-                shared.counters.hits.add(1);
-                Some(into_block(buf, loc.len as usize, &shared.pool))
-            }
-            Err(e) => {
-                // A slot reused while it was read is a plain miss; a slot that still belongs
-                // to the block and fails its checks is damaged: drop it and count it.
-                if shared.index.drop_if_at(key, loc) {
-                    shared.counters.checksum_failures.add(1);
-                    shared.warn_limited("a block failed its check", key, &slot_error(e));
-                } else {
-                    shared.counters.misses.add(1);
-                }
-                None
-            }
-        }
-    }
-
-    fn read_failed(&self, key: &BlockKey, e: &std::io::Error) -> Option<Bytes> {
-        self.shared.counters.read_errors.add(1);
-        self.shared.warn_limited("read failed", key, e);
-        None
+        let len = self.shared.index.get(key)?.len as usize;
+        let (_, block) = self.read_range(key, 0..len, len, &mut |_| {}).await?;
+        Some(block)
     }
 
     /// Drop every block of objects matching `pred`; returns how many. Their headers are
@@ -569,20 +557,6 @@ fn slot_error(e: SlotError) -> &'static str {
         SlotError::HeaderChecksum => "header checksum",
         SlotError::Superseded => "header names another block",
         SlotError::DataChecksum => "data checksum",
-    }
-}
-
-/// The block's bytes out of a slot buffer: sliced in place when the buffer is barely larger
-/// than the block (the store counts the block's length; the slack is under 1/16), the buffer
-/// going back to `pool` when the block is dropped; copied into an exact allocation otherwise
-/// (short blocks), so the RAM store's budget stays honest.
-fn into_block(buf: AlignedBuf, len: usize, pool: &Arc<BufPool>) -> Bytes {
-    if buf.capacity() - len > len / 16 {
-        let block = Bytes::copy_from_slice(&buf.as_slice()[HEADER..HEADER + len]);
-        pool.give(buf);
-        block
-    } else {
-        Bytes::from_owner(Pooled::new(buf, pool.clone())).slice(HEADER..HEADER + len)
     }
 }
 

@@ -153,7 +153,7 @@ impl Writer {
         }
         let seq = shared.seq.fetch_add(1, Relaxed) + 1;
         let buf = self.buf.as_mut_slice();
-        if encode_header(buf, key, seq, block).is_none() {
+        if encode_header(buf, key, seq, block, shared.chunk).is_none() {
             shared.counters.write_drops.add(1);
             return;
         }

@@ -230,9 +230,11 @@ impl<F: OriginFetch> Filler<F> {
         });
     }
 
-    /// Start a task that fills `writer`'s block (`index`) from the disk tier, promoting it
-    /// into RAM; when the disk no longer has it or what it read fails its checks, from the
-    /// origin instead, like any fill.
+    /// Start a task that fills `writer`'s block (`index`, the whole block) from the disk
+    /// tier, promoting it into RAM: each verified part of it is handed to readers as it comes
+    /// in. When the disk no longer has the block or a part fails its checks, the rest comes
+    /// from the origin like any fill (from the first byte the disk did not supply: same
+    /// version, see `If-Match`).
     pub(crate) fn spawn_from_disk(
         self,
         disk: Arc<DiskTier>,
@@ -241,20 +243,34 @@ impl<F: OriginFetch> Filler<F> {
         permit: Rc<Permit>,
     ) {
         monoio::spawn(async move {
-            match disk.read(writer.key()).await {
-                Some(block) if block.len() == writer.remaining() => {
+            let key = writer.key().clone();
+            let len = writer.remaining();
+            let read = disk
+                .read_range(&key, 0..len, len, &mut |piece| writer.push(piece))
+                .await;
+            match read {
+                Some((_, block)) if writer.remaining() == 0 => {
                     writer.set_source(Source::Disk);
-                    writer.push(block);
-                    writer.complete();
+                    writer.complete_with(block);
                 }
-                _ => {
-                    let mut filler = self;
-                    filler.fill(writer, index).await;
-                    filler.close();
-                }
+                _ => self.fill_alone(writer, index).await,
             }
             drop(permit);
         });
+    }
+
+    /// Start a task that fills `writer`'s segment of block `index` from the origin, on its
+    /// own (not part of a run).
+    pub(crate) fn spawn_block(self, writer: SegmentWriter, index: u64, permit: Rc<Permit>) {
+        monoio::spawn(async move {
+            self.fill_alone(writer, index).await;
+            drop(permit);
+        });
+    }
+
+    async fn fill_alone(mut self, writer: SegmentWriter, index: u64) {
+        self.fill(writer, index).await;
+        self.close();
     }
 
     /// Block `index` is served otherwise: rather than read its bytes only to drop them (the

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use monoio::task::JoinHandle;
 
 use super::fetch::OriginFetch;
 use super::filler::{Feed, Filler, OpenBody, Step, Target};
@@ -66,6 +67,14 @@ enum Slot {
     Disk {
         fill: Arc<BlockFill>,
         _charge: Rc<Permit>,
+    },
+    /// The part of a block this response wants, read from the disk tier alone (only the
+    /// chunks covering it; the block is not promoted into RAM): the read, then its outcome —
+    /// the offset in the block of the bytes read, and the bytes. Holds its budget charge.
+    Part {
+        read: Option<JoinHandle<Option<(usize, Bytes)>>>,
+        got: Option<(usize, Bytes)>,
+        charge: Option<Permit>,
     },
 }
 
@@ -185,6 +194,7 @@ impl<F: OriginFetch> BodyStream<F> {
         }
         match self.window.front() {
             Some(Slot::Hit(_)) => true,
+            Some(Slot::Part { got, .. }) => got.is_some(),
             Some(Slot::Fill { fill, .. } | Slot::Disk { fill, .. }) => {
                 fill.is_ready(self.front_off.max(self.want().start))
             }
@@ -202,6 +212,7 @@ impl<F: OriginFetch> BodyStream<F> {
         if self.window.is_empty() {
             return Ok(None);
         }
+        self.settle_part().await;
         let want = self.want();
         let off = self.front_off.max(want.start);
         let m = self.env.metrics();
@@ -209,6 +220,12 @@ impl<F: OriginFetch> BodyStream<F> {
             None => return Ok(None),
             Some(Slot::Hit(block)) => {
                 let p = block.slice(off..want.end);
+                WorkerMetrics::add(&m.cache_bytes_hit, p.len() as u64);
+                p
+            }
+            Some(Slot::Part { got, .. }) => {
+                let (start, bytes) = got.as_ref().expect("settled above");
+                let p = bytes.slice(off - start..want.end - start);
                 WorkerMetrics::add(&m.cache_bytes_hit, p.len() as u64);
                 p
             }
@@ -242,6 +259,52 @@ impl<F: OriginFetch> BodyStream<F> {
         Ok(Some(piece))
     }
 
+    /// When the front block is a part read from disk, wait for it; when the disk could not
+    /// serve it, claim the block like any miss instead (filled from the origin on its own,
+    /// charged with the part read's budget charge).
+    async fn settle_part(&mut self) {
+        let Some(Slot::Part { read, got, charge }) = self.window.front_mut() else {
+            return;
+        };
+        if got.is_some() {
+            return;
+        }
+        let outcome = match read.take() {
+            Some(read) => read.await,
+            None => None,
+        };
+        if outcome.is_some() {
+            *got = outcome;
+            return;
+        }
+        let permit = charge
+            .take()
+            .expect("a part read holds its charge until it is settled");
+        let cache = &self.env.cache;
+        let (index, bs) = (self.front, self.target.block_size);
+        let key = BlockKey::new(self.target.object.clone(), self.target.etag.clone(), index);
+        let len = block_bytes(index, bs, self.target.size).len() as usize;
+        let slot = match cache.inflight.claim(&key, len, None) {
+            Claim::Hit(block) => Slot::Hit(block),
+            Claim::Wait(fill) => Slot::Fill {
+                fill,
+                _charge: None,
+            },
+            Claim::Fill(fill, writers) => {
+                let permit = Rc::new(permit);
+                for writer in writers {
+                    self.filler((index + 1) * bs, None)
+                        .spawn_block(writer, index, permit.clone());
+                }
+                Slot::Fill {
+                    fill,
+                    _charge: Some(permit),
+                }
+            }
+        };
+        self.window[0] = slot;
+    }
+
     /// Claim blocks until the window is full or the range is claimed. A miss is charged to
     /// the budget before it is claimed, so no claim is ever held while waiting for budget;
     /// only a response with nothing in its window waits (bounded), the others go on with what
@@ -272,6 +335,30 @@ impl<F: OriginFetch> BodyStream<F> {
             };
             WorkerMetrics::add(&m.cache_block_misses, 1);
             let disk = cache.disk.as_ref().filter(|d| d.probe(&key)).cloned();
+            // Part of a block on disk that no fill is bringing into RAM: read only the chunks
+            // covering it, unless a part of it was read recently (then read it whole, below,
+            // and promote it).
+            let want = slice_in_block(self.range, index, bs);
+            let part = disk.as_ref().filter(|d| {
+                want.len() < len as usize && !cache.inflight.contains(&key) && !d.promote_part(&key)
+            });
+            if let Some(d) = part {
+                let (d, block_len) = (d.clone(), len as usize);
+                let read =
+                    monoio::spawn(
+                        async move { d.read_range(&key, want, block_len, &mut |_| {}).await },
+                    );
+                self.held += 1;
+                self.push(
+                    Slot::Part {
+                        read: Some(read),
+                        got: None,
+                        charge: Some(permit),
+                    },
+                    None,
+                );
+                continue;
+            }
             // The client's first byte inside a cold block: its tail is fetched from that byte
             // and its head beside it, so the first byte waits for nothing before it. A block
             // on disk is read whole.

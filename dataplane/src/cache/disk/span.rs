@@ -1,0 +1,205 @@
+//! One pooled read buffer split into disjoint regions that several reads fill at once.
+//!
+//! A disk hit reads a slot's header and the chunks it wants in up to a few requests in flight
+//! together (see `read.rs`). Each request owns a [`Region`] — a window of one shared
+//! page-aligned buffer — for as long as the kernel may write into it (monoio keeps the buffer
+//! of an operation alive until it completes, even when the future is dropped). A region is
+//! only looked at after its read came back, as [`Bytes`] over exactly its range; the whole
+//! buffer only once no region is outstanding. The buffer returns to its pool when the last
+//! region and the last `Bytes` over it are gone, so a block promoted into RAM keeps the buffer
+//! it was read into, copying nothing.
+
+use std::ops::Range;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use super::direct::{AlignedBuf, BufPool};
+
+/// The shared buffer: regions and `Bytes` hold it by `Arc`.
+pub struct SpanBuf {
+    buf: Option<AlignedBuf>,
+    base: *mut u8,
+    cap: usize,
+    pool: Arc<BufPool>,
+    /// Regions not yet handed back by their reads.
+    outstanding: AtomicUsize,
+}
+
+// SAFETY: the buffer is written only through `Region`s, whose ranges are disjoint (checked in
+// `split`) and each owned by one read at a time; it is read only through `Bytes` over ranges
+// whose reads completed (a region turned into bytes) or, with `whole`, once every region came
+// back. No two threads ever access the same byte with one of them writing.
+unsafe impl Send for SpanBuf {}
+// SAFETY: as for `Send`: shared access never reads a byte a read may still write.
+unsafe impl Sync for SpanBuf {}
+
+impl SpanBuf {
+    /// `buf` (from `pool`, returned to it at the end) split into `ranges`: sorted, disjoint,
+    /// each inside the buffer. One region per range, in order.
+    pub fn split(buf: AlignedBuf, pool: Arc<BufPool>, ranges: &[Range<usize>]) -> Vec<Region> {
+        let cap = buf.capacity();
+        let mut end = 0;
+        for r in ranges {
+            assert!(
+                end <= r.start && r.start <= r.end && r.end <= cap,
+                "regions must be sorted, disjoint and inside the buffer"
+            );
+            end = r.end;
+        }
+        let base = buf.as_ptr();
+        let shared = Arc::new(SpanBuf {
+            buf: Some(buf),
+            base,
+            cap,
+            pool,
+            outstanding: AtomicUsize::new(ranges.len()),
+        });
+        ranges
+            .iter()
+            .map(|r| Region {
+                buf: shared.clone(),
+                range: r.clone(),
+                init: 0,
+            })
+            .collect()
+    }
+
+    /// `range` of the buffer, when every region's read has come back; `None` before.
+    pub fn whole(self: &Arc<Self>, range: Range<usize>) -> Option<Bytes> {
+        assert!(range.start <= range.end && range.end <= self.cap);
+        (self.outstanding.load(Ordering::Acquire) == 0).then(|| {
+            Bytes::from_owner(Filled {
+                buf: self.clone(),
+                range,
+            })
+        })
+    }
+}
+
+impl Drop for SpanBuf {
+    fn drop(&mut self) {
+        if let Some(buf) = self.buf.take() {
+            self.pool.give(buf);
+        }
+    }
+}
+
+/// A window of a [`SpanBuf`] that one read fills (monoio's `IoBufMut`).
+pub struct Region {
+    buf: Arc<SpanBuf>,
+    range: Range<usize>,
+    init: usize,
+}
+
+impl Region {
+    /// The shared buffer this region belongs to.
+    pub fn span(&self) -> &Arc<SpanBuf> {
+        &self.buf
+    }
+
+    /// Offset of the region in the buffer.
+    pub fn start(&self) -> usize {
+        self.range.start
+    }
+
+    /// The region's bytes, once its read has come back (the caller holds the region again,
+    /// so no read owns it).
+    pub fn into_bytes(self) -> Bytes {
+        Bytes::from_owner(Filled {
+            buf: self.buf.clone(),
+            range: self.range.clone(),
+        })
+    }
+}
+
+impl Drop for Region {
+    fn drop(&mut self) {
+        self.buf.outstanding.fetch_sub(1, Ordering::Release);
+    }
+}
+
+// SAFETY: the pointer is into the shared allocation, which never moves and lives as long as
+// the region (it holds the `Arc`); the first `init` bytes were written by the kernel (and the
+// whole buffer was initialised when allocated).
+unsafe impl monoio::buf::IoBuf for Region {
+    fn read_ptr(&self) -> *const u8 {
+        // SAFETY: `range` lies inside the allocation (checked in `split`).
+        unsafe { self.buf.base.add(self.range.start) }
+    }
+
+    fn bytes_init(&self) -> usize {
+        self.init
+    }
+}
+
+// SAFETY: as for `IoBuf`; the region's range is disjoint from every other region's, and no
+// `Bytes` covers it until the region is turned into them, so the kernel's writes alias nothing.
+unsafe impl monoio::buf::IoBufMut for Region {
+    fn write_ptr(&mut self) -> *mut u8 {
+        // SAFETY: `range` lies inside the allocation (checked in `split`).
+        unsafe { self.buf.base.add(self.range.start) }
+    }
+
+    fn bytes_total(&mut self) -> usize {
+        self.range.len()
+    }
+
+    unsafe fn set_init(&mut self, pos: usize) {
+        self.init = self.init.max(pos.min(self.range.len()));
+    }
+}
+
+/// What a `Bytes` over part of a [`SpanBuf`] owns.
+struct Filled {
+    buf: Arc<SpanBuf>,
+    range: Range<usize>,
+}
+
+impl AsRef<[u8]> for Filled {
+    fn as_ref(&self) -> &[u8] {
+        // SAFETY: `range` is inside the allocation, initialised, and no read writes it any
+        // more: it is a region whose read came back, or any range once all had (see the
+        // `Send` note on `SpanBuf`).
+        unsafe { std::slice::from_raw_parts(self.buf.base.add(self.range.start), self.range.len()) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn regions_fill_one_buffer_which_goes_back_to_its_pool_last() {
+        let pool = BufPool::new(4 * 4096, 4);
+        let regions = SpanBuf::split(pool.take(), pool.clone(), &[0..4096, 8192..16384]);
+        let mut it = regions.into_iter();
+        let (mut a, mut b) = (it.next().unwrap(), it.next().unwrap());
+        let span = a.span().clone();
+        // SAFETY: test writes within each region's bounds, as the kernel would.
+        unsafe {
+            use monoio::buf::IoBufMut;
+            std::ptr::write_bytes(a.write_ptr(), 1, 4096);
+            std::ptr::write_bytes(b.write_ptr(), 2, 8192);
+        }
+        assert!(span.whole(0..16384).is_none(), "regions outstanding");
+        let a = a.into_bytes();
+        assert!(span.whole(0..16384).is_none(), "b still outstanding");
+        let b = b.into_bytes();
+        let all = span.whole(0..16384).expect("all back");
+        assert!(a.iter().all(|&x| x == 1) && b.iter().all(|&x| x == 2));
+        assert_eq!(&all[8192..8200], &[2; 8]);
+        drop((a, b, span));
+        assert_eq!(pool.idle(), 0, "still held by `all`");
+        drop(all);
+        assert_eq!(pool.idle(), 1);
+    }
+
+    #[test]
+    #[should_panic(expected = "disjoint")]
+    fn overlapping_regions_are_refused() {
+        let pool = BufPool::new(2 * 4096, 1);
+        SpanBuf::split(pool.take(), pool.clone(), &[0..4096, 2048..8192]);
+    }
+}
