@@ -204,6 +204,8 @@ struct Shared {
     chunk: usize,
     state: AtomicU8,
     counters: Counters,
+    /// Reads in flight (see `read.rs`: a read alone is split into parts).
+    reading: AtomicUsize,
     /// Blocks queued for writing, and being written now.
     queued: AtomicUsize,
     writing: AtomicUsize,
@@ -350,6 +352,7 @@ impl DiskTier {
             pool: BufPool::new(slot_size as usize, POOLED_BUFFERS),
             slot_size,
             chunk: format::chunk_size(config.block_size),
+            reading: AtomicUsize::new(0),
             state: AtomicU8::new(0),
             counters: Counters::default(),
             queued: AtomicUsize::new(0),

@@ -1,14 +1,18 @@
 //! Reading a block, or part of one, back from the disk tier.
 //!
 //! A read asks for the slot's header and only the chunks that cover the bytes wanted (a
-//! 64 KiB range of a 1 MiB block reads 64-80 KiB, not the block), split into up to [`PARTS`]
-//! requests in flight at once. Parts are checked in order as they come in — the header
-//! against the key, sequence number and length the index expects, each part's chunks against
-//! the header's checksums — and each verified part is handed on at once, so a client is sent
-//! the first quarter of a block while the rest is still being read.
+//! 64 KiB range of a 1 MiB block reads 64-80 KiB, not the block). When no other read is in
+//! flight, a long read is split into up to [`PARTS`] requests in flight at once, the first
+//! short: it lands first and its bytes go to the client while the rest are read, so sending
+//! overlaps reading (at queue depth 1, sending 1 MiB to a client costs about as long as
+//! reading it). Under concurrent reads the disk is busy anyway and each read is one request.
+//! Parts are checked in order as they come in — the header against the key, sequence number
+//! and length the index expects, each part's chunks against the header's checksums — and each
+//! verified part is handed on at once.
 
 use std::io;
 use std::ops::Range;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 use bytes::Bytes;
 
@@ -21,16 +25,35 @@ use crate::cache::BlockKey;
 /// Most reads in flight for one block.
 const PARTS: usize = 4;
 
-/// Fewest bytes a part reads: shorter reads cost more per byte than overlapping them gains.
-const PART_BYTES: usize = 256 << 10;
+/// Bytes of the first part of a split read: short, so that it lands first.
+const FIRST_PART: usize = 64 << 10;
 
-/// The block-relative ranges `data` (starting on a chunk boundary) is read in: up to
-/// [`PARTS`] of at least [`PART_BYTES`], each starting on a chunk boundary.
-fn plan(data: Range<usize>, chunk: usize) -> Vec<Range<usize>> {
-    let n = (data.len() / PART_BYTES).clamp(1, PARTS);
-    let per = data.len().div_ceil(n).next_multiple_of(chunk);
-    (0..n)
-        .map(|i| data.start + i * per..(data.start + (i + 1) * per).min(data.end))
+/// Fewest bytes a read must have to be split: shorter reads are over before sending could
+/// overlap them.
+const SPLIT_BYTES: usize = 256 << 10;
+
+/// Whether a read may be split into parts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Split {
+    /// No other read is in flight: split a long read.
+    Allowed,
+    /// Other reads keep the disk busy: one request.
+    Never,
+}
+
+/// The block-relative ranges `data` (starting on a chunk boundary) is read in: with
+/// [`Split::Allowed`] and at least [`SPLIT_BYTES`], a first part of [`FIRST_PART`] (rounded up
+/// to whole chunks), then the rest in up to `PARTS - 1` even parts starting on chunk
+/// boundaries; otherwise all of it at once.
+fn plan(data: Range<usize>, chunk: usize, split: Split) -> Vec<Range<usize>> {
+    if split == Split::Never || data.len() < SPLIT_BYTES {
+        return vec![data];
+    }
+    let first = data.start + FIRST_PART.next_multiple_of(chunk);
+    let rest = data.end - first;
+    let per = rest.div_ceil(PARTS - 1).next_multiple_of(chunk);
+    std::iter::once(data.start..first)
+        .chain((0..PARTS - 1).map(|i| first + i * per..(first + (i + 1) * per).min(data.end)))
         .filter(|r| !r.is_empty())
         .collect()
 }
@@ -40,7 +63,8 @@ impl DiskTier {
     /// from disk. `sink` is handed the verified bytes in order, from the first chunk that
     /// covers `want`, as each part comes in. Returns the offset in the block of the first byte
     /// read and every byte read (for the whole block: the block, in the buffer it was read
-    /// into when that is barely larger than the block). `None` when the tier does not hold the
+    /// into when that is barely larger than the block; for a part: in the pooled buffer, which
+    /// goes back when the bytes are dropped). `None` when the tier does not hold the
     /// block at that length, or a read or a check failed (counted; logged at most once per
     /// [`super::LOG_INTERVAL`]; a damaged slot is dropped): `sink` got only verified bytes.
     ///
@@ -63,7 +87,12 @@ impl DiskTier {
         let chunk = shared.chunk;
         let start = want.start / chunk * chunk;
         let end = want.end.next_multiple_of(chunk).min(len);
-        let parts = plan(start..end, chunk);
+        let split = match shared.reading.fetch_add(1, Relaxed) {
+            0 => Split::Allowed,
+            _ => Split::Never,
+        };
+        let _reading = Reading(&shared.reading);
+        let parts = plan(start..end, chunk, split);
         let file = match self.shared.thread_file() {
             Ok(f) => f,
             Err(e) => return self.read_failed(key, &e),
@@ -142,7 +171,12 @@ impl DiskTier {
         let all = span
             .whole(HEADER + start..HEADER + end)
             .expect("every region came back");
-        Some((start, exact(all, shared.slot_size as usize)))
+        // A whole block may be kept in RAM: see `exact`. A part is only sent, then dropped.
+        let all = match (start, end) {
+            (0, e) if e == len => exact(all, shared.slot_size as usize),
+            _ => all,
+        };
+        Some((start, all))
     }
 
     /// What was read did not check out: a slot reused while it was read is a plain miss; one
@@ -165,10 +199,19 @@ impl DiskTier {
     }
 }
 
-/// `bytes`, a slice of a read buffer of `buffer` bytes, kept in place when the buffer is
-/// barely larger (the slack under 1/16: what the RAM store counts is about what it holds);
-/// copied into an exact allocation otherwise (a short block or a part), so the buffer goes
-/// back to its pool at once and the store's budget stays honest.
+/// A read in flight, counted while it lives.
+struct Reading<'a>(&'a AtomicUsize);
+
+impl Drop for Reading<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Relaxed);
+    }
+}
+
+/// `bytes`, a whole block in a read buffer of `buffer` bytes, kept in place when the buffer
+/// is barely larger (the slack under 1/16: what the RAM store counts is about what it holds);
+/// copied into an exact allocation otherwise (a short last block), so the buffer goes back to
+/// its pool at once and the store's budget stays honest.
 fn exact(bytes: Bytes, buffer: usize) -> Bytes {
     if buffer - bytes.len() > bytes.len() / 16 {
         Bytes::copy_from_slice(&bytes)
@@ -182,22 +225,37 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_read_is_split_in_up_to_four_chunk_aligned_parts_of_at_least_256_kib() {
-        let k = 16 << 10;
+    fn a_long_read_is_split_in_a_short_first_part_and_three_even_ones_when_alone() {
+        let (k, mib) = (16 << 10, 1 << 20);
+        let kib = |n: usize| n << 10;
         assert_eq!(
-            plan(0..1 << 20, k),
+            plan(0..mib, k, Split::Allowed),
             vec![
-                0..256 << 10,
-                256 << 10..512 << 10,
-                512 << 10..768 << 10,
-                768 << 10..1 << 20
+                0..kib(64),
+                kib(64)..kib(384),
+                kib(384)..kib(704),
+                kib(704)..mib
             ]
         );
-        assert_eq!(plan(0..64 << 10, k), vec![0..64 << 10]);
-        assert_eq!(plan(48 << 10..100_000, k), vec![48 << 10..100_000]);
-        // 600 KB: two parts, the first a whole number of chunks.
-        assert_eq!(plan(0..600_000, k), vec![0..304 << 10, 304 << 10..600_000]);
-        // 8 MiB: four parts of 2 MiB.
-        assert_eq!(plan(0..8 << 20, 32 << 10).len(), 4);
+        assert_eq!(plan(0..mib, k, Split::Never), vec![0..mib]);
+        // Too short to split.
+        assert_eq!(plan(0..kib(64), k, Split::Allowed), vec![0..kib(64)]);
+        assert_eq!(
+            plan(kib(48)..100_000, k, Split::Allowed),
+            vec![kib(48)..100_000]
+        );
+        // 300 KB: the first part, then the rest in whole chunks (the last ends the block).
+        assert_eq!(
+            plan(0..300_000, k, Split::Allowed),
+            vec![
+                0..kib(64),
+                kib(64)..kib(144),
+                kib(144)..kib(224),
+                kib(224)..300_000
+            ]
+        );
+        // Large chunks: the first part is one chunk.
+        assert_eq!(plan(0..8 << 20, 32 << 10, Split::Allowed)[0], 0..kib(64));
+        assert_eq!(plan(0..64 << 20, 256 << 10, Split::Allowed)[0], 0..kib(256));
     }
 }
