@@ -183,12 +183,17 @@ async fn a_part_of_a_block_reads_only_its_chunks_and_promotes_the_block_on_reuse
                 .1
         }
     };
-    // Within chunk 2 of block 1: read from disk alone, the damaged chunk 0 never read.
+    // Within chunks 2 and 3 of block 1: read from disk alone (the header page and those two
+    // chunks), the damaged chunk 0 never read.
     let (a, b) = (BS + 40_000, BS + 50_000);
     assert_eq!(read(a, b).await, data[a as usize..=b as usize]);
     settle(&cache).await;
     let disk = cache.disk.as_ref().unwrap().stats();
-    assert_eq!((disk.hits, disk.checksum_failures), (1, 0));
+    assert_eq!(
+        (disk.hits, disk.part_hits, disk.checksum_failures),
+        (1, 1, 0)
+    );
+    assert_eq!(disk.read_bytes, 4096 + 2 * 16384);
     assert_eq!(origin.gets().len(), gets, "no origin GET");
     // A part of block 1 again: the block is read whole to be promoted; its chunk 0 fails its
     // check, so it comes from the origin instead, right.

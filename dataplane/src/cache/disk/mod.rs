@@ -132,6 +132,8 @@ impl Counter {
 #[derive(Default)]
 struct Counters {
     hits: Counter,
+    part_hits: Counter,
+    read_bytes: Counter,
     misses: Counter,
     writes: Counter,
     write_bytes: Counter,
@@ -151,8 +153,13 @@ pub struct DiskStats {
     pub bytes: u64,
     /// Blocks held.
     pub blocks: u64,
-    /// Blocks read from disk and verified.
+    /// Blocks, or parts of blocks, read from disk and verified.
     pub hits: u64,
+    /// Of [`DiskStats::hits`], reads of part of a block (only the chunks a response wanted).
+    pub part_hits: u64,
+    /// Bytes read from the file for hits (headers and chunks): against the bytes served,
+    /// the read amplification.
+    pub read_bytes: u64,
     /// RAM misses the disk did not hold either.
     pub misses: u64,
     /// Blocks written.
@@ -523,6 +530,8 @@ impl DiskTier {
             misses: c.misses.get(),
             writes: c.writes.get(),
             write_bytes: c.write_bytes.get(),
+            part_hits: c.part_hits.get(),
+            read_bytes: c.read_bytes.get(),
             write_drops: c.write_drops.get(),
             write_errors: c.write_errors.get(),
             checksum_failures: c.checksum_failures.get(),

@@ -168,6 +168,11 @@ impl DiskTier {
             sink(data);
         }
         shared.counters.hits.add(1);
+        if start > 0 || end < len {
+            shared.counters.part_hits.add(1);
+        }
+        let read: usize = ranges.iter().map(|r| r.len()).sum();
+        shared.counters.read_bytes.add(read as u64);
         let all = span
             .whole(HEADER + start..HEADER + end)
             .expect("every region came back");

@@ -13,8 +13,10 @@ pub struct DiskSample {
     pub ram_hits: u64,
     /// RAM block lookups that missed (then the disk tier, then the origin).
     pub ram_misses: u64,
-    /// Blocks read from disk and verified.
+    /// Blocks, or parts of blocks, read from disk and verified.
     pub disk_hits: u64,
+    /// Bytes read from the disk tier's file for those hits.
+    pub disk_read_bytes: u64,
     /// Blocks written to disk.
     pub disk_writes: u64,
     /// Blocks not written (queue full, tier full or off).
@@ -58,6 +60,7 @@ impl DiskSample {
             ram_hits: n(&v["hits"]),
             ram_misses: n(&v["misses"]),
             disk_hits: n(&d["hits"]),
+            disk_read_bytes: n(&d["read_bytes"]),
             disk_writes: n(&d["writes"]),
             disk_write_drops: n(&d["write_drops"]),
             disk_blocks: n(&d["blocks"]),
@@ -76,6 +79,7 @@ impl DiskSample {
             ram_hits: self.ram_hits.saturating_sub(e.ram_hits),
             ram_misses: self.ram_misses.saturating_sub(e.ram_misses),
             disk_hits: self.disk_hits.saturating_sub(e.disk_hits),
+            disk_read_bytes: self.disk_read_bytes.saturating_sub(e.disk_read_bytes),
             disk_writes: self.disk_writes.saturating_sub(e.disk_writes),
             disk_write_drops: self.disk_write_drops.saturating_sub(e.disk_write_drops),
             checksum_failures: self.checksum_failures.saturating_sub(e.checksum_failures),

@@ -393,10 +393,11 @@ async fn close_to_disk(ctx: &Ctx<'_>, plan: &DiskPlan) -> Result<Parts> {
                 ),
                 "≥ 0.8×",
                 format!(
-                    "{ratio:.2}× ({:.0} vs {:.0} MB/s; {:.0}% of responses were disk hits; the same reads from RAM: {})",
+                    "{ratio:.2}× ({:.0} vs {:.0} MB/s; {:.0}% of responses were disk hits, {:.2} bytes read from disk per byte sent; the same reads from RAM: {})",
                     rw.mb_per_s,
                     f.mb_per_s,
                     disk_share * 100.0,
+                    s.disk_read_bytes as f64 / r.bytes.max(1) as f64,
                     ceiling.get(&(size, depth)).map_or("-".into(), |c| format!(
                         "{c:.0} MB/s = {:.2}× fio",
                         c / f.mb_per_s.max(1e-9)
