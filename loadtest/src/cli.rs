@@ -176,6 +176,10 @@ pub struct RangecacheArgs {
     /// read path reject the key).
     #[arg(long)]
     pub inflight_memory: Option<String>,
+    /// rangecache `[cache.disk]` of this size ("4GiB"), its directory made under the output
+    /// directory for the run and removed after (written only when given).
+    #[arg(long)]
+    pub disk_size: Option<String>,
     /// rangecache `cache.readahead_window` (written only when given).
     #[arg(long)]
     pub readahead_window: Option<String>,

@@ -17,7 +17,7 @@ use cli::{
 use rangecache_loadtest::bench::memory::{self, MemoryPlan, Phase};
 use rangecache_loadtest::bench::progress::Progress;
 use rangecache_loadtest::bench::rangecache::{
-    locate_binary, AnonymousRead, ExtraKeys, RangecacheOptions,
+    locate_binary, AnonymousRead, DiskKeys, ExtraKeys, RangecacheOptions,
 };
 use rangecache_loadtest::bench::suite::{
     EndpointSpec, Env, EnvSpec, NginxSettings, RangecacheSettings, RunSpec, WorkloadSpec,
@@ -191,6 +191,29 @@ fn run(args: RunArgs) -> Result<()> {
             8
         })
         .max(1);
+    // A disk tier for rangecache, when asked for: a directory of this run's, removed after.
+    let disk_dir = args
+        .rangecache
+        .disk_size
+        .as_ref()
+        .map(|size| -> Result<_> {
+            let path = default_out_dir().join(format!("run-disk-{}", std::process::id()));
+            std::fs::create_dir_all(&path)?;
+            Ok(DiskKeys {
+                path,
+                size: size.clone(),
+            })
+        })
+        .transpose()?;
+    let mut rangecache = rangecache_settings(
+        &args.rangecache,
+        if targets.contains(&TargetKind::RangecacheAnon) {
+            AnonymousRead::Allowed
+        } else {
+            AnonymousRead::Refused
+        },
+    );
+    rangecache.extra.disk = disk_dir.clone();
     let env_spec = EnvSpec {
         sim: sim_config(&args.sim, false, args.seed),
         endpoint: args.endpoint.endpoint.clone().map(|url| EndpointSpec {
@@ -198,14 +221,7 @@ fn run(args: RunArgs) -> Result<()> {
             bucket: args.endpoint.bucket.clone(),
             upload: args.endpoint.upload,
         }),
-        rangecache: rangecache_settings(
-            &args.rangecache,
-            if targets.contains(&TargetKind::RangecacheAnon) {
-                AnonymousRead::Allowed
-            } else {
-                AnonymousRead::Refused
-            },
-        ),
+        rangecache,
         nginx: NginxSettings {
             bin: args.nginx.nginx.clone(),
             workers: args.nginx.nginx_workers.unwrap_or_else(cores),
@@ -227,8 +243,11 @@ fn run(args: RunArgs) -> Result<()> {
         let env = Env::start(&env_spec)?;
         let w = env.run_workload(&spec, &Progress::new()).await?;
         Ok(report_of(&env, vec![w]))
-    })?;
-    finish(report, &args.output)
+    });
+    if let Some(d) = &disk_dir {
+        let _ = std::fs::remove_dir_all(&d.path);
+    }
+    finish(report?, &args.output)
 }
 
 /// `cache.memory` of `run` and `full` unless given.
