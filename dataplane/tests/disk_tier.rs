@@ -1,8 +1,7 @@
 //! The disk tier under the read pipeline, on both io drivers, against the in-process fake
 //! origin: a restart serves from disk after one HEAD, a damaged block is fetched again from
-//! the origin (from the first byte the disk could not vouch for), a part of a block reads
-//! only its chunks and promotes the block on reuse, and a working set larger than RAM is read
-//! from disk, not from the origin.
+//! the origin, a part of a block reads only its chunks and promotes the block on reuse, and a
+//! working set larger than RAM is read from disk, not from the origin.
 
 mod support;
 
@@ -12,7 +11,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rangecache_dataplane::cache::disk::FILE_NAME;
-use rangecache_dataplane::cache::range::RangeSpec;
 use rangecache_dataplane::cache::read::ReadEnv;
 use rangecache_dataplane::cache::{Cache, DiskConfig, DiskTier};
 use rangecache_dataplane::Metrics;
@@ -208,47 +206,6 @@ async fn a_part_of_a_block_reads_only_its_chunks_and_promotes_the_block_on_reuse
     assert_eq!(read(a, b).await, data[a as usize..=b as usize]);
     let disk = cache.disk.as_ref().unwrap().stats();
     assert_eq!((disk.hits, disk.misses), (1, 0));
-    assert_eq!(origin.gets().len(), gets + 1);
-}
-
-#[monoio::test_all(timer_enabled = true)]
-async fn a_block_damaged_past_its_first_part_is_finished_from_the_origin() {
-    const MIB: u64 = 1 << 20;
-    let dir = Dir::new("parts");
-    let origin = FakeOrigin::new();
-    let data = FakeOrigin::pattern(MIB as usize, 8);
-    origin.put("obj", data.clone());
-    warm_disk(&dir, MIB, &origin, "obj", MIB).await;
-    // A 1 MiB block read alone is read in four parts (64 KiB, then 320 KiB each): damage
-    // the last one.
-    damage(&dir, MIB, 1, 900 << 10);
-    let cache = cache_of(&dir, MIB, 64 << 20, 32 << 20);
-    let env = ReadEnv::new(cache.clone(), Arc::new(Metrics::new(1)), 0);
-    let gets = origin.gets().len();
-    let got = read_all(&env, &origin, &request("obj", from_to(0, MIB - 1)))
-        .await
-        .unwrap()
-        .1;
-    assert_eq!(got, data, "never a damaged byte");
-    settle(&cache).await;
-    let seen = origin.gets();
-    assert_eq!(seen.len(), gets + 1);
-    let get = &seen[gets];
-    assert!(
-        matches!(get.range, RangeSpec::FromTo { first, .. } if first == 704 << 10),
-        "the origin sent only what the disk could not vouch for: {get:?}"
-    );
-    assert!(
-        get.if_match.is_some(),
-        "the same version as the disk's bytes"
-    );
-    assert_eq!(cache.disk.as_ref().unwrap().stats().checksum_failures, 1);
-    // The block is whole in RAM now.
-    let got = read_all(&env, &origin, &request("obj", from_to(0, MIB - 1)))
-        .await
-        .unwrap()
-        .1;
-    assert_eq!(got, data);
     assert_eq!(origin.gets().len(), gets + 1);
 }
 

@@ -211,8 +211,6 @@ struct Shared {
     chunk: usize,
     state: AtomicU8,
     counters: Counters,
-    /// Reads in flight (see `read.rs`: a read alone is split into parts).
-    reading: AtomicUsize,
     /// Blocks queued for writing, and being written now.
     queued: AtomicUsize,
     writing: AtomicUsize,
@@ -359,7 +357,6 @@ impl DiskTier {
             pool: BufPool::new(slot_size as usize, POOLED_BUFFERS),
             slot_size,
             chunk: format::chunk_size(config.block_size),
-            reading: AtomicUsize::new(0),
             state: AtomicU8::new(0),
             counters: Counters::default(),
             queued: AtomicUsize::new(0),
@@ -468,7 +465,7 @@ impl DiskTier {
     /// what it read did not check out (counted). See [`DiskTier::read_range`].
     pub async fn read(&self, key: &BlockKey) -> Option<Bytes> {
         let len = self.shared.index.get(key)?.len as usize;
-        let (_, block) = self.read_range(key, 0..len, len, &mut |_| {}).await?;
+        let (_, block) = self.read_range(key, 0..len, len).await?;
         Some(block)
     }
 

@@ -231,10 +231,8 @@ impl<F: OriginFetch> Filler<F> {
     }
 
     /// Start a task that fills `writer`'s block (`index`, the whole block) from the disk
-    /// tier, promoting it into RAM: each verified part of it is handed to readers as it comes
-    /// in. When the disk no longer has the block or a part fails its checks, the rest comes
-    /// from the origin like any fill (from the first byte the disk did not supply: same
-    /// version, see `If-Match`).
+    /// tier, promoting it into RAM in the buffer it was read into; when the disk no longer has
+    /// the block or what it read fails its checks, from the origin instead, like any fill.
     pub(crate) fn spawn_from_disk(
         self,
         disk: Arc<DiskTier>,
@@ -243,17 +241,14 @@ impl<F: OriginFetch> Filler<F> {
         permit: Rc<Permit>,
     ) {
         monoio::spawn(async move {
-            let key = writer.key().clone();
             let len = writer.remaining();
-            let read = disk
-                .read_range(&key, 0..len, len, &mut |piece| writer.push(piece))
-                .await;
-            match read {
-                Some((_, block)) if writer.remaining() == 0 => {
+            match disk.read_range(writer.key(), 0..len, len).await {
+                Some((_, block)) => {
                     writer.set_source(Source::Disk);
+                    writer.push(block.clone());
                     writer.complete_with(block);
                 }
-                _ => self.fill_alone(writer, index).await,
+                None => self.fill_alone(writer, index).await,
             }
             drop(permit);
         });

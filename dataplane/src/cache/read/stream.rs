@@ -344,10 +344,7 @@ impl<F: OriginFetch> BodyStream<F> {
             });
             if let Some(d) = part {
                 let (d, block_len) = (d.clone(), len as usize);
-                let read =
-                    monoio::spawn(
-                        async move { d.read_range(&key, want, block_len, &mut |_| {}).await },
-                    );
+                let read = monoio::spawn(async move { d.read_range(&key, want, block_len).await });
                 self.held += 1;
                 self.push(
                     Slot::Part {
