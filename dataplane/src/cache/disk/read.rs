@@ -56,9 +56,10 @@ impl DiskTier {
         };
         // Slot-relative regions, padded to whole pages: the header page joined to the data
         // when the data starts the block, apart otherwise.
-        let ranges = match start {
-            0 => vec![0..HEADER + round_up(end)],
-            _ => vec![0..HEADER, HEADER + start..HEADER + round_up(end)],
+        let data = HEADER + start..HEADER + round_up(end);
+        let ranges: Vec<Range<usize>> = match start {
+            0 => std::iter::once(0..data.end).collect(),
+            _ => [0..HEADER, data].into(),
         };
         let base = shared.offset(loc.slot);
         let mut regions = SpanBuf::split(shared.pool.take(), shared.pool.clone(), &ranges);
