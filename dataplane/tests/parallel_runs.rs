@@ -151,6 +151,35 @@ fn parallel_runs_of_readers_on_two_workers_fetch_each_byte_once() {
 }
 
 #[monoio::test_all(timer_enabled = true)]
+async fn a_long_first_read_fetches_one_run_without_if_match_and_the_rest_in_parallel() {
+    let (cache, metrics, origin) = (cache(), Arc::new(Metrics::new(1)), FakeOrigin::new());
+    let env = env(&cache, &metrics, 0);
+    let data = FakeOrigin::pattern((BLOCKS * BS) as usize, 5);
+    let etag = origin.put("first", data.clone());
+    origin.set_chunk_delay(Duration::from_millis(1));
+    // Nothing known of the object: the read's first GET also brings the metadata.
+    let req = request("first", from_to(0, WINDOW - 1));
+    let (_, got) = read_all(&env, &origin, &req).await.unwrap();
+    assert_eq!(got, data[..WINDOW as usize]);
+    settle(&cache).await;
+    let gets = origin.gets();
+    // The first fetch asks for one split run (2 MiB), not the whole 8 MiB on one stream.
+    assert_eq!(gets[0].if_match, None);
+    assert_eq!(
+        gets[0].range,
+        RangeSpec::FromTo {
+            first: 0,
+            last: 2 * BS - 1
+        }
+    );
+    // The rest: runs with If-Match, open at once, each byte once.
+    let spans = fill_spans(&gets[1..], &etag, BLOCKS * BS);
+    assert_eq!(disjoint_bytes(&spans), WINDOW - 2 * BS);
+    assert!(spans.iter().all(|&(a, _)| a >= 2 * BS), "{spans:?}");
+    assert!(origin.max_open_bodies() >= 2);
+}
+
+#[monoio::test_all(timer_enabled = true)]
 async fn a_slow_client_of_parallel_runs_holds_at_most_its_window() {
     let (cache, metrics, origin) = (cache(), Arc::new(Metrics::new(1)), FakeOrigin::new());
     let env = env(&cache, &metrics, 0);

@@ -124,6 +124,42 @@ async fn a_sequential_reader_finds_the_next_bytes_already_cached() {
 }
 
 #[monoio::test_all(timer_enabled = true)]
+async fn readers_sharing_a_cursor_get_read_ahead_though_their_reads_arrive_out_of_order() {
+    let cache = cache(16 * BS);
+    let env = ReadEnv::new(cache.clone(), Arc::new(Metrics::new(1)), 0);
+    let origin = FakeOrigin::new();
+    let size = 64 * BS;
+    let data = FakeOrigin::pattern(size as usize, 4);
+    origin.put("shared", data.clone());
+    // Two connections take the next 4-block range in turn; the second range of each pair
+    // reaches the cache first. No read starts where the one before it ended.
+    for i in [1u64, 0, 3, 2] {
+        let at = i * 4 * BS;
+        let got = read(&env, &origin, "shared", from_to(at, at + 4 * BS - 1)).await;
+        assert_eq!(got, data[at as usize..(at + 4 * BS) as usize]);
+    }
+    settle(&cache).await;
+    // Range 2 follows range 1: the window opened, and the bytes after range 3 were fetched
+    // before anyone asked.
+    let ahead = ByteRange::new(16 * BS, 20 * BS - 1);
+    assert!(
+        gets_touching(&origin, ahead, size) >= 1,
+        "no read-ahead: {:?}",
+        origin.gets()
+    );
+    let before = origin.gets().len();
+    let got = read(&env, &origin, "shared", from_to(16 * BS, 20 * BS - 1)).await;
+    assert_eq!(got, data[(16 * BS) as usize..(20 * BS) as usize]);
+    assert!(
+        origin.gets()[before..]
+            .iter()
+            .all(|g| !matches!(g.range, RangeSpec::FromTo { first, .. } if first < 20 * BS)),
+        "prefetched bytes fetched again"
+    );
+    settle(&cache).await;
+}
+
+#[monoio::test_all(timer_enabled = true)]
 async fn a_random_reader_gets_no_read_ahead() {
     let cache = cache(16 * BS);
     let env = ReadEnv::new(cache.clone(), Arc::new(Metrics::new(1)), 0);

@@ -116,6 +116,9 @@ struct Shared {
     issued: Cell<u64>,
     stop: Cell<bool>,
     running: Cell<usize>,
+    /// When the last client stopped: the round's end (the progress ticker notices it only at
+    /// its next tick, up to 250 ms later).
+    finished: Cell<Option<Instant>>,
 }
 
 /// Run `workload` as `plan` says and return what was measured.
@@ -145,6 +148,7 @@ pub async fn run_round(
         issued: Cell::new(0),
         stop: Cell::new(false),
         running: Cell::new(plan.concurrency),
+        finished: Cell::new(None),
     });
     let start = Instant::now();
     let deadline = plan.duration.map(|d| start + d);
@@ -224,6 +228,9 @@ pub async fn run_round(
                 }
             }
             shared.running.set(shared.running.get() - 1);
+            if shared.running.get() == 0 {
+                shared.finished.set(Some(Instant::now()));
+            }
         });
     }
 
@@ -252,6 +259,6 @@ pub async fn run_round(
     local.await;
     progress.clear();
     let mut result = shared.result.replace(RoundResult::empty());
-    result.elapsed = start.elapsed();
+    result.elapsed = shared.finished.get().unwrap_or_else(Instant::now) - start;
     result
 }

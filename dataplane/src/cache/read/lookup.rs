@@ -71,9 +71,21 @@ const FIRST_FETCH_MAX_BLOCKS: u64 = 16;
 /// The origin range of a first fetch for `spec`: from the client's first byte (unknown
 /// object size: the origin clamps past the end) to the end of the block holding its last
 /// byte, at most [`FIRST_FETCH_MAX_BLOCKS`] blocks; a suffix is asked as the same suffix.
+///
+/// A range long enough to be split over parallel runs (two of at least
+/// [`MIN_SPLIT_BYTES`](super::stream::MIN_SPLIT_BYTES), or open-ended) asks for one such run:
+/// the rest is fetched by parallel runs, sent as soon as this answer brings the ETag, instead
+/// of waiting for one stream to deliver the whole first fetch (8 MiB at 80 MB/s: 100 ms).
 pub fn first_fetch_range(spec: RangeSpec, bs: u64) -> RangeSpec {
+    let split_run = super::stream::MIN_SPLIT_BYTES.div_ceil(bs).max(1);
     let end_of = |first: u64, last_block: u64| {
-        let last_block = last_block.min(first / bs + FIRST_FETCH_MAX_BLOCKS - 1);
+        let first_block = first / bs;
+        let cap = if last_block.saturating_sub(first_block) >= 2 * split_run - 1 {
+            split_run
+        } else {
+            FIRST_FETCH_MAX_BLOCKS
+        };
+        let last_block = last_block.min(first_block + cap - 1);
         RangeSpec::FromTo {
             first,
             last: (last_block + 1) * bs - 1,
@@ -268,12 +280,22 @@ mod tests {
             from_to(MB + 5, 4 * MB - 1)
         );
         assert_eq!(
+            first_fetch_range(from_to(0, 15 * MB), MB),
+            from_to(0, 2 * MB - 1),
+            "long enough for parallel runs: one run's worth"
+        );
+        assert_eq!(
             first_fetch_range(RangeSpec::From { first: 7 }, MB),
-            from_to(7, 16 * MB - 1)
+            from_to(7, 2 * MB - 1)
         );
         assert_eq!(
             first_fetch_range(from_to(0, 100 * MB), MB),
-            from_to(0, 16 * MB - 1)
+            from_to(0, 2 * MB - 1)
+        );
+        // Small blocks: at most the 16-block cap, or one run of at least 2 MiB.
+        assert_eq!(
+            first_fetch_range(from_to(0, 3 * MB), 64 << 10),
+            from_to(0, MB - 1)
         );
         let suffix = RangeSpec::Suffix { len: 65536 };
         assert_eq!(first_fetch_range(suffix, MB), suffix);

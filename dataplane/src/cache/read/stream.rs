@@ -31,7 +31,7 @@ const SPLIT_STREAMS: u64 = 4;
 /// (20-30 ms at 80-100 MB/s). A shorter GET would spend more time waiting for its first byte
 /// than it saves, and cost a request for little (runs of 1 MiB were tried: more requests, no
 /// faster Polars query on the 2-core test machine).
-const MIN_SPLIT_BYTES: u64 = 2 << 20;
+pub(super) const MIN_SPLIT_BYTES: u64 = 2 << 20;
 
 /// Blocks the run starting a stretch of `missing` consecutive blocks that are neither cached
 /// nor in flight asks for, when the response's window holds `window` blocks of `bs` bytes.
