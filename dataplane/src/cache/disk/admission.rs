@@ -137,12 +137,15 @@ pub(super) struct Reuse {
 }
 
 impl Reuse {
-    /// A filter remembering about `window` blocks (the RAM tier's capacity in blocks).
+    /// A filter remembering about `window` blocks (the RAM tier's capacity in blocks): no
+    /// more than that, so that a block is promoted only when RAM would still have held it
+    /// (remembering more promotes blocks RAM evicts before their next read, each a whole-block
+    /// disk read for a part's worth of use).
     pub(super) fn new(window: usize) -> Self {
+        let shards = SHARDS.min(window.max(1));
         Self {
-            shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
-            // Twice a shard's share (keys hash unevenly), and a few keys however small.
-            per_shard: (2 * window.div_ceil(SHARDS)).max(2),
+            shards: (0..shards).map(|_| Mutex::default()).collect(),
+            per_shard: window.max(1).div_ceil(shards),
             hasher: RandomState::new(),
         }
     }
@@ -151,7 +154,7 @@ impl Reuse {
     /// should now be read whole and promoted); otherwise the read is remembered.
     pub(super) fn again(&self, key: &BlockKey) -> bool {
         let h = self.hasher.hash_one(key);
-        let mut s = self.shards[h as usize % SHARDS]
+        let mut s = self.shards[h as usize % self.shards.len()]
             .lock()
             .unwrap_or_else(|p| p.into_inner());
         if s.remove(h) {
@@ -207,6 +210,15 @@ mod tests {
             r.again(&k(i));
         }
         assert!(!r.again(&k(2)), "beyond the window: a first read again");
+        // A RAM tier of 4 blocks: at most 4 remembered (one per shard), so 64 other parts
+        // later it is forgotten (each shard was hit again but with odds of 0.75^64).
+        let small = Reuse::new(4);
+        assert_eq!(small.shards.len() * small.per_shard, 4);
+        assert!(!small.again(&k(7)));
+        for i in 200..264 {
+            small.again(&k(i));
+        }
+        assert!(!small.again(&k(7)), "RAM would have evicted it");
     }
 
     #[test]
