@@ -211,7 +211,7 @@ mod tests {
         }
         assert!(!r.again(&k(2)), "beyond the window: a first read again");
         // A RAM tier of 4 blocks: at most 4 remembered (one per shard), so 64 other parts
-        // later it is forgotten (each shard was hit again but with odds of 0.75^64).
+        // later it is forgotten (the odds that none of them lands in its shard: 0.75^64).
         let small = Reuse::new(4);
         assert_eq!(small.shards.len() * small.per_shard, 4);
         assert!(!small.again(&k(7)));
