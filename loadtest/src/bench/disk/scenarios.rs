@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use super::fio;
 use super::sample::DiskSample;
 use super::{check, drain, row, Check, Ctx, DiskPlan, DiskReport, DiskRow, Scenario};
-use crate::bench::rangecache::AnonymousRead;
+use crate::bench::rangecache::{AnonymousRead, Rangecache};
 use crate::bench::suite::WorkloadSpec;
 use crate::units::{fmt_bytes, size_label};
 use crate::workload::{
@@ -320,19 +320,7 @@ async fn close_to_disk(ctx: &Ctx<'_>, plan: &DiskPlan) -> Result<Parts> {
             .dir
             .join(format!("close-{}-{}", size_label(size), size_label(block)));
         let tag = format!("{} ranges, {} blocks", size_label(size), size_label(block));
-        let mut opts_ctx = Ctx {
-            sim: ctx.sim,
-            opts: ctx.opts.clone(),
-            direct: ctx.direct.clone(),
-            progress: ctx.progress.clone(),
-        };
-        opts_ctx.opts.anonymous_read = AnonymousRead::Allowed;
-        let rc = opts_ctx.start(&dir, "4MiB", &size_label(block), Some(&plan.disk_size))?;
-        let mut ep = (*ctx.endpoint(&rc)).clone();
-        ep.signer = None;
-        let ep = std::rc::Rc::new(ep);
-        let bucket = "lt-disk-close";
-        let warm = AlignedRanges::new(spec.clone(), plan.seed);
+        let (rc, ep) = start_unsigned(ctx, &dir, "4MiB", block, Some(&plan.disk_size))?;
         eprintln!(
             "{}: warming {} into the disk tier",
             size_label(size),
@@ -344,8 +332,7 @@ async fn close_to_disk(ctx: &Ctx<'_>, plan: &DiskPlan) -> Result<Parts> {
         let mut passes = 0;
         let warmed = loop {
             passes += 1;
-            ctx.round("warm-up", ep.clone(), bucket, warmup_of(&warm), 8, None)
-                .await;
+            warm_pass(ctx, &ep, &spec, plan).await;
             let s = drain(&rc, DRAIN)?;
             if s.disk_blocks >= want || passes == 4 {
                 break s;
@@ -360,16 +347,7 @@ async fn close_to_disk(ctx: &Ctx<'_>, plan: &DiskPlan) -> Result<Parts> {
         fio::layout(&file, size, plan.working_set)?;
         for &depth in &plan.depths {
             let s0 = DiskSample::take(&rc)?;
-            let r = ctx
-                .round(
-                    &format!("{} qd{depth}", size_label(size)),
-                    ep.clone(),
-                    bucket,
-                    Box::new(AlignedRanges::new(spec.clone(), plan.seed + depth as u64)),
-                    depth,
-                    Some(plan.duration),
-                )
-                .await;
+            let r = random_round(ctx, "", &ep, &spec, plan, depth).await;
             let s = DiskSample::take(&rc)?.since(&s0);
             let rw = row(
                 &format!("rangecache disk hits, {tag}"),
@@ -421,6 +399,71 @@ async fn close_to_disk(ctx: &Ctx<'_>, plan: &DiskPlan) -> Result<Parts> {
     Ok((rows, checks, notes))
 }
 
+/// The bucket of the close-to-disk reads.
+const CLOSE_BUCKET: &str = "lt-disk-close";
+
+/// A rangecache in `dir` (`memory`, blocks of `block` bytes, a disk tier of `disk` if given)
+/// that allows unsigned reads, and an endpoint on it that does not sign: the load generator's
+/// signing would cost more than what these runs measure.
+fn start_unsigned(
+    ctx: &Ctx<'_>,
+    dir: &std::path::Path,
+    memory: &str,
+    block: u64,
+    disk: Option<&str>,
+) -> Result<(Rangecache, std::rc::Rc<crate::client::Endpoint>)> {
+    let mut opts_ctx = Ctx {
+        sim: ctx.sim,
+        opts: ctx.opts.clone(),
+        direct: ctx.direct.clone(),
+        progress: ctx.progress.clone(),
+    };
+    opts_ctx.opts.anonymous_read = AnonymousRead::Allowed;
+    let rc = opts_ctx.start(dir, memory, &size_label(block), disk)?;
+    let mut ep = (*ctx.endpoint(&rc)).clone();
+    ep.signer = None;
+    Ok((rc, std::rc::Rc::new(ep)))
+}
+
+/// One pass over `spec`'s objects, every byte read once (8 connections).
+async fn warm_pass(
+    ctx: &Ctx<'_>,
+    ep: &std::rc::Rc<crate::client::Endpoint>,
+    spec: &AlignedSpec,
+    plan: &DiskPlan,
+) {
+    let warm = AlignedRanges::new(spec.clone(), plan.seed);
+    ctx.round(
+        "warm-up",
+        ep.clone(),
+        CLOSE_BUCKET,
+        warmup_of(&warm),
+        8,
+        None,
+    )
+    .await;
+}
+
+/// One measured round of `spec`'s random aligned reads at `depth` (= connections).
+async fn random_round(
+    ctx: &Ctx<'_>,
+    what: &str,
+    ep: &std::rc::Rc<crate::client::Endpoint>,
+    spec: &AlignedSpec,
+    plan: &DiskPlan,
+    depth: usize,
+) -> crate::bench::round::RoundResult {
+    ctx.round(
+        &format!("{} {what}qd{depth}", size_label(spec.range_size)),
+        ep.clone(),
+        CLOSE_BUCKET,
+        Box::new(AlignedRanges::new(spec.clone(), plan.seed + depth as u64)),
+        depth,
+        Some(plan.duration),
+    )
+    .await
+}
+
 /// `spec`'s reads at each of the plan's depths through a rangecache whose RAM holds the whole
 /// working set (no disk tier), after one warm-up pass: rows "rangecache RAM hits".
 async fn ram_ceiling(
@@ -429,36 +472,14 @@ async fn ram_ceiling(
     spec: AlignedSpec,
 ) -> Result<Vec<(usize, DiskRow)>> {
     let size = spec.range_size;
-    let mut opts_ctx = Ctx {
-        sim: ctx.sim,
-        opts: ctx.opts.clone(),
-        direct: ctx.direct.clone(),
-        progress: ctx.progress.clone(),
-    };
-    opts_ctx.opts.anonymous_read = AnonymousRead::Allowed;
     let memory = format!("{}MiB", (plan.working_set * 3 / 2) >> 20);
     let dir = plan.dir.join(format!("ram-{}", size_label(size)));
-    let rc = opts_ctx.start(&dir, &memory, &size_label(size), None)?;
-    let mut ep = (*ctx.endpoint(&rc)).clone();
-    ep.signer = None;
-    let ep = std::rc::Rc::new(ep);
-    let bucket = "lt-disk-close";
+    let (rc, ep) = start_unsigned(ctx, &dir, &memory, size, None)?;
     eprintln!("{}: the same reads from RAM", size_label(size));
-    let warm = AlignedRanges::new(spec.clone(), plan.seed);
-    ctx.round("warm-up", ep.clone(), bucket, warmup_of(&warm), 8, None)
-        .await;
+    warm_pass(ctx, &ep, &spec, plan).await;
     let mut rows = Vec::new();
     for &depth in &plan.depths {
-        let r = ctx
-            .round(
-                &format!("{} RAM qd{depth}", size_label(size)),
-                ep.clone(),
-                bucket,
-                Box::new(AlignedRanges::new(spec.clone(), plan.seed + depth as u64)),
-                depth,
-                Some(plan.duration),
-            )
-            .await;
+        let r = random_round(ctx, "RAM ", &ep, &spec, plan, depth).await;
         let label = format!(
             "rangecache RAM hits (no disk read), {} ranges",
             size_label(size)
