@@ -50,6 +50,9 @@ pub struct Prefetcher {
     layouts: quick_cache::sync::Cache<(ObjectId, Arc<str>), Option<Arc<Layout>>>,
     /// Prefetched blocks nobody has read yet, with their length.
     ledger: quick_cache::sync::Cache<BlockKey, u64>,
+    /// Row groups ahead Parquet prefetch goes for an object version, once its readers read
+    /// what was prefetched (absent: [`parquet::DEPTH`]).
+    depths: quick_cache::sync::Cache<(ObjectId, Arc<str>), usize>,
     counters: Counters,
 }
 
@@ -82,6 +85,7 @@ impl Prefetcher {
             readers: quick_cache::sync::Cache::new(TRACKED_OBJECTS),
             layouts: quick_cache::sync::Cache::new(TRACKED_OBJECTS),
             ledger: quick_cache::sync::Cache::new(max_blocks.max(16)),
+            depths: quick_cache::sync::Cache::new(TRACKED_OBJECTS),
             counters: Counters::default(),
         }
     }
@@ -139,11 +143,26 @@ impl Prefetcher {
     }
 
     /// A reader took block `key` from the store or a fill: if a prefetch fetched it, that
-    /// prefetch was used.
+    /// prefetch was used, and Parquet prefetch of the object goes one row group deeper (up
+    /// to [`parquet::MAX_DEPTH`]): its readers follow what is fetched for them.
     pub fn read(&self, key: &BlockKey) {
         if let Some((_, len)) = self.ledger.remove(key) {
             self.counters.used.fetch_add(len, Relaxed);
+            let version = (key.object.clone(), key.etag.clone());
+            if self.layouts.get(&version).flatten().is_some() {
+                let depth = self.depth(&key.object, &key.etag);
+                self.depths
+                    .insert(version, (depth + 1).min(parquet::MAX_DEPTH));
+            }
         }
+    }
+
+    /// How many row groups ahead Parquet prefetch goes for `object` at `etag`: [`parquet::DEPTH`]
+    /// at first, one more for each prefetched block its readers took.
+    pub fn depth(&self, object: &ObjectId, etag: &Arc<str>) -> usize {
+        self.depths
+            .get(&(object.clone(), etag.clone()))
+            .unwrap_or(parquet::DEPTH)
     }
 
     /// The counters now. Ledger entries whose block left the store unread (`in_store` says
@@ -161,5 +180,44 @@ impl Prefetcher {
             unread_evicted: self.counters.unread_evicted.load(Relaxed),
             cancelled: self.counters.cancelled.load(Relaxed),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PYARROW: &[u8] = include_bytes!("../../../tests/data/pyarrow_index.parquet");
+
+    fn key(object: &ObjectId, i: u64) -> BlockKey {
+        BlockKey::new(object.clone(), Arc::from("\"e\""), i)
+    }
+
+    #[test]
+    fn parquet_prefetch_goes_deeper_as_readers_take_what_it_fetched() {
+        let p = Prefetcher::new(PrefetchConfig::default(), 64);
+        let (pq, other) = (
+            ObjectId::new("o", "b", "f.parquet"),
+            ObjectId::new("o", "b", "x"),
+        );
+        let etag: Arc<str> = Arc::from("\"e\"");
+        let layout = Layout::from_tail(PYARROW, PYARROW.len() as u64);
+        p.set_layout(&pq, &etag, layout);
+        p.set_layout(&other, &etag, None);
+        assert_eq!(p.depth(&pq, &etag), parquet::DEPTH);
+        // A block read that no prefetch fetched: no deeper.
+        p.read(&key(&pq, 0));
+        assert_eq!(p.depth(&pq, &etag), parquet::DEPTH);
+        // Each prefetched block taken: one row group deeper, up to the cap.
+        for i in 1..=20 {
+            p.fetched(key(&pq, i), 100);
+            p.read(&key(&pq, i));
+        }
+        assert_eq!(p.depth(&pq, &etag), parquet::MAX_DEPTH);
+        // Another version of the file, and a file that is no Parquet, start over.
+        assert_eq!(p.depth(&pq, &Arc::from("\"f\"")), parquet::DEPTH);
+        p.fetched(key(&other, 1), 100);
+        p.read(&key(&other, 1));
+        assert_eq!(p.depth(&other, &etag), parquet::DEPTH);
     }
 }

@@ -9,9 +9,15 @@ use crate::cache::range::ByteRange;
 /// The 4-byte magic that ends (and starts) every Parquet file.
 const MAGIC: &[u8; 4] = b"PAR1";
 
-/// How many row groups ahead of a reader its columns are fetched: one is caught up with at
-/// once by a reader that takes a single column; two keep a row group in hand.
+/// How many row groups ahead of a reader its columns are fetched at first: one is caught up
+/// with at once by a reader that takes a single column; two keep a row group in hand.
 pub const DEPTH: usize = 2;
+
+/// How many row groups ahead of a reader that keeps reading what was prefetched for it (see
+/// [`super::Prefetcher::depth`]). DuckDB's cold query on the 16-row-group test file took
+/// 0.37x direct time at depth 2 and 0.26x at 8 (`loadtest/scripts/engines.py --reps 5`,
+/// 2026-11-29); Polars, which reads eight row groups at once, 0.69x and 0.68x.
+pub const MAX_DEPTH: usize = 8;
 
 /// Largest footer rangecache decodes: wider files are read without Parquet prefetch.
 pub const MAX_FOOTER: u64 = 8 << 20;
@@ -101,10 +107,10 @@ impl Layout {
     }
 
     /// What a reader of `range` will want next: for each column chunk `range` touches, the
-    /// chunks of the same column in the next [`DEPTH`] row groups (nearest first), each with
+    /// chunks of the same column in the next `depth` row groups (nearest first), each with
     /// its page indexes, at most `budget` bytes in all. Empty when `range` touches no column
     /// chunk (the footer, a page index) or the chunks are in the last row group.
-    pub fn follow(&self, range: ByteRange, budget: u64) -> Vec<ByteRange> {
+    pub fn follow(&self, range: ByteRange, budget: u64, depth: usize) -> Vec<ByteRange> {
         let mut out = Vec::new();
         let mut total = 0u64;
         let touched: Vec<&Chunk> = self
@@ -112,7 +118,7 @@ impl Layout {
             .iter()
             .filter(|c| c.bytes.first <= range.last && range.first <= c.bytes.last)
             .collect();
-        for ahead in 1..=DEPTH {
+        for ahead in 1..=depth {
             for c in &touched {
                 let next = self
                     .chunks
@@ -179,22 +185,26 @@ mod tests {
                 .iter()
                 .find(|c| c.row_group == 2 && c.column == 1)
                 .unwrap();
-            let next = l.follow(b0.bytes, u64::MAX);
+            let next = l.follow(b0.bytes, u64::MAX, DEPTH);
             // Row group 1's chunk and its indexes, then row group 2's.
             let k = 1 + b1.indexes.len();
             assert_eq!(next[0], b1.bytes);
             assert_eq!(next[1..k], b1.indexes[..]);
             assert_eq!(next[k], b2.bytes);
             assert_eq!(next.len(), 2 * k);
+            // Deeper: all three row groups after the first (the file has four).
+            assert_eq!(l.follow(b0.bytes, u64::MAX, MAX_DEPTH).len(), 3 * k);
             // The third row group's reader has only the last one ahead.
-            assert_eq!(l.follow(b2.bytes, u64::MAX).len(), k);
+            assert_eq!(l.follow(b2.bytes, u64::MAX, DEPTH).len(), k);
             // A budget smaller than the chunk prefetches nothing of it.
-            assert!(l.follow(b0.bytes, b1.bytes.len() - 1).is_empty());
+            assert!(l.follow(b0.bytes, b1.bytes.len() - 1, DEPTH).is_empty());
             // The last row group has no next one; the footer is no chunk.
             let last = l.chunks.iter().find(|c| c.row_group == 3).unwrap();
-            assert!(l.follow(last.bytes, u64::MAX).is_empty());
+            assert!(l.follow(last.bytes, u64::MAX, MAX_DEPTH).is_empty());
             let n = file.len() as u64;
-            assert!(l.follow(ByteRange::new(n - 8, n - 1), u64::MAX).is_empty());
+            assert!(l
+                .follow(ByteRange::new(n - 8, n - 1), u64::MAX, DEPTH)
+                .is_empty());
         }
     }
 

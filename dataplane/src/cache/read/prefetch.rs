@@ -43,7 +43,8 @@ pub(crate) fn after_read<F: OriginFetch>(
     // of its reads would also fetch the columns between the ones it reads (column chunks of
     // a row group lie side by side, so a reader skipping some still looks sequential).
     if let Some(layout) = config.parquet.then(|| layout(env, target)).flatten() {
-        for r in layout.follow(range, config.max_window) {
+        let depth = cache.prefetch.depth(&target.object, &target.etag);
+        for r in layout.follow(range, config.max_window, depth) {
             if start(env, fetch, target, r).is_some() {
                 break;
             }
