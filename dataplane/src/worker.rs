@@ -10,6 +10,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use futures_channel::oneshot;
+use monoio::blocking::DefaultThreadPool;
 use monoio::net::{ListenerOpts, TcpListener};
 use monoio::{FusionRuntime, IoUringDriver, LegacyDriver, RuntimeBuilder};
 
@@ -126,6 +127,8 @@ impl DataPlane {
             cache: Arc::new(Cache::with_disk(config.cache, config.disk.clone())),
             keys: Arc::new(KeyCache::default()),
         };
+        // Threads for the disk tier's reads of workers on the epoll driver (shared by all).
+        let blocking = DefaultThreadPool::new(BLOCKING_THREADS);
         for i in 0..config.workers.max(1) {
             let (ready_tx, ready_rx) = mpsc::channel::<Ready>();
             let (stop_tx, stop_rx) = oneshot::channel::<Duration>();
@@ -144,6 +147,7 @@ impl DataPlane {
                 max_connections: worker_share(config.max_connections, config.workers.max(1), i),
                 access_log: config.access_log.clone(),
                 listening: listening.clone(),
+                blocking: blocking.clone(),
             };
             let thread = std::thread::Builder::new()
                 .name(format!("rangecache-w{i}"))
@@ -227,7 +231,15 @@ struct WorkerSpec {
     max_connections: usize,
     access_log: Option<AccessLogSink>,
     listening: Arc<Listening>,
+    /// The blocking pool attached to epoll runtimes (see [`BLOCKING_THREADS`]).
+    blocking: DefaultThreadPool,
 }
+
+/// Threads that read the disk tier for workers on the epoll driver, where a file read would
+/// otherwise be a `pread` on the worker, stalling its connections for the length of the read
+/// (io_uring is often refused inside containers, so the epoll driver is not only for old
+/// kernels). Idle unless a disk tier is read on that driver.
+const BLOCKING_THREADS: usize = 8;
 
 fn run_worker(spec: WorkerSpec, ready: mpsc::Sender<Ready>, stop: oneshot::Receiver<Duration>) {
     let id = spec.id;
@@ -249,6 +261,7 @@ fn run_worker(spec: WorkerSpec, ready: mpsc::Sender<Ready>, stop: oneshot::Recei
         IoDriver::Auto => match RuntimeBuilder::<monoio::FusionDriver>::new()
             .with_entries(ENTRIES)
             .enable_timer()
+            .attach_thread_pool(Box::new(spec.blocking.clone()))
             .build()
         {
             Ok(FusionRuntime::Uring(mut rt)) => {
@@ -267,7 +280,11 @@ fn run_worker(spec: WorkerSpec, ready: mpsc::Sender<Ready>, stop: oneshot::Recei
             Ok(mut rt) => rt.block_on(worker_main(spec, "io_uring", ready.clone(), stop)),
             Err(e) => runtime_error(e),
         },
-        IoDriver::Epoll => match RuntimeBuilder::<LegacyDriver>::new().enable_timer().build() {
+        IoDriver::Epoll => match RuntimeBuilder::<LegacyDriver>::new()
+            .enable_timer()
+            .attach_thread_pool(Box::new(spec.blocking.clone()))
+            .build()
+        {
             Ok(mut rt) => rt.block_on(worker_main(spec, "epoll", ready.clone(), stop)),
             Err(e) => runtime_error(e),
         },
@@ -296,6 +313,10 @@ async fn worker_main(
         }
     };
     let addr = listener.local_addr().unwrap_or(spec.addr);
+    if driver == "epoll" {
+        // The runtime has the blocking pool attached (`run_worker`).
+        crate::cache::disk::read_on_blocking_pool();
+    }
     tracing::info!(worker = spec.id, driver, cpu = ?spec.cpu, %addr, "worker listening");
     spec.listening.set(&listener);
     let _ = ready.send(Ok((addr, driver)));

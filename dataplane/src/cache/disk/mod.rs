@@ -45,6 +45,7 @@ use self::direct::BufPool;
 pub use self::direct::IoMode;
 use self::format::{slot_size, SlotError};
 use self::index::{Index, Loc};
+pub use self::read::read_on_blocking_pool;
 pub use self::recover::FILE_NAME;
 use self::writer::Job;
 use super::{BlockKey, ObjectId};
@@ -200,8 +201,9 @@ thread_local! {
 struct Shared {
     path: PathBuf,
     index: Index,
-    /// The file, held open for its lock; workers read through handles of their own.
-    _locked: File,
+    /// The file, held open for its lock; workers on the io_uring driver read through handles
+    /// of their own, reads on the blocking pool (epoll driver) through this one.
+    file: File,
     file_path: PathBuf,
     mode: IoMode,
     /// Read buffers.
@@ -351,7 +353,7 @@ impl DiskTier {
         let shared = Arc::new(Shared {
             path: config.path.clone(),
             index,
-            _locked: opened.file,
+            file: opened.file,
             file_path: config.path.join(FILE_NAME),
             mode: opened.mode,
             pool: BufPool::new(slot_size as usize, POOLED_BUFFERS),
@@ -369,7 +371,7 @@ impl DiskTier {
             born: Instant::now(),
         });
         let (tx, rx) = sync_channel(config.write_queue.max(1));
-        let writers = writer::spawn(&shared, &shared._locked, rx, config.writers)?;
+        let writers = writer::spawn(&shared, &shared.file, rx, config.writers)?;
         Ok(Arc::new(DiskTier {
             shared,
             tx: Some(tx),

@@ -12,15 +12,18 @@
 //! machine): 0.59-0.68x of fio split against 0.63-0.71x unsplit. This virtual disk returned
 //! the short first part no sooner than the rest, so reads stay whole.
 
+use std::cell::Cell;
 use std::io;
 use std::ops::Range;
+use std::os::unix::fs::FileExt;
+use std::sync::Arc;
 
 use bytes::Bytes;
 
 use super::format::{self, round_up, SlotError, HEADER};
 use super::index::Loc;
-use super::span::SpanBuf;
-use super::{slot_error, DiskTier};
+use super::span::{Region, SpanBuf};
+use super::{slot_error, DiskTier, Shared};
 use crate::cache::BlockKey;
 
 impl DiskTier {
@@ -68,19 +71,19 @@ impl DiskTier {
         // header's read.
         let apart = if start > 0 { regions.pop() } else { None };
         let data_read = apart.map(|r| {
-            let file = file.clone();
+            let (tier, file) = (self.shared.clone(), file.clone());
             let at = base + r.start() as u64;
-            monoio::spawn(async move { file.read_exact_at(r, at).await })
+            monoio::spawn(async move { read_at(&tier, &file, r, at).await })
         });
         let first = regions.pop().expect("the header's region");
-        let mut reads = vec![file.read_exact_at(first, base).await];
+        let mut reads = vec![read_at(&self.shared, &file, first, base).await];
         if let Some(task) = data_read {
             reads.push(task.await);
         }
         let mut got = Vec::with_capacity(2);
-        for (res, region) in reads {
-            match res {
-                Ok(()) => got.push(region.into_bytes()),
+        for read in reads {
+            match read {
+                Ok(region) => got.push(region.into_bytes()),
                 // The file ends inside the slot: a write torn by a crash.
                 Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
                     return self.rejected(key, loc, SlotError::DataChecksum)
@@ -134,6 +137,49 @@ impl DiskTier {
         self.shared.warn_limited("read failed", key, e);
         None
     }
+}
+
+thread_local! {
+    /// Whether this thread's disk reads go to the runtime's blocking pool (see
+    /// [`read_on_blocking_pool`]).
+    static ON_POOL: Cell<bool> = const { Cell::new(false) };
+}
+
+/// From now on, disk reads made on this thread run on the monoio runtime's blocking thread
+/// pool instead of on this thread. For workers on the epoll driver, where a file read is a
+/// plain `pread` that would stall every connection of the worker for the length of the read.
+/// The runtime must have a thread pool attached (`RuntimeBuilder::attach_thread_pool`):
+/// without one, monoio panics on the first read.
+pub fn read_on_blocking_pool() {
+    ON_POOL.with(|p| p.set(true));
+}
+
+/// Read `region` from `at`: through the ring (or inline `pread`) on `file`, or with `pread`
+/// on the blocking pool when this thread asked for that.
+async fn read_at(
+    shared: &Arc<Shared>,
+    file: &monoio::fs::File,
+    region: Region,
+    at: u64,
+) -> io::Result<Region> {
+    if !ON_POOL.with(Cell::get) {
+        let (res, region) = file.read_exact_at(region, at).await;
+        return res.map(|()| region);
+    }
+    let shared = shared.clone();
+    let joined = monoio::spawn_blocking(move || {
+        let mut region = region;
+        let len = monoio::buf::IoBufMut::bytes_total(&mut region);
+        // SAFETY: the region is this closure's alone; its window of the shared buffer is valid
+        // for `len` bytes and no one else reads or writes it until the region is handed back
+        // (see `span.rs`).
+        let buf = unsafe {
+            std::slice::from_raw_parts_mut(monoio::buf::IoBufMut::write_ptr(&mut region), len)
+        };
+        shared.file.read_exact_at(buf, at).map(|()| region)
+    })
+    .await;
+    joined.unwrap_or_else(|_| Err(io::Error::other("disk read on the blocking pool panicked")))
 }
 
 /// `bytes`, a whole block in a read buffer of `buffer` bytes, kept in place when the buffer

@@ -291,3 +291,56 @@ async fn a_full_tier_replaces_blocks_and_never_serves_a_replaced_one() {
         }
     }
 }
+
+/// A blocking pool that counts the tasks it is handed.
+#[derive(Clone)]
+struct CountingPool {
+    inner: monoio::blocking::DefaultThreadPool,
+    tasks: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl monoio::blocking::ThreadPool for CountingPool {
+    fn schedule_task(&self, task: monoio::blocking::BlockingTask) {
+        self.tasks.fetch_add(1, Relaxed);
+        self.inner.schedule_task(task);
+    }
+}
+
+#[test]
+fn on_the_epoll_driver_reads_run_on_the_blocking_pool() {
+    let dir = TempDir::new("pool");
+    let tier = open(&dir, 16);
+    let blocks: Vec<_> = (0..3)
+        .map(|i| (key("obj", i), block(i as u8, BS as usize)))
+        .collect();
+    fill(&tier, &blocks);
+    let pool = CountingPool {
+        inner: monoio::blocking::DefaultThreadPool::new(2),
+        tasks: Arc::default(),
+    };
+    let mut rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
+        .attach_thread_pool(Box::new(pool.clone()))
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        read_on_blocking_pool();
+        for (k, b) in &blocks {
+            assert_eq!(tier.read(k).await.as_ref(), Some(b));
+        }
+        // Part of a block: the header and the chunk, two reads.
+        let (at, part) = tier
+            .read_range(&blocks[1].0, 20_000..20_100, BS as usize)
+            .await
+            .unwrap();
+        assert_eq!(
+            &part[20_000 - at..20_100 - at],
+            &blocks[1].1[20_000..20_100]
+        );
+    });
+    assert_eq!(
+        pool.tasks.load(Relaxed),
+        3 + 2,
+        "every read went to the pool"
+    );
+    assert_eq!(tier.stats().hits, 4);
+}
