@@ -3,17 +3,21 @@
 //!
 //! Blocks go to disk on their *second access* ([`admission`]): a block fetched from the
 //! origin is remembered; read again (a RAM hit or a second fill) it is queued for the disk
-//! ([`DiskTier::offer_fill`], [`DiskTier::offer_hit`]). A block read back from the disk is
-//! promoted into RAM like a fill but not written again. The queue is bounded (a full queue
-//! drops the block, counted) and drained by one writer thread, so a response never waits for a
-//! disk write. Reads are issued from the worker that needs the block: through the
-//! io_uring ring on the io_uring driver (`O_DIRECT`, page-aligned buffers), with a plain
-//! `pread` on the epoll driver.
+//! ([`DiskTier::offer_fill`], [`DiskTier::offer_hit`]). A block read back whole from the disk
+//! is promoted into RAM like a fill but not written again; a response that wants only part of
+//! a block reads just the chunks covering it ([`DiskTier::read_range`]) and promotes the block
+//! only when a part of it is read again while RAM would still hold it
+//! ([`DiskTier::promote_part`]). The write queue is bounded (a full queue drops the block,
+//! counted) and drained by writer threads, so a response never waits for a disk write. Reads
+//! are issued from the worker that needs the block: through the io_uring ring on the io_uring
+//! driver (`O_DIRECT`, page-aligned buffers), with `pread` on the runtime's blocking pool on
+//! the epoll driver ([`read_on_blocking_pool`]).
 //!
 //! Every read is checked against the index: the slot's header must name the same key,
-//! sequence number and length, and the data's checksum must hold. Anything else (a torn
-//! write, a flipped bit, an I/O error) is a miss, counted and logged at most once per
-//! [`LOG_INTERVAL`], and the block is fetched from the origin as if the disk never had it.
+//! sequence number and length, and every chunk read must match its checksum in the header.
+//! Anything else (a torn write, a flipped bit, an I/O error) is a miss, counted and logged at
+//! most once per [`LOG_INTERVAL`], and the block is fetched from the origin as if the disk
+//! never had it.
 //!
 //! After a restart (clean or not) the index is rebuilt from the slot headers ([`recover`]).
 //! A full file system stops writes for a while and keeps serving what is on disk; any other
