@@ -52,7 +52,7 @@ pub(super) fn render_metrics(disk: Option<&DiskTier>, out: &mut String) {
         ("rangecache_disk_misses_total", "counter", "RAM misses the disk tier did not hold either.", s.misses),
         ("rangecache_disk_writes_total", "counter", "Blocks written to the disk tier.", s.writes),
         ("rangecache_disk_write_bytes_total", "counter", "Bytes of blocks written to the disk tier.", s.write_bytes),
-        ("rangecache_disk_write_drops_total", "counter", "Blocks not written: write queue full, tier full or disabled.", s.write_drops),
+        ("rangecache_disk_write_drops_total", "counter", "Blocks not written: write queue full, tier full or disabled (a block offered again and dropped again counts once until it is written).", s.write_drops),
         ("rangecache_disk_write_errors_total", "counter", "Disk tier writes that failed (a full file system pauses writes, other errors disable the tier).", s.write_errors),
         ("rangecache_disk_queued_blocks", "gauge", "Blocks waiting in the disk tier's write queue.", disk.queued() as u64),
         ("rangecache_disk_checksum_failures_total", "counter", "Blocks read from disk that failed their key or checksum check (torn or damaged): served from the origin.", s.checksum_failures),

@@ -49,6 +49,9 @@ struct Shard {
     seen: Fifo,
     /// Keys queued for writing.
     pending: HashSet<u64>,
+    /// Keys whose write was dropped and not written since, oldest first: a block offered
+    /// again and dropped again is one drop, not one per offer.
+    dropped: Fifo,
 }
 
 /// The admission filter. `Send + Sync`; each call locks one shard briefly.
@@ -113,15 +116,21 @@ impl Admission {
 
     /// The block's write is done: it may be offered again.
     pub(super) fn settled(&self, t: Ticket) {
-        self.shard(t).pending.remove(&t.0);
+        let mut s = self.shard(t);
+        s.pending.remove(&t.0);
+        s.dropped.remove(t.0);
     }
 
     /// The block's write was dropped (queue full): it was accessed twice, so its next access
-    /// offers it again rather than starting over.
-    pub(super) fn dropped(&self, t: Ticket) {
+    /// offers it again rather than starting over. True when this is the block's first drop
+    /// since it was last written (the one to count).
+    pub(super) fn dropped(&self, t: Ticket) -> bool {
         let mut s = self.shard(t);
         s.pending.remove(&t.0);
         self.remember(&mut s, t);
+        let first = !s.dropped.set.contains(&t.0);
+        s.dropped.insert(t.0, self.per_shard);
+        first
     }
 }
 
@@ -190,11 +199,16 @@ mod tests {
         assert!(!a.on_fill(t(&a, 2)));
         assert!(a.on_hit(t(&a, 2)), "a RAM hit is the second access");
         assert!(!a.on_hit(t(&a, 2)));
-        a.dropped(t(&a, 2));
+        assert!(a.dropped(t(&a, 2)), "the first drop counts");
         assert!(
             a.on_fill(t(&a, 2)),
             "a dropped write is offered again at the next access"
         );
+        assert!(!a.dropped(t(&a, 2)), "dropped again: the same drop");
+        assert!(a.on_hit(t(&a, 2)));
+        a.settled(t(&a, 2));
+        assert!(a.on_hit(t(&a, 2)), "written, then offered again");
+        assert!(a.dropped(t(&a, 2)), "a drop after a write counts again");
     }
 
     #[test]

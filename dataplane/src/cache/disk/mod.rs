@@ -431,8 +431,9 @@ impl DiskTier {
                 sent
             });
         if !sent {
-            shared.admission.dropped(ticket);
-            shared.counters.write_drops.add(1);
+            if shared.admission.dropped(ticket) {
+                shared.counters.write_drops.add(1);
+            }
         }
         sent
     }
