@@ -430,10 +430,8 @@ impl DiskTier {
                 }
                 sent
             });
-        if !sent {
-            if shared.admission.dropped(ticket) {
-                shared.counters.write_drops.add(1);
-            }
+        if !sent && shared.admission.dropped(ticket) {
+            shared.counters.write_drops.add(1);
         }
         sent
     }
