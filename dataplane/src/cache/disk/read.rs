@@ -36,7 +36,8 @@ impl DiskTier {
     /// [`super::LOG_INTERVAL`]; a damaged slot is dropped).
     ///
     /// Must run on a monoio runtime: on the io_uring driver the reads go through the ring
-    /// side by side, on the epoll driver each is a `pread` on this thread.
+    /// side by side; on the epoll driver each is a `pread`, on the runtime's blocking pool
+    /// after [`read_on_blocking_pool`] (as the workers do), on this thread otherwise.
     pub async fn read_range(
         &self,
         key: &BlockKey,
