@@ -143,8 +143,7 @@ impl CredentialManager {
             return;
         }
         let now = SystemTime::now();
-        let head = crate::prom::head;
-        head(
+        crate::prom::head(
             out,
             "rangecache_credential_refreshes_total",
             "Credential refreshes of refreshed origins (chain, oidc), by result.",
@@ -163,89 +162,93 @@ impl CredentialManager {
                 );
             }
         }
-        head(
+        per_origin(
             out,
-            "rangecache_credential_expiry_seconds",
-            "Seconds until the origin's current credentials expire (0 when it holds none, +Inf \
-             when they do not expire).",
-            "gauge",
-        );
-        for r in running.iter() {
-            let left = match r.cell.current() {
-                None => "0".to_owned(),
-                Some(c) => match c.expires {
-                    None => "+Inf".to_owned(),
-                    Some(e) => match e.duration_since(now) {
-                        Ok(d) => format!("{:.3}", d.as_secs_f64()),
-                        Err(past) => format!("-{:.3}", past.duration().as_secs_f64()),
+            &running,
+            (
+                "rangecache_credential_expiry_seconds",
+                "Seconds until the origin's current credentials expire (0 when it holds none, \
+                 +Inf when they do not expire).",
+                "gauge",
+            ),
+            |r| {
+                Some(match r.cell.current() {
+                    None => "0".to_owned(),
+                    Some(c) => match c.expires {
+                        None => "+Inf".to_owned(),
+                        Some(e) => match e.duration_since(now) {
+                            Ok(d) => format!("{:.3}", d.as_secs_f64()),
+                            Err(past) => format!("-{:.3}", past.duration().as_secs_f64()),
+                        },
                     },
-                },
-            };
-            let _ = writeln!(
-                out,
-                "rangecache_credential_expiry_seconds{{origin=\"{}\"}} {left}",
-                label(&r.origin)
-            );
-        }
-        head(
-            out,
-            "rangecache_credential_valid",
-            "1 when the origin holds credentials workers may sign with, else 0.",
-            "gauge",
+                })
+            },
         );
-        for r in running.iter() {
-            let _ = writeln!(
-                out,
-                "rangecache_credential_valid{{origin=\"{}\"}} {}",
-                label(&r.origin),
-                u8::from(r.cell.usable(now).is_some())
-            );
-        }
-        head(
+        per_origin(
             out,
-            "rangecache_credential_refresh_seconds_total",
-            "Time spent fetching credentials (divide by the refresh count for the mean).",
-            "counter",
+            &running,
+            (
+                "rangecache_credential_valid",
+                "1 when the origin holds credentials workers may sign with, else 0.",
+                "gauge",
+            ),
+            |r| Some(u8::from(r.cell.usable(now).is_some()).to_string()),
         );
-        for r in running.iter() {
-            let _ = writeln!(
-                out,
-                "rangecache_credential_refresh_seconds_total{{origin=\"{}\"}} {:.6}",
-                label(&r.origin),
-                r.stats.fetch_micros.load(Relaxed) as f64 / 1e6
-            );
-        }
-        head(
+        per_origin(
             out,
-            "rangecache_credential_last_refresh_seconds",
-            "Duration of the origin's last credential fetch.",
-            "gauge",
+            &running,
+            (
+                "rangecache_credential_refresh_seconds_total",
+                "Time spent fetching credentials (divide by the refresh count for the mean).",
+                "counter",
+            ),
+            |r| Some(micros_as_seconds(&r.stats.fetch_micros)),
         );
-        for r in running.iter() {
-            let _ = writeln!(
-                out,
-                "rangecache_credential_last_refresh_seconds{{origin=\"{}\"}} {:.6}",
-                label(&r.origin),
-                r.stats.last_fetch_micros.load(Relaxed) as f64 / 1e6
-            );
-        }
-        head(
+        per_origin(
             out,
-            "rangecache_oidc_tokens_minted_total",
-            "OIDC tokens minted for credentials = \"oidc\" origins.",
-            "counter",
+            &running,
+            (
+                "rangecache_credential_last_refresh_seconds",
+                "Duration of the origin's last credential fetch.",
+                "gauge",
+            ),
+            |r| Some(micros_as_seconds(&r.stats.last_fetch_micros)),
         );
-        for r in running.iter() {
-            if let CredentialSource::Oidc(_) = r.source {
-                let _ = writeln!(
-                    out,
-                    "rangecache_oidc_tokens_minted_total{{origin=\"{}\"}} {}",
-                    label(&r.origin),
-                    r.stats.tokens_minted.load(Relaxed)
-                );
-            }
+        per_origin(
+            out,
+            &running,
+            (
+                "rangecache_oidc_tokens_minted_total",
+                "OIDC tokens minted for credentials = \"oidc\" origins.",
+                "counter",
+            ),
+            |r| {
+                matches!(r.source, CredentialSource::Oidc(_))
+                    .then(|| r.stats.tokens_minted.load(Relaxed).to_string())
+            },
+        );
+    }
+}
+
+/// One series labelled by origin: its head (`(name, help, kind)`), then a line for each
+/// running source `value` gives a value for.
+fn per_origin(
+    out: &mut String,
+    running: &[Running],
+    (name, help, kind): (&str, &str, &str),
+    value: impl Fn(&Running) -> Option<String>,
+) {
+    crate::prom::head(out, name, help, kind);
+    for r in running {
+        if let Some(v) = value(r) {
+            let _ = writeln!(out, "{name}{{origin=\"{}\"}} {v}", label(&r.origin));
         }
     }
+}
+
+/// A microsecond counter in seconds, as the metrics print them.
+fn micros_as_seconds(micros: &std::sync::atomic::AtomicU64) -> String {
+    format!("{:.6}", micros.load(Relaxed) as f64 / 1e6)
 }
 
 #[cfg(test)]
