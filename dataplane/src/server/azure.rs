@@ -240,21 +240,14 @@ impl Exchange<'_> {
                 self.settle(up).await;
                 return self.answer(conn, 204, &[], Bytes::new(), consumed).await;
             }
-            Reply::Put if ok => {
-                let etag = resp.header_str("etag").unwrap_or("").to_owned();
-                self.settle(up).await;
-                return self
-                    .answer(
-                        conn,
-                        200,
-                        &[(b"etag", etag.as_bytes())],
-                        Bytes::new(),
-                        consumed,
-                    )
-                    .await;
-            }
-            Reply::Part { block_id } if ok => {
-                let etag = blocks::part_etag(resp.header_str("content-md5"), &block_id);
+            Reply::Put | Reply::Part { .. } if ok => {
+                // A blob's ETag is the origin's; a part's is derived from its MD5 and block id.
+                let etag = match &reply {
+                    Reply::Part { block_id } => {
+                        blocks::part_etag(resp.header_str("content-md5"), block_id)
+                    }
+                    _ => resp.header_str("etag").unwrap_or("").to_owned(),
+                };
                 self.settle(up).await;
                 return self
                     .answer(
