@@ -7,8 +7,11 @@ mod support;
 
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
+
+use bytes::Bytes;
 
 use rangecache_dataplane::cache::disk::FILE_NAME;
 use rangecache_dataplane::cache::read::ReadEnv;
@@ -265,6 +268,27 @@ async fn a_block_read_once_is_not_written() {
     );
 }
 
+/// Read objects `o0`, `o1`, ... (`objects`, each 16 blocks) whole, one after another, twice
+/// over, checking every byte and settling the cache after each.
+async fn read_each_twice(
+    env: &Rc<ReadEnv>,
+    origin: &Arc<FakeOrigin>,
+    cache: &Cache,
+    objects: &[Bytes],
+) {
+    for _ in 0..2 {
+        for (i, d) in objects.iter().enumerate() {
+            let key = format!("o{i}");
+            let got = read_all(env, origin, &request(&key, from_to(0, 16 * BS - 1)))
+                .await
+                .unwrap()
+                .1;
+            assert_eq!(&got, d);
+            settle(cache).await;
+        }
+    }
+}
+
 #[monoio::test_all(timer_enabled = true)]
 async fn a_working_set_larger_than_ram_is_served_from_disk() {
     let dir = Dir::new("larger");
@@ -280,35 +304,9 @@ async fn a_working_set_larger_than_ram_is_served_from_disk() {
     let cache = cache(&dir, 16 * (BS + 256), 4096 + 128 * (4096 + BS));
     let env = ReadEnv::new(cache.clone(), Arc::new(Metrics::new(1)), 0);
     // Two passes: the first remembers every block, the second misses RAM again and writes it.
-    for _ in 0..2 {
-        for (i, d) in objects.iter().enumerate() {
-            let got = read_all(
-                &env,
-                &origin,
-                &request(&format!("o{i}"), from_to(0, 16 * BS - 1)),
-            )
-            .await
-            .unwrap()
-            .1;
-            assert_eq!(&got, d);
-            settle(&cache).await;
-        }
-    }
+    read_each_twice(&env, &origin, &cache, &objects).await;
     let gets_after_warm = origin.gets().len();
-    for _ in 0..2 {
-        for (i, d) in objects.iter().enumerate() {
-            let got = read_all(
-                &env,
-                &origin,
-                &request(&format!("o{i}"), from_to(0, 16 * BS - 1)),
-            )
-            .await
-            .unwrap()
-            .1;
-            assert_eq!(&got, d);
-            settle(&cache).await;
-        }
-    }
+    read_each_twice(&env, &origin, &cache, &objects).await;
     assert_eq!(
         origin.gets().len(),
         gets_after_warm,
