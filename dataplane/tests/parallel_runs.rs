@@ -12,10 +12,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rangecache_dataplane::cache::range::RangeSpec;
-use rangecache_dataplane::cache::read::{self, Answer};
+use rangecache_dataplane::cache::read;
 use rangecache_dataplane::cache::Cache;
 use rangecache_dataplane::{ErrorKind, Metrics};
-use support::fake_origin::{FakeFetch, FakeOrigin, Fault, SeenGet};
+use support::fake_origin::{FakeOrigin, Fault, SeenGet};
 use support::pipeline::{
     self, block_on, counter, env, from_to, read_all, read_on_workers, request, settle,
 };
@@ -186,14 +186,7 @@ async fn a_slow_client_of_parallel_runs_holds_at_most_its_window() {
     known_object(&env, &origin, "slow", 3).await;
     let sent_before = origin.bytes_sent.load(Relaxed);
     let req = request("slow", from_to(BS, BLOCKS * BS - 1));
-    let fetch: Rc<FakeFetch> = Rc::new(origin.fetch("slow"));
-    let Answer::Object {
-        body: Some(mut body),
-        ..
-    } = read::open(&env, fetch, &req).await.unwrap()
-    else {
-        panic!("body expected");
-    };
+    let mut body = pipeline::open_body(&env, &origin, &req).await;
     let mut taken = 0u64;
     while taken < BLOCKS * BS / 2 {
         let p = body.next().await.unwrap().unwrap();

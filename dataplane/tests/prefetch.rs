@@ -11,7 +11,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use rangecache_dataplane::cache::prefetch::parquet::Layout;
 use rangecache_dataplane::cache::range::{ByteRange, RangeSpec};
-use rangecache_dataplane::cache::read::{self, Answer, ReadEnv, ReadRequest};
+use rangecache_dataplane::cache::read::{ReadEnv, ReadRequest};
 use rangecache_dataplane::cache::{Cache, CacheConfig, ObjectId, PrefetchConfig};
 use rangecache_dataplane::Metrics;
 use support::fake_origin::FakeOrigin;
@@ -44,15 +44,7 @@ async fn read(env: &Rc<ReadEnv>, origin: &Arc<FakeOrigin>, key: &str, range: Ran
         wants_checksums: false,
         budget_wait: Duration::from_secs(5),
     };
-    let Answer::Object {
-        body: Some(mut body),
-        ..
-    } = read::open(env, Rc::new(origin.fetch(key)), &req)
-        .await
-        .unwrap()
-    else {
-        panic!("body expected");
-    };
+    let mut body = support::pipeline::open_body(env, origin, &req).await;
     let mut got = Vec::new();
     while let Some(p) = body.next().await.unwrap() {
         got.extend_from_slice(&p);

@@ -13,7 +13,7 @@ use rangecache_dataplane::cache::range::RangeSpec;
 use rangecache_dataplane::cache::read::{self, Answer};
 use rangecache_dataplane::cache::Cache;
 use rangecache_dataplane::{ErrorKind, Metrics};
-use support::fake_origin::{FakeFetch, FakeOrigin, Fault};
+use support::fake_origin::{FakeOrigin, Fault};
 use support::pipeline::{self, counter, env, from_to, read_all, read_on_workers, request, settle};
 
 const BS: u64 = 64 * 1024;
@@ -220,14 +220,7 @@ async fn a_slow_client_holds_at_most_its_window() {
     let size = 256 * BS;
     origin.put("big", FakeOrigin::pattern(size as usize, 9));
     let req = request("big", from_to(0, size - 1));
-    let fetch: Rc<FakeFetch> = Rc::new(origin.fetch("big"));
-    let Answer::Object {
-        body: Some(mut body),
-        ..
-    } = read::open(&env, fetch, &req).await.unwrap()
-    else {
-        panic!("body expected");
-    };
+    let mut body = pipeline::open_body(&env, &origin, &req).await;
     let mut taken = 0u64;
     for _ in 0..40 {
         let p = body.next().await.unwrap().unwrap();

@@ -6,11 +6,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rangecache_dataplane::cache::range::RangeSpec;
-use rangecache_dataplane::cache::read::{self, Answer, ReadEnv, ReadRequest};
+use rangecache_dataplane::cache::read::{self, Answer, BodyStream, ReadEnv, ReadRequest};
 use rangecache_dataplane::cache::{Cache, CacheConfig, ObjectId, PrefetchConfig};
 use rangecache_dataplane::{ErrorKind, Metrics, WorkerMetrics};
 
-use super::fake_origin::FakeOrigin;
+use super::fake_origin::{FakeFetch, FakeOrigin};
 
 /// The sizing of a cache of `memory` bytes in blocks of `block_size`, a response window of
 /// `window` bytes and an in-flight budget of `inflight`, with prefetch off: these tests count
@@ -97,6 +97,22 @@ pub fn request(key: &str, range: Option<RangeSpec>) -> ReadRequest<'static> {
 /// `bytes=first-last`.
 pub fn from_to(first: u64, last: u64) -> Option<RangeSpec> {
     Some(RangeSpec::FromTo { first, last })
+}
+
+/// Open `req` (of an object `origin` holds, answered with bytes) and return its body, primed.
+pub async fn open_body(
+    env: &Rc<ReadEnv>,
+    origin: &Arc<FakeOrigin>,
+    req: &ReadRequest<'_>,
+) -> BodyStream<FakeFetch> {
+    let fetch = Rc::new(origin.fetch(req.object.key()));
+    let Answer::Object {
+        body: Some(body), ..
+    } = read::open(env, fetch, req).await.unwrap()
+    else {
+        panic!("body expected");
+    };
+    body
 }
 
 /// Read `req` to its end: the status (206 or 200) and the bytes, or the error that cut it.
