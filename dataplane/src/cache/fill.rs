@@ -9,6 +9,12 @@
 //! arrive. Locks are `std` mutexes held only to append or to clone a piece: never across an
 //! await or a syscall.
 //!
+//! A block is written where it will stay: into one buffer from the [`BufPool`] (exactly
+//! sized for a block shorter than the pool's), each segment's writer owning a disjoint region
+//! of it. Each piece is copied in once and published as a slice of that buffer, and the
+//! finished block is the buffer itself, so the store never gets a copy, and blocks evicted
+//! from RAM give their memory to the next fills.
+//!
 //! The protocol around the registry ("publish into the store, then release the key") is kept
 //! here, by the writers: whatever their caller does, a completed block is in the store before
 //! a new claim can miss it, and a failed or abandoned one is released so the next request
@@ -21,6 +27,7 @@ use std::task::{Poll, Waker};
 
 use bytes::{Bytes, BytesMut};
 
+use super::buf::{AlignedBuf, BufPool, Region, SpanBuf};
 use super::disk::DiskTier;
 use super::registry::{Registry, Role};
 use super::store::{BlockKey, BlockStore};
@@ -52,18 +59,23 @@ impl Segment {
 struct FillState {
     segments: Vec<Segment>,
     wakers: Vec<Waker>,
+    /// The block's buffer, once a writer first pushed (a block read from disk whole never
+    /// needs one), with the regions its writers have not taken yet.
+    span: Option<(Arc<SpanBuf>, Vec<Option<Region>>)>,
 }
 
 /// One block being fetched: each segment's bytes so far and its outcome.
 pub struct BlockFill {
     expected: usize,
+    pool: Arc<BufPool>,
     state: Mutex<FillState>,
 }
 
 impl BlockFill {
     /// A fill for a block of `expected` bytes, in one segment, or in two split at `split_at`
-    /// (`[0, split_at)` and `[split_at, expected)`) when it is strictly inside the block.
-    pub fn new(expected: usize, split_at: Option<usize>) -> Self {
+    /// (`[0, split_at)` and `[split_at, expected)`) when it is strictly inside the block,
+    /// written into a buffer from `pool` (or an exact one when `expected` is not its size).
+    pub fn new(expected: usize, split_at: Option<usize>, pool: Arc<BufPool>) -> Self {
         let segments = match split_at {
             Some(at) if at > 0 && at < expected => {
                 vec![Segment::new(0..at), Segment::new(at..expected)]
@@ -72,11 +84,34 @@ impl BlockFill {
         };
         Self {
             expected,
+            pool,
             state: Mutex::new(FillState {
                 segments,
                 wakers: Vec::new(),
+                span: None,
             }),
         }
+    }
+
+    /// The region of the block's buffer that segment `seg`'s writer fills (its writer only,
+    /// once). The buffer is taken on the first call for any segment.
+    fn region(&self, seg: usize) -> Region {
+        let mut st = self.lock();
+        if st.span.is_none() {
+            let buf = if self.expected == self.pool.size() {
+                self.pool.take()
+            } else {
+                AlignedBuf::exact(self.expected)
+            };
+            let ranges: Vec<_> = st.segments.iter().map(|s| s.range.clone()).collect();
+            let regions = SpanBuf::split(buf, self.pool.clone(), &ranges);
+            let span = regions[0].span().clone();
+            st.span = Some((span, regions.into_iter().map(Some).collect()));
+        }
+        let (_, regions) = st.span.as_mut().expect("set above");
+        regions[seg]
+            .take()
+            .expect("each segment's region is taken once")
     }
 
     /// The block's full length.
@@ -110,10 +145,10 @@ impl BlockFill {
         Self::wake(wakers);
     }
 
-    /// Mark segment `seg` complete. Returns the whole block (one fresh allocation of exactly
-    /// its bytes, for the store) when that was the last segment outstanding. With `given`, a
-    /// block its writer already holds in one buffer (a disk read), that is the block instead
-    /// of a copy of the pieces.
+    /// Mark segment `seg` complete (its writer has dropped its region). Returns the whole
+    /// block, for the store, when that was the last segment outstanding: the buffer the
+    /// segments were written into, or, with `given`, a block its writer already holds in one
+    /// buffer (a disk read).
     fn complete(&self, seg: usize, given: Option<Bytes>) -> Option<Bytes> {
         let (block, wakers) = {
             let mut st = self.lock();
@@ -128,8 +163,16 @@ impl BlockFill {
                 if let Some(piece) = single {
                     return piece;
                 }
-                // Pieces are slices of larger read buffers: the store must hold (and count)
-                // only the block's own bytes.
+                // Every writer dropped its region before completing, so the buffer is whole.
+                let written = st.span.as_ref().and_then(|(span, regions)| {
+                    debug_assert!(regions.iter().all(Option::is_none));
+                    span.whole(0..self.expected)
+                });
+                if let Some(block) = written {
+                    return block;
+                }
+                // Not reached: pieces pushed without a region. Copy them, so the store holds
+                // (and counts) only the block's own bytes.
                 let mut buf = BytesMut::with_capacity(self.expected);
                 for s in &st.segments {
                     s.pieces.iter().for_each(|p| buf.extend_from_slice(p));
@@ -237,6 +280,8 @@ fn truncated() -> Error {
 pub struct SegmentWriter {
     key: BlockKey,
     fill: Arc<BlockFill>,
+    /// This segment's window of the block's buffer, from the first push.
+    region: Option<Region>,
     seg: usize,
     range: Range<usize>,
     written: usize,
@@ -282,11 +327,20 @@ impl SegmentWriter {
         self.source = source;
     }
 
-    /// Append the next bytes (at most [`SegmentWriter::remaining`]).
-    pub fn push(&mut self, piece: Bytes) {
+    /// Append the next bytes (at most [`SegmentWriter::remaining`]): copied into the block's
+    /// buffer, and readable from there at once.
+    pub fn push(&mut self, piece: &[u8]) {
+        if piece.is_empty() {
+            return;
+        }
         debug_assert!(piece.len() <= self.remaining());
+        let region = match &mut self.region {
+            Some(r) => r,
+            None => self.region.insert(self.fill.region(self.seg)),
+        };
+        let published = region.append(piece);
         self.written += piece.len();
-        self.fill.push(self.seg, piece);
+        self.fill.push(self.seg, published);
     }
 
     /// The segment is whole: settle it (and publish the block if it was the last one).
@@ -295,16 +349,21 @@ impl SegmentWriter {
         self.settle(None)
     }
 
-    /// Like [`SegmentWriter::complete`] for a writer of a whole block that also holds the
-    /// bytes it pushed as one `Bytes` (`block`, read into one buffer): the store gets that
-    /// instead of a copy of the pieces.
-    pub fn complete_with(self, block: Bytes) -> bool {
+    /// Write and complete a whole block at once from `block`, which already holds all its
+    /// bytes in one buffer (a disk read): readers and the store get it as it is, copying
+    /// nothing. For a writer that has not pushed; `block` must be its whole segment.
+    pub fn complete_with(mut self, block: Bytes) -> bool {
+        debug_assert!(self.written == 0 && block.len() == self.remaining());
+        self.written += block.len();
+        self.fill.push(self.seg, block.clone());
         self.settle(Some(block))
     }
 
     fn settle(mut self, given: Option<Bytes>) -> bool {
         debug_assert_eq!(self.remaining(), 0);
         self.settled = true;
+        // The region goes back before the segment completes: see `BlockFill::complete`.
+        self.region = None;
         match self.fill.complete(self.seg, given) {
             Some(block) => {
                 // Into the store before leaving the registry: see `Registry::claim`. A block
@@ -355,8 +414,16 @@ pub enum Claim {
     Fill(Arc<BlockFill>, Vec<SegmentWriter>),
 }
 
-/// What writers need to publish: the store, the disk tier and the registry.
+/// Idle block buffers kept whatever the store holds: enough for the fills that replace
+/// blocks as they are evicted to reuse their memory.
+const IDLE_BUFFERS: usize = 64;
+
+/// What writers need: the block buffers, and to publish: the store, the disk tier and the
+/// registry.
 struct Shared {
+    /// Buffers of `cache.block_size` for the blocks being filled, at most as many in all as
+    /// the store holds (plus [`IDLE_BUFFERS`] idle).
+    pool: Arc<BufPool>,
     store: Arc<BlockStore>,
     disk: Option<Arc<DiskTier>>,
     fills: Registry<BlockKey, BlockFill>,
@@ -376,8 +443,11 @@ impl Inflight {
     /// An empty registry whose completed fills go into `store`, and those from the origin
     /// also to `disk` (see [`Source`]).
     pub fn with_disk(store: Arc<BlockStore>, disk: Option<Arc<DiskTier>>) -> Self {
+        let block_size = store.block_size() as usize;
+        let blocks = (store.stats().capacity / store.block_size().max(1)) as usize;
         Self {
             shared: Arc::new(Shared {
+                pool: BufPool::with_total(block_size, IDLE_BUFFERS, blocks),
                 store,
                 disk,
                 fills: Registry::new(),
@@ -396,7 +466,7 @@ impl Inflight {
         match shared.fills.claim(
             key,
             || shared.store.peek(key),
-            || BlockFill::new(expected, split_at),
+            || BlockFill::new(expected, split_at, shared.pool.clone()),
         ) {
             Role::Ready(block) => Claim::Hit(block),
             Role::Follow(fill) => Claim::Wait(fill),
@@ -409,6 +479,7 @@ impl Inflight {
                     .map(|(seg, s)| SegmentWriter {
                         key: key.clone(),
                         fill: fill.clone(),
+                        region: None,
                         seg,
                         range: s.range.clone(),
                         written: 0,
@@ -453,6 +524,49 @@ mod tests {
         (store.clone(), Inflight::new(store))
     }
 
+    /// Fill block `i` of `len` bytes with `byte`, from two pushes, and return it as stored.
+    fn fill_block(store: &BlockStore, inflight: &Inflight, i: u64, len: usize, byte: u8) -> Bytes {
+        let Claim::Fill(_, mut writers) = inflight.claim(&key(i), len, None) else {
+            panic!("first claim fills");
+        };
+        let mut w = writers.pop().unwrap();
+        w.push(&vec![byte; len / 2]);
+        w.push(&vec![byte; len - len / 2]);
+        assert!(w.complete());
+        store.peek(&key(i)).expect("stored")
+    }
+
+    #[test]
+    fn blocks_are_written_in_place_and_evicted_blocks_give_their_memory_to_new_fills() {
+        // Room for about 3 blocks of 64 KiB.
+        let store = Arc::new(BlockStore::new(200 << 10, 64 << 10));
+        let inflight = Inflight::new(store.clone());
+        let first = fill_block(&store, &inflight, 0, 64 << 10, 1);
+        assert!(first.iter().all(|&b| b == 1));
+        let first_ptr = first.as_ptr();
+        assert_eq!(
+            first_ptr as usize % 4096,
+            0,
+            "a pooled, page-aligned buffer"
+        );
+        drop(first);
+        // Filling more blocks than the store holds evicts the first; its buffer goes back to
+        // the pool and a later fill is written into it, with its own bytes.
+        let ptrs: Vec<_> = (1..8)
+            .map(|i| {
+                let b = fill_block(&store, &inflight, i, 64 << 10, i as u8 + 1);
+                assert!(b.iter().all(|&x| x == i as u8 + 1), "block {i}'s own bytes");
+                b.as_ptr()
+            })
+            .collect();
+        assert!(store.peek(&key(0)).is_none(), "evicted");
+        assert!(ptrs.contains(&first_ptr), "its memory was reused");
+        // A short block (an object's last) gets a buffer of exactly its length, not a pooled one.
+        let short = fill_block(&store, &inflight, 9, 1000, 7);
+        assert_eq!(short.len(), 1000);
+        assert!(short.iter().all(|&b| b == 7));
+    }
+
     #[test]
     fn readers_see_bytes_as_they_arrive_and_the_block_lands_in_the_store() {
         let (store, inflight) = inflight();
@@ -461,7 +575,7 @@ mod tests {
         };
         let mut w = writers.pop().unwrap();
         assert!(matches!(inflight.claim(&key(0), 10, None), Claim::Wait(_)));
-        w.push(Bytes::from_static(b"abcd"));
+        w.push(b"abcd");
         block_on(async {
             assert_eq!(&fill.read(0).await.unwrap().unwrap()[..], b"abcd");
             assert_eq!(&fill.read(2).await.unwrap().unwrap()[..], b"cd");
@@ -478,7 +592,7 @@ mod tests {
             })
         });
         std::thread::sleep(std::time::Duration::from_millis(20));
-        w.push(Bytes::from_static(b"efghij"));
+        w.push(b"efghij");
         assert!(w.complete());
         assert_eq!(t.join().unwrap(), b"abcdefghij");
         assert_eq!(&store.peek(&key(0)).unwrap()[..], b"abcdefghij");
@@ -495,14 +609,14 @@ mod tests {
         let mut w = writers.into_iter();
         let (mut head, mut tail) = (w.next().unwrap(), w.next().unwrap());
         assert_eq!((head.range(), tail.range()), (0..3, 3..8));
-        tail.push(Bytes::from_static(b"defgh"));
+        tail.push(b"defgh");
         block_on(async {
             // The tail is readable before the head arrives.
             assert_eq!(&fill.read(3).await.unwrap().unwrap()[..], b"defgh");
         });
         assert!(!fill.is_ready(0));
         assert!(!tail.complete(), "the head is still out");
-        head.push(Bytes::from_static(b"abc"));
+        head.push(b"abc");
         assert!(head.complete());
         assert_eq!(&store.peek(&key(1)).unwrap()[..], b"abcdefgh");
         assert!(inflight.is_empty());
@@ -515,7 +629,7 @@ mod tests {
             panic!("first claim fills");
         };
         let mut w = writers.pop().unwrap();
-        w.push(Bytes::from_static(b"abc"));
+        w.push(b"abc");
         w.fail(Error::new(ErrorKind::Changed, Side::Origin, "test"));
         block_on(async {
             assert_eq!(&fill.read(0).await.unwrap().unwrap()[..], b"abc");

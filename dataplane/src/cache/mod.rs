@@ -4,6 +4,7 @@
 //! stream of bytes through all of these.
 
 pub mod budget;
+pub mod buf;
 pub mod conditional;
 pub mod disk;
 pub mod fill;

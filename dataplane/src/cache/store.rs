@@ -130,6 +130,7 @@ pub struct BlockStore {
     /// `None` when the budget is 0: every lookup misses and inserts are dropped.
     cache: Option<Blocks>,
     capacity: u64,
+    block_size: u64,
     counters: Counters,
 }
 
@@ -179,8 +180,14 @@ impl BlockStore {
         Self {
             cache,
             capacity: capacity_bytes,
+            block_size,
             counters: Counters::new(),
         }
+    }
+
+    /// The size of the largest block it takes (`cache.block_size`).
+    pub fn block_size(&self) -> u64 {
+        self.block_size
     }
 
     /// False when built with a budget of 0.

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use crate::cache::{BlockKey, ObjectId};
 
 /// The unit of alignment of every offset and length written or read with `O_DIRECT`.
-pub const PAGE: usize = 4096;
+pub const PAGE: usize = crate::cache::buf::PAGE;
 
 /// Bytes of a slot header (one page).
 pub const HEADER: usize = PAGE;

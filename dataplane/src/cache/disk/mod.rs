@@ -29,7 +29,6 @@ mod format;
 pub mod index;
 mod read;
 mod recover;
-mod span;
 mod writer;
 
 use std::cell::RefCell;
@@ -45,13 +44,13 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 use self::admission::{Admission, Reuse};
-use self::direct::BufPool;
 pub use self::direct::IoMode;
 use self::format::{slot_size, SlotError};
 use self::index::{Index, Loc};
 pub use self::read::read_on_blocking_pool;
 pub use self::recover::FILE_NAME;
 use self::writer::Job;
+use super::buf::BufPool;
 use super::{BlockKey, ObjectId};
 
 /// At most one warning per this interval for read-side faults (checksum failures, I/O

@@ -22,8 +22,8 @@ use bytes::Bytes;
 
 use super::format::{self, round_up, SlotError, HEADER};
 use super::index::Loc;
-use super::span::{Region, SpanBuf};
 use super::{slot_error, DiskTier, Shared};
+use crate::cache::buf::{Region, SpanBuf};
 use crate::cache::BlockKey;
 
 impl DiskTier {

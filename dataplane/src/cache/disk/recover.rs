@@ -13,11 +13,12 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
-use super::direct::{self, AlignedBuf, IoMode};
+use super::direct::{self, IoMode};
 use super::format::{
     decode_header, SlotError, SlotHeader, SuperError, Superblock, HEADER, PAGE, VERSION,
 };
 use super::index::{Index, Loc};
+use crate::cache::buf::AlignedBuf;
 
 /// The file's name inside `cache.disk.path`.
 pub const FILE_NAME: &str = "rangecache-blocks.dat";

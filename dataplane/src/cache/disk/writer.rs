@@ -14,10 +14,10 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 use super::admission::Ticket;
-use super::direct::AlignedBuf;
 use super::format::{encode_header, round_up, HEADER, PAGE};
 use super::index::Loc;
 use super::{Shared, TierState};
+use crate::cache::buf::AlignedBuf;
 use crate::cache::BlockKey;
 
 /// Work for the writer thread.

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::task::{Poll, Waker};
 use std::time::Instant;
 
-use bytes::Bytes;
+use bytes::{Buf, Bytes};
 
 use super::fetch::{FetchBody, OriginFetch};
 use super::retry::{backoff, MAX_ATTEMPTS};
@@ -245,7 +245,6 @@ impl<F: OriginFetch> Filler<F> {
             match disk.read_range(writer.key(), 0..len, len).await {
                 Some((_, block)) => {
                     writer.set_source(Source::Disk);
-                    writer.push(block.clone());
                     writer.complete_with(block);
                 }
                 None => self.fill_alone(writer, index).await,
@@ -299,7 +298,8 @@ impl<F: OriginFetch> Filler<F> {
             match self.piece_at(at, &mut attempts).await {
                 Ok(mut piece) => {
                     let take = piece.len().min(writer.remaining());
-                    writer.push(piece.split_to(take));
+                    writer.push(&piece[..take]);
+                    piece.advance(take);
                     if let Some(body) = &mut self.body {
                         body.pos -= piece.len() as u64;
                         body.leftover = piece;

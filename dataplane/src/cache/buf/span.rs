@@ -1,13 +1,18 @@
-//! One pooled read buffer split into disjoint regions that several reads fill at once.
+//! One pooled buffer split into disjoint regions that several writers fill at once.
 //!
 //! A disk hit reads a slot's header and the chunks it wants in up to a few requests in flight
-//! together (see `read.rs`). Each request owns a [`Region`] — a window of one shared
+//! together (see `disk/read.rs`). Each request owns a [`Region`] — a window of one shared
 //! page-aligned buffer — for as long as the kernel may write into it (monoio keeps the buffer
 //! of an operation alive until it completes, even when the future is dropped). A region is
-//! only looked at after its read came back, as [`Bytes`] over exactly its range; the whole
-//! buffer only once no region is outstanding. The buffer returns to its pool when the last
-//! region and the last `Bytes` over it are gone, so a block promoted into RAM keeps the buffer
-//! it was read into, copying nothing.
+//! only looked at after its read came back, as [`Bytes`] over exactly its range.
+//!
+//! A block filled from the origin gives each of its segments' writers a region too, written
+//! front to back with [`Region::append`]: each append publishes its own bytes at once, so
+//! readers stream them while the rest of the region is still being written.
+//!
+//! The whole buffer is looked at only once no region is outstanding. The buffer returns to
+//! its pool when the last region and the last `Bytes` over it are gone, so a block in RAM
+//! keeps the buffer it was written into, copying nothing.
 
 use std::ops::Range;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -15,7 +20,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::direct::{AlignedBuf, BufPool};
+use super::aligned::{AlignedBuf, BufPool};
 
 /// The shared buffer: regions and `Bytes` hold it by `Arc`.
 pub struct SpanBuf {
@@ -28,9 +33,10 @@ pub struct SpanBuf {
 }
 
 // SAFETY: the buffer is written only through `Region`s, whose ranges are disjoint (checked in
-// `split`) and each owned by one read at a time; it is read only through `Bytes` over ranges
-// whose reads completed (a region turned into bytes) or, with `whole`, once every region came
-// back. No two threads ever access the same byte with one of them writing.
+// `split`) and each owned by one writer at a time; it is read only through `Bytes` over ranges
+// whose writes completed (a region turned into bytes, or the bytes one append wrote) or, with
+// `whole`, once every region came back. No two threads ever access the same byte with one of
+// them writing.
 unsafe impl Send for SpanBuf {}
 // SAFETY: as for `Send`: shared access never reads a byte a read may still write.
 unsafe impl Sync for SpanBuf {}
@@ -62,6 +68,7 @@ impl SpanBuf {
                 buf: shared.clone(),
                 range: r.clone(),
                 init: 0,
+                appended: 0,
             })
             .collect()
     }
@@ -91,6 +98,8 @@ pub struct Region {
     buf: Arc<SpanBuf>,
     range: Range<usize>,
     init: usize,
+    /// Bytes written by [`Region::append`], from the region's start.
+    appended: usize,
 }
 
 impl Region {
@@ -102,6 +111,30 @@ impl Region {
     /// Offset of the region in the buffer.
     pub fn start(&self) -> usize {
         self.range.start
+    }
+
+    /// Write `data` after what this region's appends wrote so far, and return those bytes,
+    /// readable at once. For regions filled only by appends (never handed to the kernel).
+    ///
+    /// Panics if `data` does not fit in what is left of the region.
+    pub fn append(&mut self, data: &[u8]) -> Bytes {
+        let at = self.range.start + self.appended;
+        assert!(
+            at + data.len() <= self.range.end,
+            "append past the region's end"
+        );
+        // SAFETY: `[at, at + len)` lies inside this region (checked above), which only this
+        // writer writes, and no `Bytes` covers it yet (appends publish only what they wrote,
+        // and every earlier append ended at or before `at`). The source is a distinct
+        // borrowed slice, so the two cannot overlap.
+        unsafe {
+            std::ptr::copy_nonoverlapping(data.as_ptr(), self.buf.base.add(at), data.len());
+        }
+        self.appended += data.len();
+        Bytes::from_owner(Filled {
+            buf: self.buf.clone(),
+            range: at..at + data.len(),
+        })
     }
 
     /// The region's bytes, once its read has come back (the caller holds the region again,
@@ -159,9 +192,9 @@ struct Filled {
 
 impl AsRef<[u8]> for Filled {
     fn as_ref(&self) -> &[u8] {
-        // SAFETY: `range` is inside the allocation, initialised, and no read writes it any
-        // more: it is a region whose read came back, or any range once all had (see the
-        // `Send` note on `SpanBuf`).
+        // SAFETY: `range` is inside the allocation, initialised, and nothing writes it any
+        // more: it is a region whose read came back, the bytes of one append, or any range
+        // once all regions had come back (see the `Send` note on `SpanBuf`).
         unsafe { std::slice::from_raw_parts(self.buf.base.add(self.range.start), self.range.len()) }
     }
 }
@@ -169,6 +202,7 @@ impl AsRef<[u8]> for Filled {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cache::buf::PAGE;
 
     #[test]
     fn regions_fill_one_buffer_which_goes_back_to_its_pool_last() {
@@ -194,6 +228,41 @@ mod tests {
         assert_eq!(pool.idle(), 0, "still held by `all`");
         drop(all);
         assert_eq!(pool.idle(), 1);
+    }
+
+    #[test]
+    fn appends_publish_each_piece_at_once_and_the_whole_once_every_region_is_back() {
+        let pool = BufPool::new(PAGE, 1);
+        let mut regions = SpanBuf::split(pool.take(), pool.clone(), &[0..100, 100..300]);
+        let mut tail = regions.pop().unwrap();
+        let mut head = regions.pop().unwrap();
+        let span = head.span().clone();
+        let t1 = tail.append(&[2; 150]);
+        let h1 = head.append(&[1; 60]);
+        let t2 = tail.append(&[3; 50]);
+        let h2 = head.append(&[4; 40]);
+        assert_eq!((&t1[..], &t2[..]), (&[2u8; 150][..], &[3u8; 50][..]));
+        assert_eq!((&h1[..], &h2[..]), (&[1u8; 60][..], &[4u8; 40][..]));
+        assert!(span.whole(0..300).is_none());
+        drop((head, tail));
+        let all = span.whole(0..300).expect("both regions back");
+        assert_eq!(&all[55..65], &[1, 1, 1, 1, 1, 4, 4, 4, 4, 4]);
+        assert_eq!(&all[245..255], &[2, 2, 2, 2, 2, 3, 3, 3, 3, 3]);
+        drop((t1, t2, h1, h2, span));
+        assert_eq!(pool.idle(), 0, "still held by `all`");
+        drop(all);
+        assert_eq!(pool.idle(), 1);
+    }
+
+    #[test]
+    #[should_panic(expected = "past the region's end")]
+    fn an_append_past_the_region_is_refused() {
+        let pool = BufPool::new(PAGE, 1);
+        let mut r = SpanBuf::split(pool.take(), pool, std::slice::from_ref(&(0..10)))
+            .pop()
+            .unwrap();
+        r.append(&[0; 8]);
+        r.append(&[0; 3]);
     }
 
     #[test]
