@@ -179,6 +179,54 @@ async fn a_body_cut_mid_way_is_resumed_from_the_next_byte_with_if_match() {
 }
 
 #[monoio::test_all(timer_enabled = true)]
+async fn a_read_into_place_that_times_out_never_serves_what_it_writes_late() {
+    let (cache, metrics, origin) = (cache(), Arc::new(Metrics::new(1)), FakeOrigin::new());
+    let env = env(&cache, &metrics, 0);
+    let data = FakeOrigin::pattern(4 * BS as usize, 5);
+    origin.put("lost", data.clone());
+    // Mid-way through block 1 a read into the block's buffer times out; the fake then writes
+    // 0xEE over the rest of that buffer, as a kernel finishing the abandoned read could.
+    origin.push_fault(Fault::LoseAfter(BS as usize + 5000));
+    let req = request("lost", from_to(0, 4 * BS - 1));
+    let (_, got) = read_all(&env, &origin, &req).await.unwrap();
+    assert_eq!(got, data, "the response");
+    assert_eq!(counter(&metrics, |m| m.fill_resumes.load(Relaxed)), 1);
+    settle(&cache).await;
+    // Served again from the store, which holds the right bytes too.
+    let gets = origin.gets().len();
+    let (_, again) = read_all(&env, &origin, &req).await.unwrap();
+    assert_eq!(again, data, "the stored blocks");
+    assert_eq!(
+        origin.gets().len(),
+        gets,
+        "no origin GET for the stored blocks"
+    );
+}
+
+#[monoio::test_all(timer_enabled = true)]
+async fn bodies_read_as_pieces_fill_the_same_blocks_as_bodies_read_into_place() {
+    let (cache, metrics, origin) = (cache(), Arc::new(Metrics::new(1)), FakeOrigin::new());
+    let env = env(&cache, &metrics, 0);
+    let data = FakeOrigin::pattern(3 * BS as usize + 100, 6);
+    origin.put("pieces", data.clone());
+    // Like a chunked origin body: only `next`'s pieces, each copied into the block.
+    origin.set_in_place(false);
+    origin.push_fault(Fault::CutAfter(BS as usize / 2));
+    let req = request("pieces", from_to(100, 3 * BS + 99));
+    let (_, got) = read_all(&env, &origin, &req).await.unwrap();
+    assert_eq!(got, data.slice(100..));
+    settle(&cache).await;
+    let gets = origin.gets().len();
+    let (_, again) = read_all(&env, &origin, &req).await.unwrap();
+    assert_eq!(again, data.slice(100..));
+    assert_eq!(
+        origin.gets().len(),
+        gets,
+        "no origin GET for the stored blocks"
+    );
+}
+
+#[monoio::test_all(timer_enabled = true)]
 async fn a_version_change_mid_body_cuts_the_response_without_new_bytes() {
     let (cache, metrics, origin) = (cache(), Arc::new(Metrics::new(1)), FakeOrigin::new());
     let env = env(&cache, &metrics, 0);

@@ -62,6 +62,9 @@ struct FillState {
     /// The block's buffer, once a writer first pushed (a block read from disk whole never
     /// needs one), with the regions its writers have not taken yet.
     span: Option<(Arc<SpanBuf>, Vec<Option<Region>>)>,
+    /// A writer lost its region (see [`SegmentWriter::lost`]): the buffer is not the block,
+    /// which is copied together from the pieces instead.
+    scattered: bool,
 }
 
 /// One block being fetched: each segment's bytes so far and its outcome.
@@ -89,6 +92,7 @@ impl BlockFill {
                 segments,
                 wakers: Vec::new(),
                 span: None,
+                scattered: false,
             }),
         }
     }
@@ -163,16 +167,14 @@ impl BlockFill {
                 if let Some(piece) = single {
                     return piece;
                 }
-                // Every writer dropped its region before completing, so the buffer is whole.
-                let written = st.span.as_ref().and_then(|(span, regions)| {
-                    debug_assert!(regions.iter().all(Option::is_none));
-                    span.whole(0..self.expected)
-                });
-                if let Some(block) = written {
+                // Every writer dropped its region before completing, so the buffer is whole
+                // unless a region was lost.
+                let written = st.span.as_ref().filter(|_| !st.scattered);
+                if let Some(block) = written.and_then(|(span, _)| span.whole(0..self.expected)) {
                     return block;
                 }
-                // Not reached: pieces pushed without a region. Copy them, so the store holds
-                // (and counts) only the block's own bytes.
+                // A region was lost: copy the pieces, so the store holds (and counts) only
+                // the block's own bytes, in one buffer.
                 let mut buf = BytesMut::with_capacity(self.expected);
                 for s in &st.segments {
                     s.pieces.iter().for_each(|p| buf.extend_from_slice(p));
@@ -189,6 +191,11 @@ impl BlockFill {
         };
         Self::wake(wakers);
         block
+    }
+
+    /// A writer lost its region: from now on the block is copied together at the end.
+    fn scatter(&self) {
+        self.lock().scattered = true;
     }
 
     /// Mark segment `seg` failed; its readers get `err` once they have read what is there.
@@ -347,6 +354,45 @@ impl SegmentWriter {
     /// Returns true when this completed the block.
     pub fn complete(self) -> bool {
         self.settle(None)
+    }
+
+    /// This segment's unwritten rest of the block's buffer, lent for a read straight into it
+    /// (as monoio's `IoBufMut` it writes after what was pushed, at most
+    /// [`SegmentWriter::remaining`] bytes). Give it back with [`SegmentWriter::commit`], or,
+    /// if the read was abandoned with it, say so with [`SegmentWriter::lost`].
+    pub fn lend(&mut self) -> Region {
+        match self.region.take() {
+            Some(r) => r,
+            None => self.fill.region(self.seg),
+        }
+    }
+
+    /// Take back the lent `region`, into which a read wrote `n` bytes after what was pushed:
+    /// they are published to readers at once.
+    pub fn commit(&mut self, mut region: Region, n: usize) {
+        if n > 0 {
+            debug_assert!(n <= self.remaining());
+            let published = region.commit(n);
+            self.written += n;
+            self.fill.push(self.seg, published);
+        }
+        self.region = Some(region);
+    }
+
+    /// The lent region will not come back: a read was abandoned with it (a time-out), and
+    /// the kernel may still write into it. The rest of the segment goes into a buffer of its
+    /// own, and the finished block is copied together from its pieces, so no byte the old
+    /// read writes late is ever served.
+    pub fn lost(&mut self) {
+        self.fill.scatter();
+        let rest = self.remaining();
+        let pool = self.fill.pool.clone();
+        let mut regions = SpanBuf::split(
+            AlignedBuf::exact(rest),
+            pool,
+            std::slice::from_ref(&(0..rest)),
+        );
+        self.region = regions.pop();
     }
 
     /// Write and complete a whole block at once from `block`, which already holds all its

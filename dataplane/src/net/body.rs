@@ -5,6 +5,7 @@ use std::io;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
+use monoio::buf::{IoBuf, IoBufMut};
 use monoio::io::{AsyncReadRent, AsyncWriteRent};
 
 use super::BufStream;
@@ -114,7 +115,7 @@ impl BodyReader {
 
     /// True once the whole body has been read.
     pub fn is_done(&self) -> bool {
-        matches!(self.state, State::Done)
+        matches!(self.state, State::Done | State::Length(0))
     }
 
     /// Payload bytes returned so far.
@@ -177,6 +178,57 @@ impl BodyReader {
                 }
                 return Err(BodyError::Closed);
             }
+        }
+    }
+
+    /// True when the body can be read straight into the caller's memory with
+    /// [`BodyReader::read_into`] (a Content-Length body).
+    pub fn reads_into(&self) -> bool {
+        matches!(self.state, State::Length(_) | State::Done)
+    }
+
+    /// Read the body's next bytes straight into `dst` (at most its `bytes_total` and what is
+    /// left of the body): `Ok(0)` at the body's end. For bodies that
+    /// [`BodyReader::reads_into`]; others get an `Unsupported` I/O error. Each read must make progress
+    /// within `timeout`.
+    ///
+    /// `dst` comes back, with the result, unless the read timed out: then the kernel may
+    /// still write into it, and it is dropped only when that read completes.
+    pub async fn read_into<S: AsyncReadRent + AsyncWriteRent, T: IoBuf + IoBufMut>(
+        &mut self,
+        stream: &mut BufStream<S>,
+        mut dst: T,
+        timeout: Duration,
+    ) -> (Result<usize, BodyError>, Option<T>) {
+        let remaining = match self.state {
+            State::Done | State::Length(0) => {
+                self.state = State::Done;
+                return (Ok(0), Some(dst));
+            }
+            State::Length(n) => n,
+            _ => {
+                let e = io::Error::new(
+                    io::ErrorKind::Unsupported,
+                    "only a Content-Length body is read into place",
+                );
+                return (Err(BodyError::Io(e)), Some(dst));
+            }
+        };
+        let limit = (dst.bytes_total() as u64).min(remaining) as usize;
+        let read = stream.read_into(dst.slice_mut(0..limit));
+        let (res, slice) = match monoio::time::timeout(timeout, read).await {
+            Ok(x) => x,
+            Err(_) => return (Err(BodyError::Timeout), None),
+        };
+        let dst = slice.into_inner();
+        match res {
+            Ok(0) => (Err(BodyError::Closed), Some(dst)),
+            Ok(n) => {
+                self.state = State::Length(remaining - n as u64);
+                self.received += n as u64;
+                (Ok(n), Some(dst))
+            }
+            Err(e) => (Err(BodyError::Io(e)), Some(dst)),
         }
     }
 

@@ -71,6 +71,27 @@ impl<S: AsyncReadRent + AsyncWriteRent> BufStream<S> {
         res
     }
 
+    /// Read once into `dst`, at its `write_ptr`, at most its `bytes_total`: from the bytes
+    /// already buffered if there are any (copied), else straight from the stream. Returns the
+    /// number of bytes read (0: the peer closed its side) and `dst`.
+    ///
+    /// As for [`BufStream::fill`], a caller drops the returned future only when it is done
+    /// with the stream; `dst` then stays with the kernel until the read completes.
+    pub async fn read_into<T: IoBufMut>(&mut self, mut dst: T) -> (io::Result<usize>, T) {
+        if self.rbuf.is_empty() {
+            return self.io.read(dst).await;
+        }
+        let n = self.rbuf.len().min(dst.bytes_total());
+        // SAFETY: `IoBufMut` promises `write_ptr` is valid for `bytes_total` bytes, and `n` is
+        // at most that; the source is our own buffer, a distinct allocation.
+        unsafe {
+            std::ptr::copy_nonoverlapping(self.rbuf.as_ptr(), dst.write_ptr(), n);
+            dst.set_init(n);
+        }
+        self.rbuf.advance(n);
+        (Ok(n), dst)
+    }
+
     /// Write all of `buf`.
     pub async fn write_all(&mut self, buf: Bytes) -> io::Result<()> {
         let (res, _) = self.io.write_all(buf).await;

@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::{Bytes, BytesMut};
+use monoio::buf::{IoBuf, IoBufMut};
 
 use super::{sign_request, OriginStream, Pool};
 use crate::error::{Error, ErrorKind, Side};
@@ -400,6 +401,24 @@ impl OriginExchange {
         match &mut self.body {
             Some(body) => body.next(&mut self.conn, timeout).await,
             None => Ok(None),
+        }
+    }
+
+    /// True when the body can be read straight into the caller's memory (see
+    /// [`Exchange::read_body_into`]).
+    pub fn reads_body_into(&self) -> bool {
+        self.body.as_ref().is_some_and(BodyReader::reads_into)
+    }
+
+    /// Read the body's next bytes straight into `dst`, as [`BodyReader::read_into`] does.
+    pub async fn read_body_into<T: IoBuf + IoBufMut>(
+        &mut self,
+        dst: T,
+    ) -> (Result<usize, BodyError>, Option<T>) {
+        let timeout = self.response_timeout;
+        match &mut self.body {
+            Some(body) => body.read_into(&mut self.conn, dst, timeout).await,
+            None => (Ok(0), Some(dst)),
         }
     }
 

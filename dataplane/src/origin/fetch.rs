@@ -6,6 +6,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use monoio::buf::{IoBuf, IoBufMut};
 
 use super::{OriginClient, OriginExchange, OriginRequest, RequestBody};
 use crate::cache::range::RangeSpec;
@@ -153,6 +154,27 @@ impl FetchBody for ExchangeBody {
             self.client.count_error();
             e.into_error(Side::Origin)
         })
+    }
+
+    fn reads_into(&self) -> bool {
+        self.exchange
+            .as_ref()
+            .is_some_and(OriginExchange::reads_body_into)
+    }
+
+    async fn read_into<T: IoBuf + IoBufMut>(
+        &mut self,
+        dst: T,
+    ) -> (Result<usize, Error>, Option<T>) {
+        let Some(exchange) = &mut self.exchange else {
+            return (Ok(0), Some(dst));
+        };
+        let (res, dst) = exchange.read_body_into(dst).await;
+        let res = res.map_err(|e| {
+            self.client.count_error();
+            e.into_error(Side::Origin)
+        });
+        (res, dst)
     }
 
     fn finish(self) {

@@ -2,11 +2,12 @@
 //! real HTTP heads (parsed by the data plane's own parser), and faults on demand.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
+use monoio::buf::{IoBuf, IoBufMut};
 use rangecache_dataplane::cache::range::RangeSpec;
 use rangecache_dataplane::cache::read::{FetchBody, OriginFetch};
 use rangecache_dataplane::http::{parse_response, Limits, ResponseHead};
@@ -24,6 +25,9 @@ pub enum Fault {
     /// Send the head, this many body bytes, then replace the object (a writer elsewhere)
     /// and reset: the resumed GET then meets the new version.
     ReplaceAfter(usize),
+    /// Send the head and this many body bytes, then time out a read into place, keeping the
+    /// caller's buffer as a kernel still writing into it would (then scribbling over it).
+    LoseAfter(usize),
 }
 
 /// A GET as the origin saw it.
@@ -54,6 +58,9 @@ pub struct FakeOrigin {
     /// Bytes per body piece, and the pause before each piece (a bandwidth).
     chunk: AtomicUsize,
     chunk_delay: Mutex<Duration>,
+    /// Bodies can be read into place (a Content-Length body), else only as pieces (like a
+    /// chunked one).
+    in_place: AtomicBool,
 }
 
 impl FakeOrigin {
@@ -68,6 +75,7 @@ impl FakeOrigin {
             max_open_bodies: AtomicU64::new(0),
             chunk: AtomicUsize::new(64 * 1024),
             chunk_delay: Mutex::new(Duration::ZERO),
+            in_place: AtomicBool::new(true),
         })
     }
 
@@ -93,6 +101,11 @@ impl FakeOrigin {
 
     pub fn set_chunk(&self, n: usize) {
         self.chunk.store(n, Relaxed);
+    }
+
+    /// Whether bodies can be read into place (default yes).
+    pub fn set_in_place(&self, yes: bool) {
+        self.in_place.store(yes, Relaxed);
     }
 
     pub fn set_chunk_delay(&self, d: Duration) {
@@ -156,6 +169,7 @@ pub struct FakeBody {
     end: usize,
     cut_at: Option<usize>,
     replace: bool,
+    lose: bool,
     /// Counted in `open_bodies` until dropped.
     counted: bool,
 }
@@ -203,6 +217,7 @@ impl OriginFetch for FakeFetch {
             end: 0,
             cut_at: None,
             replace: false,
+            lose: false,
             counted: false,
         };
         match fault {
@@ -240,10 +255,11 @@ impl OriginFetch for FakeFetch {
              Content-Length: {}\r\nContent-Type: application/octet-stream\r\n\r\n",
             last - first + 1
         ));
-        let (cut_at, replace) = match fault {
-            Some(Fault::CutAfter(n)) => (Some(first as usize + n), false),
-            Some(Fault::ReplaceAfter(n)) => (Some(first as usize + n), true),
-            _ => (None, false),
+        let (cut_at, replace, lose) = match fault {
+            Some(Fault::CutAfter(n)) => (Some(first as usize + n), false, false),
+            Some(Fault::ReplaceAfter(n)) => (Some(first as usize + n), true, false),
+            Some(Fault::LoseAfter(n)) => (Some(first as usize + n), false, true),
+            _ => (None, false, false),
         };
         let open = o.open_bodies.fetch_add(1, Relaxed) + 1;
         o.max_open_bodies.fetch_max(open, Relaxed);
@@ -257,14 +273,17 @@ impl OriginFetch for FakeFetch {
                 end: last as usize + 1,
                 cut_at,
                 replace,
+                lose,
                 counted: true,
             },
         ))
     }
 }
 
-impl FetchBody for FakeBody {
-    async fn next(&mut self) -> Result<Option<Bytes>, Error> {
+impl FakeBody {
+    /// The next piece's range in `data`, at most `max` bytes, after the pause; `Err` at the
+    /// cut.
+    async fn advance(&mut self, max: usize) -> Result<Option<std::ops::Range<usize>>, Error> {
         if self.pos >= self.end {
             return Ok(None);
         }
@@ -279,14 +298,58 @@ impl FetchBody for FakeBody {
         if !delay.is_zero() {
             monoio::time::sleep(delay).await;
         }
-        let mut n = self.origin.chunk.load(Relaxed).min(self.end - self.pos);
+        let mut n = self
+            .origin
+            .chunk
+            .load(Relaxed)
+            .min(self.end - self.pos)
+            .min(max);
         if let Some(c) = self.cut_at {
             n = n.min(c - self.pos).max(1);
         }
-        let piece = self.data.slice(self.pos..self.pos + n);
+        let range = self.pos..self.pos + n;
         self.pos += n;
         self.origin.bytes_sent.fetch_add(n as u64, Relaxed);
-        Ok(Some(piece))
+        Ok(Some(range))
+    }
+}
+
+impl FetchBody for FakeBody {
+    async fn next(&mut self) -> Result<Option<Bytes>, Error> {
+        let range = self.advance(usize::MAX).await?;
+        Ok(range.map(|r| Bytes::slice(&self.data, r)))
+    }
+
+    fn reads_into(&self) -> bool {
+        self.origin.in_place.load(Relaxed)
+    }
+
+    async fn read_into<T: IoBuf + IoBufMut>(
+        &mut self,
+        mut dst: T,
+    ) -> (Result<usize, Error>, Option<T>) {
+        if self.lose && self.cut_at.is_some_and(|c| self.pos >= c) {
+            // The read timed out with `dst` still in the kernel's hands, which writes into
+            // it later: garbage that must never be served.
+            // SAFETY: within `bytes_total` at `write_ptr`, as `IoBufMut` allows.
+            unsafe { std::ptr::write_bytes(dst.write_ptr(), 0xEE, dst.bytes_total()) };
+            drop(dst);
+            let e = Error::new(ErrorKind::Timeout, Side::Origin, "fake read timed out");
+            return (Err(e), None);
+        }
+        match self.advance(dst.bytes_total()).await {
+            Ok(Some(r)) => {
+                let n = r.len();
+                // SAFETY: `n` is at most `bytes_total`, at `write_ptr`; the source is ours.
+                unsafe {
+                    std::ptr::copy_nonoverlapping(self.data[r].as_ptr(), dst.write_ptr(), n);
+                    dst.set_init(n);
+                }
+                (Ok(n), Some(dst))
+            }
+            Ok(None) => (Ok(0), Some(dst)),
+            Err(e) => (Err(e), Some(dst)),
+        }
     }
 
     fn finish(self) {}

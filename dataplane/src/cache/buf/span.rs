@@ -113,8 +113,8 @@ impl Region {
         self.range.start
     }
 
-    /// Write `data` after what this region's appends wrote so far, and return those bytes,
-    /// readable at once. For regions filled only by appends (never handed to the kernel).
+    /// Write `data` after what was published so far (by appends and commits), and return
+    /// those bytes, readable at once.
     ///
     /// Panics if `data` does not fit in what is left of the region.
     pub fn append(&mut self, data: &[u8]) -> Bytes {
@@ -131,9 +131,28 @@ impl Region {
             std::ptr::copy_nonoverlapping(data.as_ptr(), self.buf.base.add(at), data.len());
         }
         self.appended += data.len();
+        self.init = self.init.max(self.appended);
         Bytes::from_owner(Filled {
             buf: self.buf.clone(),
             range: at..at + data.len(),
+        })
+    }
+
+    /// Publish the next `n` bytes after what was published so far, which a read into this
+    /// region (writing from its [`IoBufMut::write_ptr`](monoio::buf::IoBufMut::write_ptr))
+    /// has just written, and return them.
+    ///
+    /// Panics if the read did not report writing that many.
+    pub fn commit(&mut self, n: usize) -> Bytes {
+        let at = self.range.start + self.appended;
+        assert!(
+            self.appended + n <= self.init,
+            "commit past what the read wrote"
+        );
+        self.appended += n;
+        Bytes::from_owner(Filled {
+            buf: self.buf.clone(),
+            range: at..at + n,
         })
     }
 
@@ -168,19 +187,22 @@ unsafe impl monoio::buf::IoBuf for Region {
 }
 
 // SAFETY: as for `IoBuf`; the region's range is disjoint from every other region's, and no
-// `Bytes` covers it until the region is turned into them, so the kernel's writes alias nothing.
+// `Bytes` covers the part the kernel may write (after what appends and commits published) until
+// it is committed, so the kernel's writes alias nothing.
 unsafe impl monoio::buf::IoBufMut for Region {
     fn write_ptr(&mut self) -> *mut u8 {
-        // SAFETY: `range` lies inside the allocation (checked in `split`).
-        unsafe { self.buf.base.add(self.range.start) }
+        // SAFETY: `range` lies inside the allocation (checked in `split`), and `appended` never
+        // passes its length.
+        unsafe { self.buf.base.add(self.range.start + self.appended) }
     }
 
     fn bytes_total(&mut self) -> usize {
-        self.range.len()
+        self.range.len() - self.appended
     }
 
     unsafe fn set_init(&mut self, pos: usize) {
-        self.init = self.init.max(pos.min(self.range.len()));
+        // `pos` counts from `write_ptr`, after what was published.
+        self.init = self.init.max((self.appended + pos).min(self.range.len()));
     }
 }
 
@@ -252,6 +274,42 @@ mod tests {
         assert_eq!(pool.idle(), 0, "still held by `all`");
         drop(all);
         assert_eq!(pool.idle(), 1);
+    }
+
+    #[test]
+    fn reads_into_a_region_land_after_what_was_published_and_commit_publishes_them() {
+        use monoio::buf::IoBufMut;
+        let pool = BufPool::new(PAGE, 1);
+        let mut r = SpanBuf::split(pool.take(), pool.clone(), std::slice::from_ref(&(0..100)))
+            .pop()
+            .unwrap();
+        let a = r.append(&[1; 30]);
+        assert_eq!(r.bytes_total(), 70);
+        // SAFETY: as the kernel would: write within `bytes_total` at `write_ptr`, then report.
+        unsafe {
+            std::ptr::write_bytes(r.write_ptr(), 2, 50);
+            r.set_init(50);
+        }
+        let b = r.commit(50);
+        assert_eq!((&a[..], &b[..]), (&[1u8; 30][..], &[2u8; 50][..]));
+        assert_eq!(r.bytes_total(), 20);
+        let c = r.append(&[3; 20]);
+        assert_eq!(&c[..], &[3u8; 20][..]);
+        let span = r.span().clone();
+        drop(r);
+        let all = span.whole(0..100).unwrap();
+        assert_eq!(&all[28..32], &[1, 1, 2, 2]);
+        assert_eq!(&all[78..82], &[2, 2, 3, 3]);
+    }
+
+    #[test]
+    #[should_panic(expected = "past what the read wrote")]
+    fn a_commit_of_bytes_no_read_wrote_is_refused() {
+        let pool = BufPool::new(PAGE, 1);
+        let mut r = SpanBuf::split(pool.take(), pool, std::slice::from_ref(&(0..10)))
+            .pop()
+            .unwrap();
+        r.commit(1);
     }
 
     #[test]

@@ -5,9 +5,10 @@
 //! (thread per core), so neither trait asks for `Send`.
 
 use bytes::Bytes;
+use monoio::buf::{IoBuf, IoBufMut};
 
 use super::super::range::RangeSpec;
-use crate::error::Error;
+use crate::error::{Error, Side};
 use crate::http::ResponseHead;
 
 /// One object at one origin, fetched by the read pipeline.
@@ -41,6 +42,28 @@ pub trait FetchBody: 'static {
     /// The next piece, `None` at the body's end; `Err` when the body failed before its end
     /// (reset, time-out, malformed framing).
     async fn next(&mut self) -> Result<Option<Bytes>, Error>;
+
+    /// True when [`FetchBody::read_into`] can read this body now: bytes then go from the
+    /// socket straight into the caller's buffer instead of through [`FetchBody::next`]'s
+    /// pieces and a copy.
+    fn reads_into(&self) -> bool {
+        false
+    }
+
+    /// Read the body's next bytes straight into `dst` (at most its `bytes_total`): the
+    /// number read, 0 at the body's end, and `dst` back; `Err` as for [`FetchBody::next`].
+    /// `dst` is `None` only when the read was abandoned (a time-out) while the kernel may
+    /// still write into it. Called only when [`FetchBody::reads_into`] said so.
+    async fn read_into<T: IoBuf + IoBufMut>(
+        &mut self,
+        dst: T,
+    ) -> (Result<usize, Error>, Option<T>) {
+        let e = std::io::Error::new(std::io::ErrorKind::Unsupported, "not a Content-Length body");
+        (
+            Err(Error::io(Side::Internal, "body read into place", e)),
+            Some(dst),
+        )
+    }
 
     /// The body was read to its end: let the connection carry another request. Dropping a
     /// body instead closes its connection.

@@ -165,6 +165,8 @@ pub(crate) struct Filler<F: OriginFetch> {
     /// One past the last object byte this filler may ask for.
     run_end: u64,
     body: Option<OpenBody<F::Body>>,
+    /// The open body broke off while being read into place: the next GET resumes it.
+    resuming: bool,
     /// Set once a failure was final: later segments fail with it at once.
     failed: Option<Error>,
 }
@@ -185,6 +187,7 @@ impl<F: OriginFetch> Filler<F> {
             target,
             run_end,
             body: opened,
+            resuming: false,
             failed: None,
         }
     }
@@ -295,6 +298,16 @@ impl<F: OriginFetch> Filler<F> {
         let mut attempts = 0;
         while writer.remaining() > 0 {
             let at = block_start + writer.next_offset() as u64;
+            match self.read_in_place(&mut writer, at, &mut attempts).await {
+                Ok(true) => continue,
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::debug!(error = %e, "block fill failed");
+                    self.failed = Some(e.clone());
+                    writer.fail(e);
+                    return;
+                }
+            }
             match self.piece_at(at, &mut attempts).await {
                 Ok(mut piece) => {
                     let take = piece.len().min(writer.remaining());
@@ -316,11 +329,64 @@ impl<F: OriginFetch> Filler<F> {
         writer.complete();
     }
 
+    /// Read the open body's next bytes straight into `writer`'s part of the block, when the
+    /// body is open exactly at `at`, nothing read is left over, and its framing allows it (a
+    /// Content-Length body): the socket's bytes then land in the block with no copy.
+    /// `Ok(false)` when that is not possible now (the caller goes through
+    /// [`Filler::piece_at`]); `Ok(true)` after progress, or after a broken body was closed
+    /// and its retry waited out (the next read resumes it).
+    async fn read_in_place(
+        &mut self,
+        writer: &mut SegmentWriter,
+        at: u64,
+        attempts: &mut u32,
+    ) -> Result<bool, Error> {
+        let Some(b) = &mut self.body else {
+            return Ok(false);
+        };
+        if b.pos != at || b.pos >= b.end || !b.leftover.is_empty() || !b.body.reads_into() {
+            return Ok(false);
+        }
+        let (res, region) = b.body.read_into(writer.lend()).await;
+        match (res, region) {
+            (Ok(0), region) => {
+                if let Some(r) = region {
+                    writer.commit(r, 0);
+                }
+                Err(Error::new(
+                    ErrorKind::Truncated,
+                    Side::Origin,
+                    "origin body ended before its Content-Range",
+                ))
+            }
+            (Ok(n), Some(region)) => {
+                WorkerMetrics::add(&self.env.metrics().fill_bytes, n as u64);
+                b.pos += n as u64;
+                writer.commit(region, n);
+                Ok(true)
+            }
+            (res, region) => {
+                match region {
+                    Some(r) => writer.commit(r, 0),
+                    None => writer.lost(),
+                }
+                let e = res.err().unwrap_or_else(|| {
+                    Error::new(ErrorKind::Abandoned, Side::Internal, "read into place lost")
+                });
+                // The body broke off: resume from the next byte on a new request.
+                self.body = None;
+                self.pause_before_retry(attempts, e).await?;
+                self.resuming = true;
+                Ok(true)
+            }
+        }
+    }
+
     /// The next bytes starting at object offset `at`: from the open body when it is there or
     /// at most a block before it (the bytes between are skipped), else from a new GET.
     async fn piece_at(&mut self, at: u64, attempts: &mut u32) -> Result<Bytes, Error> {
         let bs = self.target.block_size;
-        let mut resuming = false;
+        let mut resuming = std::mem::take(&mut self.resuming);
         loop {
             if let Some(b) = &mut self.body {
                 if b.pos > at || at - b.pos > bs || at >= b.end {
