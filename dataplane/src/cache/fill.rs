@@ -462,7 +462,7 @@ pub enum Claim {
 
 /// Idle block buffers kept whatever the store holds: enough for the fills that replace
 /// blocks as they are evicted to reuse their memory.
-const IDLE_BUFFERS: usize = 64;
+const IDLE_BUFFERS: usize = 16;
 
 /// What writers need: the block buffers, and to publish: the store, the disk tier and the
 /// registry.
