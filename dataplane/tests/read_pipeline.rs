@@ -14,7 +14,9 @@ use rangecache_dataplane::cache::read::{self, Answer};
 use rangecache_dataplane::cache::Cache;
 use rangecache_dataplane::{ErrorKind, Metrics};
 use support::fake_origin::{FakeOrigin, Fault};
-use support::pipeline::{self, counter, env, from_to, read_all, read_on_workers, request, settle};
+use support::pipeline::{
+    self, assert_stored, counter, env, from_to, read_all, read_on_workers, request, settle,
+};
 
 const BS: u64 = 64 * 1024;
 
@@ -191,16 +193,7 @@ async fn a_read_into_place_that_times_out_never_serves_what_it_writes_late() {
     let (_, got) = read_all(&env, &origin, &req).await.unwrap();
     assert_eq!(got, data, "the response");
     assert_eq!(counter(&metrics, |m| m.fill_resumes.load(Relaxed)), 1);
-    settle(&cache).await;
-    // Served again from the store, which holds the right bytes too.
-    let gets = origin.gets().len();
-    let (_, again) = read_all(&env, &origin, &req).await.unwrap();
-    assert_eq!(again, data, "the stored blocks");
-    assert_eq!(
-        origin.gets().len(),
-        gets,
-        "no origin GET for the stored blocks"
-    );
+    assert_stored(&env, &cache, &origin, &req, &data).await;
 }
 
 #[monoio::test_all(timer_enabled = true)]
@@ -215,15 +208,7 @@ async fn bodies_read_as_pieces_fill_the_same_blocks_as_bodies_read_into_place() 
     let req = request("pieces", from_to(100, 3 * BS + 99));
     let (_, got) = read_all(&env, &origin, &req).await.unwrap();
     assert_eq!(got, data.slice(100..));
-    settle(&cache).await;
-    let gets = origin.gets().len();
-    let (_, again) = read_all(&env, &origin, &req).await.unwrap();
-    assert_eq!(again, data.slice(100..));
-    assert_eq!(
-        origin.gets().len(),
-        gets,
-        "no origin GET for the stored blocks"
-    );
+    assert_stored(&env, &cache, &origin, &req, &data[100..]).await;
 }
 
 #[monoio::test_all(timer_enabled = true)]

@@ -141,6 +141,26 @@ pub async fn read_all(
     Ok((partial, got))
 }
 
+/// Once the fills are over, read `req` again and check that the store serves `expected`
+/// without asking the origin: what the fills stored is right, not only what they streamed.
+pub async fn assert_stored(
+    env: &Rc<ReadEnv>,
+    cache: &Cache,
+    origin: &Arc<FakeOrigin>,
+    req: &ReadRequest<'_>,
+    expected: &[u8],
+) {
+    settle(cache).await;
+    let gets = origin.gets().len();
+    let (_, again) = read_all(env, origin, req).await.unwrap();
+    assert_eq!(again, expected, "the stored blocks");
+    assert_eq!(
+        origin.gets().len(),
+        gets,
+        "no origin GET for the stored blocks"
+    );
+}
+
 /// A counter summed over every worker.
 pub fn counter(m: &Metrics, f: impl Fn(&WorkerMetrics) -> u64) -> u64 {
     (0..m.len()).map(|i| f(m.worker(i))).sum()
