@@ -491,9 +491,21 @@ impl Inflight {
     pub fn with_disk(store: Arc<BlockStore>, disk: Option<Arc<DiskTier>>) -> Self {
         let block_size = store.block_size() as usize;
         let blocks = (store.stats().capacity / store.block_size().max(1)) as usize;
+        let pool = BufPool::with_total(block_size, IDLE_BUFFERS, blocks);
+        Self::with_pool(store, disk, pool)
+    }
+
+    /// [`Inflight::with_disk`] with the pool its fills take block buffers from (of
+    /// `cache.block_size`; the default keeps at most as many, in use and idle, as the store
+    /// holds, plus [`IDLE_BUFFERS`]). For benchmarks that compare pool policies.
+    pub fn with_pool(
+        store: Arc<BlockStore>,
+        disk: Option<Arc<DiskTier>>,
+        pool: Arc<BufPool>,
+    ) -> Self {
         Self {
             shared: Arc::new(Shared {
-                pool: BufPool::with_total(block_size, IDLE_BUFFERS, blocks),
+                pool,
                 store,
                 disk,
                 fills: Registry::new(),
