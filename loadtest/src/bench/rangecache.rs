@@ -292,6 +292,34 @@ fn spawn(bin: &Path, config: &Path, log: &Path, mode: FileMode) -> Result<Child>
 pub struct MetricsText(pub String);
 
 impl MetricsText {
+    /// The sums of metric `name` per value of label `label`, in the label values' numeric
+    /// order (workers "0", "1", ...; others after, by name); empty when no sample has it.
+    pub fn by_label(&self, name: &str, label: &str) -> Vec<(String, u64)> {
+        let key = format!("{label}=\"");
+        let mut sums: Vec<(String, u64)> = Vec::new();
+        for line in self.0.lines() {
+            let Some(rest) = line.strip_prefix(name).and_then(|r| r.strip_prefix('{')) else {
+                continue;
+            };
+            let Some(value) = rest
+                .split_once(&key)
+                .and_then(|(_, v)| v.split_once('"'))
+                .map(|(v, _)| v)
+            else {
+                continue;
+            };
+            let Some(n) = line.rsplit(' ').next().and_then(|n| n.parse::<f64>().ok()) else {
+                continue;
+            };
+            match sums.iter_mut().find(|(v, _)| v == value) {
+                Some((_, sum)) => *sum += n as u64,
+                None => sums.push((value.to_owned(), n as u64)),
+            }
+        }
+        sums.sort_by_key(|(v, _)| (v.parse::<u64>().unwrap_or(u64::MAX), v.clone()));
+        sums
+    }
+
     /// The sum over every sample (all workers, all labels) of metric `name`; `None` when no
     /// sample of it is exported (a counter this rangecache build does not have).
     pub fn sum(&self, name: &str) -> Option<u64> {
@@ -370,6 +398,27 @@ mod tests {
         assert_eq!(text.sum("rangecache_fill_bytes_total"), Some(3));
         assert_eq!(text.sum("rangecache_fill_resumes_total"), Some(0));
         assert_eq!(text.sum("missing"), None);
+    }
+
+    #[test]
+    fn sums_a_metric_per_label_value_in_numeric_order() {
+        let text = MetricsText(
+            [
+                r#"rangecache_requests_total{worker="10",op="GetObject",status="2xx"} 1"#,
+                r#"rangecache_requests_total{worker="2",op="GetObject",status="2xx"} 5"#,
+                r#"rangecache_requests_total{worker="2",op="HeadObject",status="2xx"} 2"#,
+                r#"rangecache_requests_total{worker="0",op="GetObject",status="4xx"} 3"#,
+                r#"rangecache_requests_totalx{worker="0"} 100"#,
+                r#"rangecache_other{worker="0"} 100"#,
+            ]
+            .join("\n"),
+        );
+        let by = text.by_label("rangecache_requests_total", "worker");
+        let want = [("0", 3), ("2", 7), ("10", 1)].map(|(w, n)| (w.to_owned(), n));
+        assert_eq!(by, want);
+        assert!(text
+            .by_label("rangecache_requests_total", "shard")
+            .is_empty());
     }
 
     fn options() -> RangecacheOptions {

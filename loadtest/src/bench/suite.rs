@@ -460,7 +460,7 @@ impl Env {
                 } else {
                     OriginView::Simulator(o1.zip(o0).map(|(a, b)| a.since(&b)))
                 };
-                let summary = summarize_round(round, &bucket, &r, t, origin, rc);
+                let summary = summarize_round(round, &bucket, &r, t, origin, rc.clone());
                 eprintln!(
                     "  round {round}/{} {:<16} {:>8.1} req/s {:>8.1} MB/s  p50 {:>7.2} ms  p99 {:>7.2} ms  origin req {:>6}  errors {}  verify failures {}",
                     run.rounds,
@@ -475,6 +475,9 @@ impl Env {
                 );
                 if let Some(p) = &summary.prefetch {
                     eprintln!("      prefetch: {}", p.line());
+                }
+                if let Some(w) = &summary.worker_requests {
+                    eprintln!("      requests per worker: {}", worker_split(w));
                 }
                 results[ti].push((r, summary, rc));
             }
@@ -511,4 +514,14 @@ impl Drop for Env {
         drop(self.sim.take());
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// Requests per worker as counts and shares: `512 (51%) / 488 (49%)`.
+fn worker_split(requests: &[u64]) -> String {
+    let total = requests.iter().sum::<u64>().max(1) as f64;
+    requests
+        .iter()
+        .map(|&n| format!("{n} ({:.0}%)", n as f64 * 100.0 / total))
+        .collect::<Vec<_>>()
+        .join(" / ")
 }

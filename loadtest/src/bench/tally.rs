@@ -8,7 +8,7 @@ use crate::report::{cdf_points, FaultCounts, Latency, PrefetchCounts, RoundSumma
 use crate::sim::StatsSnapshot;
 
 /// rangecache's counters at one moment (one `/cache/stats` and one `/metrics` scrape).
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct RcSample {
     /// Block hits and misses.
     pub counters: CacheCounters,
@@ -22,6 +22,9 @@ pub struct RcSample {
     pub resumes: Option<u64>,
     /// The `rangecache_prefetch_*` counters (`None`: not exported by this build).
     pub prefetch: Option<PrefetchCounts>,
+    /// `rangecache_requests_total` per worker, in worker order: how `SO_REUSEPORT` spread
+    /// the clients' connections, and so the work, over the cores.
+    pub worker_requests: Vec<u64>,
 }
 
 impl RcSample {
@@ -45,6 +48,11 @@ impl RcSample {
                         .unwrap_or(0),
                     cancelled: m.sum("rangecache_prefetch_cancelled_total").unwrap_or(0),
                 }),
+            worker_requests: m
+                .by_label("rangecache_requests_total", "worker")
+                .into_iter()
+                .map(|(_, n)| n)
+                .collect(),
         })
     }
 
@@ -63,6 +71,14 @@ impl RcSample {
             prefetch: self
                 .prefetch
                 .map(|p| p.since(&earlier.prefetch.unwrap_or_default())),
+            worker_requests: self
+                .worker_requests
+                .iter()
+                .enumerate()
+                .map(|(i, n)| {
+                    n.saturating_sub(earlier.worker_requests.get(i).copied().unwrap_or(0))
+                })
+                .collect(),
         }
     }
 }
@@ -90,6 +106,7 @@ pub fn summarize_round(
         OriginView::Simulator(s) => s,
         OriginView::Endpoint => None,
     };
+    let rc = rc.as_ref();
     let (origin_requests, origin_bytes) = match (sim, rc) {
         (Some(o), _) => (Some(o.requests), Some(o.body_bytes)),
         (None, Some(c)) => (Some(c.origin_requests), Some(c.fill_bytes)),
@@ -110,6 +127,9 @@ pub fn summarize_round(
         origin_requests,
         origin_bytes,
         hit_ratio: rc.map(|c| hit_ratio(c.counters)),
+        worker_requests: rc
+            .map(|c| c.worker_requests.clone())
+            .filter(|w| !w.is_empty()),
         prefetch: rc.and_then(|c| c.prefetch),
         first_byte: Latency::of(&r.first_byte),
         faults: FaultCounts {
@@ -217,6 +237,7 @@ mod tests {
                 used: 30,
                 ..PrefetchCounts::default()
             }),
+            worker_requests: vec![70, 30],
         };
         let b = RcSample {
             counters: CacheCounters { hits: 3, misses: 1 },
@@ -225,12 +246,18 @@ mod tests {
             retries: Some(1),
             resumes: None,
             prefetch: None,
+            worker_requests: vec![20],
         };
         let d = a.since(&b);
         assert_eq!(d.counters, CacheCounters { hits: 7, misses: 4 });
         assert_eq!((d.origin_requests, d.fill_bytes), (5, 60));
         assert_eq!((d.retries, d.resumes), (Some(3), None));
         assert_eq!(d.prefetch.map(|p| (p.fetched, p.used)), Some((50, 30)));
+        assert_eq!(
+            d.worker_requests,
+            [50, 30],
+            "a worker first seen counts from 0"
+        );
         assert_eq!(hit_ratio(d.counters), 7.0 / 11.0);
         assert_eq!(hit_ratio(CacheCounters::default()), 0.0);
     }

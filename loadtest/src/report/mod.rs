@@ -118,6 +118,8 @@ pub struct RoundSummary {
     pub origin_bytes: Option<u64>,
     /// rangecache block hit ratio during the round.
     pub hit_ratio: Option<f64>,
+    /// rangecache's requests per worker during the round (rangecache targets).
+    pub worker_requests: Option<Vec<u64>>,
     /// rangecache's prefetch counters during the round (rangecache targets).
     pub prefetch: Option<PrefetchCounts>,
     /// Time to the first body byte.
@@ -397,6 +399,7 @@ mod tests {
                     origin_requests: None,
                     origin_bytes: None,
                     hit_ratio: None,
+                    worker_requests: None,
                     prefetch: None,
                     first_byte: Latency::default(),
                     faults: FaultCounts::default(),
