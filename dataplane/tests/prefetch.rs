@@ -27,6 +27,7 @@ fn cache(max_window: u64) -> Arc<Cache> {
         metadata_entries: 1000,
         readahead_window: 4 * BS,
         inflight_memory: 16 << 20,
+        pretouch: false,
         prefetch: PrefetchConfig {
             enabled: true,
             max_window,

@@ -221,6 +221,9 @@ pub struct RawCache {
     /// Process-wide budget for bytes of fills in flight, as a size.
     #[serde(deserialize_with = "size_string")]
     pub inflight_memory: String,
+    /// Map the block memory (`memory`) at startup, in the background, instead of as blocks
+    /// first arrive.
+    pub pretouch: bool,
     /// `[cache.disk]`: the disk tier under the RAM cache.
     pub disk: RawDisk,
 }
@@ -255,6 +258,7 @@ impl Default for RawCache {
             metadata_entries: 100_000,
             readahead_window: "8MiB".into(),
             inflight_memory: "256MiB".into(),
+            pretouch: false,
             disk: RawDisk::default(),
         }
     }

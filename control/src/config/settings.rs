@@ -153,6 +153,8 @@ pub struct CacheSettings {
     pub readahead_window: u64,
     /// Budget for bytes of fills in flight, process-wide (at least the window).
     pub inflight_memory: u64,
+    /// Map the block memory at startup, in the background.
+    pub pretouch: bool,
     /// `[prefetch]`, validated.
     pub prefetch: PrefetchConfig,
     /// `[cache.disk]`, when the disk tier is on.
@@ -187,6 +189,7 @@ impl CacheSettings {
             metadata_entries: self.metadata_entries,
             readahead_window: self.readahead_window,
             inflight_memory: self.inflight_memory,
+            pretouch: self.pretouch,
             prefetch: self.prefetch,
         }
     }
@@ -216,6 +219,7 @@ impl CacheSettings {
             metadata_entries: self.metadata_entries,
             readahead_window: format_size(self.readahead_window),
             inflight_memory: format_size(self.inflight_memory),
+            pretouch: self.pretouch,
         }
     }
 }
@@ -393,7 +397,7 @@ impl Settings {
             self.server.tls.clone_from(&running.server.tls);
         }
         // The cache and its counters live as long as the data plane.
-        keep!(cache: memory, block_size, metadata_ttl, metadata_entries, readahead_window, inflight_memory, prefetch, disk);
+        keep!(cache: memory, block_size, metadata_ttl, metadata_entries, readahead_window, inflight_memory, pretouch, prefetch, disk);
         changed
     }
 }

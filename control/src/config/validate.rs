@@ -244,6 +244,7 @@ fn cache(raw: &RawCache, warnings: &mut Vec<String>) -> Result<CacheSettings, St
         metadata_entries: raw.metadata_entries,
         readahead_window,
         inflight_memory,
+        pretouch: raw.pretouch,
         prefetch: PrefetchConfig::default(),
         disk: disk(&raw.disk, memory, block_size)?,
     })

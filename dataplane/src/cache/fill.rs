@@ -513,6 +513,40 @@ impl Inflight {
         }
     }
 
+    /// Map the block memory the store can hold (`cache.pretouch`): on a thread of its own at
+    /// idle priority, take that many buffers from the pool, which maps each with its pages
+    /// present, and give them back, so that the first fills write into memory that is
+    /// already mapped. Returns at once; the thread logs when it is done. Fills running
+    /// meanwhile are unaffected: the pool keeps what it is given within its bound.
+    pub fn pretouch(&self) {
+        let pool = self.shared.pool.clone();
+        let block = self.shared.store.block_size().max(1);
+        let blocks = (self.shared.store.stats().capacity / block) as usize;
+        let spawned = std::thread::Builder::new()
+            .name("rangecache-pretouch".into())
+            .spawn(move || {
+                let idle = libc::sched_param { sched_priority: 0 };
+                // SAFETY: `sched_setscheduler` on the calling thread (0) with a valid
+                // parameter block has no memory-safety preconditions.
+                let rc = unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &idle) };
+                if rc != 0 {
+                    tracing::debug!("pretouch: idle priority refused; running at normal priority");
+                }
+                let started = std::time::Instant::now();
+                let held: Vec<_> = (0..blocks).map(|_| pool.take()).collect();
+                held.into_iter().for_each(|b| pool.give(b));
+                tracing::info!(
+                    blocks,
+                    bytes = blocks as u64 * block,
+                    seconds = started.elapsed().as_secs_f64(),
+                    "cache memory pre-touched"
+                );
+            });
+        if let Err(e) = spawned {
+            tracing::warn!(error = %e, "cache.pretouch: could not start its thread; skipped");
+        }
+    }
+
     /// Decide how `key` (a block of `expected` bytes) is served: from the store, by joining
     /// a fill in flight, or by a new fill this caller must run, split at `split_at` when that
     /// lies inside the block. The caller has already missed in the store (and that miss was
@@ -623,6 +657,24 @@ mod tests {
         let short = fill_block(&store, &inflight, 9, 1000, 7);
         assert_eq!(short.len(), 1000);
         assert!(short.iter().all(|&b| b == 7));
+    }
+
+    #[test]
+    fn pretouch_fills_the_pool_with_the_store_s_worth_of_buffers_in_the_background() {
+        let store = Arc::new(BlockStore::new(8 << 16, 64 << 10));
+        let inflight = Inflight::new(store.clone());
+        let blocks = (store.stats().capacity >> 16) as usize;
+        assert!(blocks >= 7, "{blocks}");
+        inflight.pretouch();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while inflight.shared.pool.idle() < blocks {
+            assert!(std::time::Instant::now() < deadline, "pool not filled");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        // Fills then take those buffers rather than new memory.
+        let b = fill_block(&store, &inflight, 0, 64 << 10, 3);
+        assert!(b.iter().all(|&x| x == 3));
+        assert_eq!(inflight.shared.pool.idle(), blocks - 1);
     }
 
     #[test]

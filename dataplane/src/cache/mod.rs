@@ -42,6 +42,9 @@ pub struct CacheConfig {
     pub readahead_window: u64,
     /// Process-wide budget for bytes of fills in flight (see [`Budget`]).
     pub inflight_memory: u64,
+    /// Map the block memory (`memory`) at startup, on a background thread at idle priority
+    /// (see [`Inflight::pretouch`]), so that the first fills write into mapped memory.
+    pub pretouch: bool,
     /// Sequential and Parquet-aware prefetch.
     pub prefetch: PrefetchConfig,
 }
@@ -55,6 +58,7 @@ impl Default for CacheConfig {
             metadata_entries: 100_000,
             readahead_window: 8 << 20,
             inflight_memory: 256 << 20,
+            pretouch: false,
             prefetch: PrefetchConfig::default(),
         }
     }
@@ -139,8 +143,12 @@ impl Cache {
     pub fn with_disk(config: CacheConfig, disk: Option<Arc<DiskTier>>) -> Self {
         let store = Arc::new(BlockStore::new(config.memory, config.block_size));
         let disk = disk.filter(|_| config.memory > 0);
+        let inflight = Inflight::with_disk(store.clone(), disk.clone());
+        if config.pretouch && config.memory > 0 {
+            inflight.pretouch();
+        }
         Self {
-            inflight: Inflight::with_disk(store.clone(), disk.clone()),
+            inflight,
             disk,
             store,
             meta: MetaCache::new(config.metadata_entries, config.metadata_ttl),

@@ -23,6 +23,7 @@ pub fn config(block_size: u64, memory: u64, window: u64, inflight: u64) -> Cache
         metadata_entries: 1000,
         readahead_window: window,
         inflight_memory: inflight,
+        pretouch: false,
         prefetch: PrefetchConfig {
             enabled: false,
             ..PrefetchConfig::default()
