@@ -514,14 +514,12 @@ impl Inflight {
     }
 
     /// Map the block memory the store can hold (`cache.pretouch`): on a thread of its own at
-    /// idle priority, take that many buffers from the pool, which maps each with its pages
-    /// present, and give them back, so that the first fills write into memory that is
-    /// already mapped. Returns at once; the thread logs when it is done. Fills running
+    /// idle priority, fill the pool up to its total ([`BufPool::prefill`]; for the default
+    /// pool, the blocks `cache.memory` holds), so that the first fills write into memory that
+    /// is already mapped. Returns at once; the thread logs when it is done. Fills running
     /// meanwhile are unaffected: the pool keeps what it is given within its bound.
     pub fn pretouch(&self) {
         let pool = self.shared.pool.clone();
-        let block = self.shared.store.block_size().max(1);
-        let blocks = (self.shared.store.stats().capacity / block) as usize;
         let spawned = std::thread::Builder::new()
             .name("rangecache-pretouch".into())
             .spawn(move || {
@@ -533,11 +531,10 @@ impl Inflight {
                     tracing::debug!("pretouch: idle priority refused; running at normal priority");
                 }
                 let started = std::time::Instant::now();
-                let held: Vec<_> = (0..blocks).map(|_| pool.take()).collect();
-                held.into_iter().for_each(|b| pool.give(b));
+                let blocks = pool.prefill();
                 tracing::info!(
                     blocks,
-                    bytes = blocks as u64 * block,
+                    bytes = (blocks * pool.size()) as u64,
                     seconds = started.elapsed().as_secs_f64(),
                     "cache memory pre-touched"
                 );

@@ -14,6 +14,7 @@ use crate::cache::read::{FetchBody, OriginFetch};
 use crate::cache::ObjectId;
 use crate::error::{Error, Side};
 use crate::http::ResponseHead;
+use crate::net::BodyError;
 use crate::s3::uri;
 use crate::snapshot::{Backend, Origin};
 
@@ -145,15 +146,19 @@ impl OriginFetch for ObjectFetch {
     }
 }
 
+/// A body read that failed: counted as an origin error, and the data plane's error for it.
+fn body_failed(client: &OriginClient, e: BodyError) -> Error {
+    client.count_error();
+    e.into_error(Side::Origin)
+}
+
 impl FetchBody for ExchangeBody {
     async fn next(&mut self) -> Result<Option<Bytes>, Error> {
         let Some(exchange) = &mut self.exchange else {
             return Ok(None);
         };
-        exchange.next_body().await.map_err(|e| {
-            self.client.count_error();
-            e.into_error(Side::Origin)
-        })
+        let res = exchange.next_body().await;
+        res.map_err(|e| body_failed(&self.client, e))
     }
 
     fn reads_into(&self) -> bool {
@@ -170,11 +175,7 @@ impl FetchBody for ExchangeBody {
             return (Ok(0), Some(dst));
         };
         let (res, dst) = exchange.read_body_into(dst).await;
-        let res = res.map_err(|e| {
-            self.client.count_error();
-            e.into_error(Side::Origin)
-        });
-        (res, dst)
+        (res.map_err(|e| body_failed(&self.client, e)), dst)
     }
 
     fn finish(self) {

@@ -28,8 +28,7 @@ unsafe impl Sync for AlignedBuf {}
 impl AlignedBuf {
     /// A zeroed buffer of `cap` bytes (a multiple of [`PAGE`], at least one page).
     pub fn zeroed(cap: usize) -> Self {
-        let cap = cap.max(PAGE).next_multiple_of(PAGE);
-        Self::alloc(Layout::from_size_align(cap, PAGE).expect("page-aligned layout"))
+        Self::alloc(page_layout(cap))
     }
 
     /// A zeroed buffer of exactly `len` bytes (at least one), aligned to a cache line: for
@@ -54,7 +53,8 @@ impl AlignedBuf {
     /// whose pages the kernel provides at once (`MAP_POPULATE`): one call instead of a page
     /// fault per page when the buffer is first written. `None` when the mapping fails.
     pub fn populated(cap: usize) -> Option<Self> {
-        let cap = cap.max(PAGE).next_multiple_of(PAGE);
+        let layout = page_layout(cap);
+        let cap = layout.size();
         // SAFETY: an anonymous private mapping with no address hint affects no existing
         // memory.
         let raw = unsafe {
@@ -72,7 +72,7 @@ impl AlignedBuf {
         }
         Some(Self {
             ptr: NonNull::new(raw.cast())?,
-            layout: Layout::from_size_align(cap, PAGE).ok()?,
+            layout,
             init: cap,
             mapped: true,
         })
@@ -100,6 +100,12 @@ impl AlignedBuf {
         // SAFETY: as in `as_slice`, and `&mut self` makes the access exclusive.
         unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.capacity()) }
     }
+}
+
+/// The layout of a page-aligned buffer of at least `len` bytes: whole pages, at least one.
+fn page_layout(len: usize) -> Layout {
+    let cap = len.max(PAGE).next_multiple_of(PAGE);
+    Layout::from_size_align(cap, PAGE).expect("page-aligned layout")
 }
 
 impl Drop for AlignedBuf {
@@ -191,7 +197,7 @@ impl BufPool {
     pub fn with_total(size: usize, max_idle: usize, total: usize) -> Arc<Self> {
         Arc::new(Self {
             size,
-            cap: size.max(PAGE).next_multiple_of(PAGE),
+            cap: page_layout(size).size(),
             max_idle,
             total,
             state: Mutex::new(PoolState {
@@ -241,6 +247,16 @@ impl BufPool {
         }
         drop(st);
         drop(buf);
+    }
+
+    /// Take buffers until the ones out and idle number the pool's total, then give them all
+    /// back: each new one is mapped (with its pages present when large), so later takes get
+    /// memory that is already mapped. Returns how many were taken.
+    pub fn prefill(&self) -> usize {
+        let wanted = self.total.saturating_sub(self.lock().out);
+        let held: Vec<_> = (0..wanted).map(|_| self.take()).collect();
+        held.into_iter().for_each(|b| self.give(b));
+        wanted
     }
 
     /// Idle buffers held now.

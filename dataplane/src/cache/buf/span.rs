@@ -76,11 +76,15 @@ impl SpanBuf {
     /// `range` of the buffer, when every region's read has come back; `None` before.
     pub fn whole(self: &Arc<Self>, range: Range<usize>) -> Option<Bytes> {
         assert!(range.start <= range.end && range.end <= self.cap);
-        (self.outstanding.load(Ordering::Acquire) == 0).then(|| {
-            Bytes::from_owner(Filled {
-                buf: self.clone(),
-                range,
-            })
+        (self.outstanding.load(Ordering::Acquire) == 0).then(|| self.bytes(range))
+    }
+
+    /// `range` of the buffer as `Bytes` holding the buffer; the caller vouches that nothing
+    /// writes it any more (see the `Send` note).
+    fn bytes(self: &Arc<Self>, range: Range<usize>) -> Bytes {
+        Bytes::from_owner(Filled {
+            buf: self.clone(),
+            range,
         })
     }
 }
@@ -130,12 +134,8 @@ impl Region {
         unsafe {
             std::ptr::copy_nonoverlapping(data.as_ptr(), self.buf.base.add(at), data.len());
         }
-        self.appended += data.len();
-        self.init = self.init.max(self.appended);
-        Bytes::from_owner(Filled {
-            buf: self.buf.clone(),
-            range: at..at + data.len(),
-        })
+        self.init = self.init.max(self.appended + data.len());
+        self.commit(data.len())
     }
 
     /// Publish the next `n` bytes after what was published so far, which a read into this
@@ -150,19 +150,13 @@ impl Region {
             "commit past what the read wrote"
         );
         self.appended += n;
-        Bytes::from_owner(Filled {
-            buf: self.buf.clone(),
-            range: at..at + n,
-        })
+        self.buf.bytes(at..at + n)
     }
 
     /// The region's bytes, once its read has come back (the caller holds the region again,
     /// so no read owns it).
     pub fn into_bytes(self) -> Bytes {
-        Bytes::from_owner(Filled {
-            buf: self.buf.clone(),
-            range: self.range.clone(),
-        })
+        self.buf.bytes(self.range.clone())
     }
 }
 

@@ -348,31 +348,19 @@ impl<F: OriginFetch> Filler<F> {
             return Ok(false);
         }
         let (res, region) = b.body.read_into(writer.lend()).await;
-        match (res, region) {
-            (Ok(0), region) => {
-                if let Some(r) = region {
-                    writer.commit(r, 0);
-                }
-                Err(Error::new(
-                    ErrorKind::Truncated,
-                    Side::Origin,
-                    "origin body ended before its Content-Range",
-                ))
-            }
-            (Ok(n), Some(region)) => {
+        let read = *res.as_ref().unwrap_or(&0);
+        match region {
+            Some(r) => writer.commit(r, read),
+            None => writer.lost(),
+        }
+        match res {
+            Ok(0) => Err(body_cut_short()),
+            Ok(n) => {
                 WorkerMetrics::add(&self.env.metrics().fill_bytes, n as u64);
                 b.pos += n as u64;
-                writer.commit(region, n);
                 Ok(true)
             }
-            (res, region) => {
-                match region {
-                    Some(r) => writer.commit(r, 0),
-                    None => writer.lost(),
-                }
-                let e = res.err().unwrap_or_else(|| {
-                    Error::new(ErrorKind::Abandoned, Side::Internal, "read into place lost")
-                });
+            Err(e) => {
                 // The body broke off: resume from the next byte on a new request.
                 self.body = None;
                 self.pause_before_retry(attempts, e).await?;
@@ -400,11 +388,7 @@ impl<F: OriginFetch> Filler<F> {
                             WorkerMetrics::add(&self.env.metrics().fill_bytes, p.len() as u64);
                             p
                         }
-                        Ok(None) if b.pos < b.end => Err(Error::new(
-                            ErrorKind::Truncated,
-                            Side::Origin,
-                            "origin body ended before its Content-Range",
-                        ))?,
+                        Ok(None) if b.pos < b.end => Err(body_cut_short())?,
                         Ok(None) => Bytes::new(),
                         Err(e) => {
                             // The body broke off: resume from `at` on a new request.
@@ -498,4 +482,13 @@ impl<F: OriginFetch> Filler<F> {
         monoio::time::sleep(backoff(*attempts)).await;
         Ok(())
     }
+}
+
+/// An origin body that ended before the bytes its `Content-Range` promised.
+fn body_cut_short() -> Error {
+    Error::new(
+        ErrorKind::Truncated,
+        Side::Origin,
+        "origin body ended before its Content-Range",
+    )
 }
