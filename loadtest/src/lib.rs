@@ -20,6 +20,7 @@ pub mod range;
 pub mod report;
 pub mod rng;
 pub mod sim;
+pub mod trace;
 pub mod units;
 pub mod workload;
 pub mod zipf;

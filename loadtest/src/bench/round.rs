@@ -190,6 +190,7 @@ pub async fn run_round(
                 shared.issued.set(shared.issued.get() + 1);
                 let (path, expect) = &paths[read.object];
                 let t0 = Instant::now();
+                let sent_us = crate::trace::now_us();
                 let r = match read.op {
                     Op::Get => {
                         tokio::time::timeout(
@@ -203,6 +204,18 @@ pub async fn run_round(
                     }
                 };
                 let micros = t0.elapsed().as_micros() as u64;
+                if let Ok(Ok(o)) = &r {
+                    crate::trace::line(|| {
+                        let range = match read.range {
+                            Some(crate::range::ByteRange::Bounded { first, last }) => {
+                                format!("{first}-{last}")
+                            }
+                            _ => "-".to_owned(),
+                        };
+                        let fb = o.first_byte.map_or(0, |f| f.as_micros());
+                        format!("C {c} {path} {range} {sent_us} {fb} {micros}")
+                    });
+                }
                 let mut res = shared.result.borrow_mut();
                 match r {
                     Ok(Ok(o)) => {

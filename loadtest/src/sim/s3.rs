@@ -154,6 +154,13 @@ pub(crate) async fn handle(
 
     // S3's first-byte latency applies to every object operation.
     let delay = state.config.model.first_byte_delay(&mut scratch.rng);
+    crate::trace::line(|| {
+        let range = req
+            .header("range")
+            .map_or("-", |r| r.trim_start_matches("bytes="));
+        let (now, delay) = (crate::trace::now_us(), delay.as_micros());
+        format!("A {} {range} {now} {delay}", req.path)
+    });
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }
@@ -364,6 +371,7 @@ async fn get_object(
     let cut = (model.reset_rate > 0.0 && scratch.rng.f64() < model.reset_rate)
         .then(|| start + scratch.rng.below(end - start));
     let mut pacer = Pacer::new(model.stream_bandwidth);
+    let body_start_us = crate::trace::now_us();
     let mut pos = start;
     while pos < end {
         let mut n = (end - pos).min(scratch.buf.len() as u64);
@@ -393,6 +401,10 @@ async fn get_object(
         state.stats.body_bytes.fetch_add(n as u64, Relaxed);
         pos += n as u64;
     }
+    crate::trace::line(|| {
+        let now = crate::trace::now_us();
+        format!("S {key} {start} {end} {body_start_us} {now}")
+    });
     Ok(true)
 }
 
