@@ -59,6 +59,11 @@ pub struct WorkerMetrics {
     pub cache_bytes_miss: AtomicU64,
     /// Origin GETs issued to fill blocks.
     pub fill_requests: AtomicU64,
+    /// Of those, GETs sent before the object's ETag was known (see `cache::read::early`).
+    pub early_fetches: AtomicU64,
+    /// Early GETs dropped unread: no run started at their first byte, or their answer did
+    /// not fit the version the lookup found.
+    pub early_fetches_unused: AtomicU64,
     /// Bytes received from the origin for fills.
     pub fill_bytes: AtomicU64,
     /// Blocks a request waited for because another request was already filling them.
@@ -101,6 +106,8 @@ impl Default for WorkerMetrics {
             cache_bytes_hit: AtomicU64::new(0),
             cache_bytes_miss: AtomicU64::new(0),
             fill_requests: AtomicU64::new(0),
+            early_fetches: AtomicU64::new(0),
+            early_fetches_unused: AtomicU64::new(0),
             fill_bytes: AtomicU64::new(0),
             coalesced_waits: AtomicU64::new(0),
             meta_hits: AtomicU64::new(0),
@@ -186,7 +193,7 @@ impl Metrics {
                 }
             }
         }
-        let counters: [Counter; 24] = [
+        let counters: [Counter; 26] = [
             (
                 "rangecache_bytes_in_total",
                 "Request body bytes received from clients.",
@@ -266,6 +273,16 @@ impl Metrics {
                 "rangecache_fill_requests_total",
                 "Origin GETs issued to fill blocks.",
                 |m| m.fill_requests.load(Relaxed),
+            ),
+            (
+                "rangecache_early_fetches_total",
+                "Fill GETs sent while the object's metadata was still being looked up.",
+                |m| m.early_fetches.load(Relaxed),
+            ),
+            (
+                "rangecache_early_fetches_unused_total",
+                "Early fill GETs dropped unread (no run started at their first byte, or another version).",
+                |m| m.early_fetches_unused.load(Relaxed),
             ),
             (
                 "rangecache_fill_bytes_total",

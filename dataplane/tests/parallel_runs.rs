@@ -151,11 +151,11 @@ fn parallel_runs_of_readers_on_two_workers_fetch_each_byte_once() {
 }
 
 #[monoio::test_all(timer_enabled = true)]
-async fn a_long_first_read_fetches_one_run_without_if_match_and_the_rest_in_parallel() {
+async fn a_long_first_read_sends_its_whole_first_window_at_once() {
     let (cache, metrics, origin) = (cache(), Arc::new(Metrics::new(1)), FakeOrigin::new());
     let env = env(&cache, &metrics, 0);
     let data = FakeOrigin::pattern((BLOCKS * BS) as usize, 5);
-    let etag = origin.put("first", data.clone());
+    origin.put("first", data.clone());
     origin.set_chunk_delay(Duration::from_millis(1));
     // Nothing known of the object: the read's first GET also brings the metadata.
     let req = request("first", from_to(0, WINDOW - 1));
@@ -164,7 +164,6 @@ async fn a_long_first_read_fetches_one_run_without_if_match_and_the_rest_in_para
     settle(&cache).await;
     let gets = origin.gets();
     // The first fetch asks for one split run (2 MiB), not the whole 8 MiB on one stream.
-    assert_eq!(gets[0].if_match, None);
     assert_eq!(
         gets[0].range,
         RangeSpec::FromTo {
@@ -172,10 +171,24 @@ async fn a_long_first_read_fetches_one_run_without_if_match_and_the_rest_in_para
             last: 2 * BS - 1
         }
     );
-    // The rest: runs with If-Match, open at once, each byte once.
-    let spans = fill_spans(&gets[1..], &etag, BLOCKS * BS);
-    assert_eq!(disjoint_bytes(&spans), WINDOW - 2 * BS);
-    assert!(spans.iter().all(|&(a, _)| a >= 2 * BS), "{spans:?}");
+    // The rest of the window goes out beside it, before the ETag is known (no If-Match),
+    // in runs on block boundaries, each byte once; every early GET was used.
+    assert!(gets.iter().all(|g| g.if_match.is_none()), "{gets:?}");
+    let mut spans: Vec<(u64, u64)> = gets
+        .iter()
+        .map(|g| match g.range {
+            RangeSpec::FromTo { first, last } => (first, last),
+            r => panic!("not a closed range: {r:?}"),
+        })
+        .collect();
+    spans.sort();
+    assert!(spans.iter().all(|&(_, b)| (b + 1) % BS == 0), "{spans:?}");
+    assert_eq!(disjoint_bytes(&spans), WINDOW);
+    assert_eq!(counter(&metrics, |m| m.early_fetches.load(Relaxed)), 3);
+    assert_eq!(
+        counter(&metrics, |m| m.early_fetches_unused.load(Relaxed)),
+        0
+    );
     assert!(origin.max_open_bodies() >= 2);
 }
 

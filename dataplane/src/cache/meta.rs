@@ -135,20 +135,40 @@ impl MetaCache {
     }
 
     /// The unexpired metadata of `id`.
+    /// An expired entry stays until a lookup replaces it or the cache's bound evicts it, so
+    /// that [`MetaCache::knows`] still tells a revalidated object from a new one.
     pub fn get(&self, id: &ObjectId) -> Option<Arc<ObjectMeta>> {
-        let meta = self.entries.get(id)?;
-        if meta.is_expired(self.ttl) {
-            self.entries.remove(id);
-            return None;
-        }
-        Some(meta)
+        self.entries.get(id).filter(|m| !m.is_expired(self.ttl))
+    }
+
+    /// Whether `id` has metadata here, expired or not: its blocks may be cached, so its
+    /// reads do not send early GETs (see `read::early`).
+    pub fn knows(&self, id: &ObjectId) -> bool {
+        self.entries.peek(id).is_some()
     }
 
     /// The caller's role in finding `id`'s metadata: it is cached now (`Ready`), another
     /// request is asking the origin (`Follow`: wait for its answer), or this caller must ask
     /// (`Lead`: insert what it learns, publish the outcome, then [`MetaCache::release`]).
     pub fn claim(&self, id: &ObjectId) -> Role<Flight<Lookup>, Arc<ObjectMeta>> {
-        self.lookups.claim(id, || self.get(id), Flight::new)
+        self.claim_with(id, || {})
+    }
+
+    /// [`MetaCache::claim`], calling `on_lead` when the caller leads, before any other caller
+    /// can follow its lookup (under the lookup registry's lock: keep it short).
+    pub fn claim_with(
+        &self,
+        id: &ObjectId,
+        on_lead: impl FnOnce(),
+    ) -> Role<Flight<Lookup>, Arc<ObjectMeta>> {
+        self.lookups.claim(
+            id,
+            || self.get(id),
+            || {
+                on_lead();
+                Flight::new()
+            },
+        )
     }
 
     /// End a lookup this caller led.
@@ -195,7 +215,7 @@ impl MetaCache {
         purged
     }
 
-    /// Objects whose metadata is held (expired entries included until touched).
+    /// Objects whose metadata is held (expired entries included until replaced or evicted).
     pub fn len(&self) -> usize {
         self.entries.len()
     }

@@ -78,6 +78,8 @@ pub struct Cache {
     pub prefetch: Prefetcher,
     /// The disk tier under the store, when `cache.disk.path` is set.
     pub disk: Option<Arc<DiskTier>>,
+    /// Bytes of cold objects with early GETs out (see `read::early`).
+    pub early: read::early::EarlyRanges,
     config: CacheConfig,
 }
 
@@ -157,6 +159,7 @@ impl Cache {
                 config.prefetch,
                 usize::try_from(config.memory / config.block_size.max(1)).unwrap_or(usize::MAX),
             ),
+            early: Default::default(),
             config,
         }
     }

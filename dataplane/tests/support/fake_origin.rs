@@ -61,6 +61,9 @@ pub struct FakeOrigin {
     /// Bodies can be read into place (a Content-Length body), else only as pieces (like a
     /// chunked one).
     in_place: AtomicBool,
+    /// How long each GET's answer takes to arrive: the answer is made (the object's version
+    /// chosen) when the GET is sent, and handed over this much later.
+    first_byte: Mutex<Duration>,
 }
 
 impl FakeOrigin {
@@ -76,6 +79,7 @@ impl FakeOrigin {
             chunk: AtomicUsize::new(64 * 1024),
             chunk_delay: Mutex::new(Duration::ZERO),
             in_place: AtomicBool::new(true),
+            first_byte: Mutex::new(Duration::ZERO),
         })
     }
 
@@ -106,6 +110,12 @@ impl FakeOrigin {
     /// Whether bodies can be read into place (default yes).
     pub fn set_in_place(&self, yes: bool) {
         self.in_place.store(yes, Relaxed);
+    }
+
+    /// Delay every GET's answer by `d` (S3's first-byte latency); the version it serves is
+    /// the one current when the GET was sent.
+    pub fn set_first_byte(&self, d: Duration) {
+        *self.first_byte.lock().unwrap() = d;
     }
 
     pub fn set_chunk_delay(&self, d: Duration) {
@@ -198,6 +208,22 @@ impl OriginFetch for FakeFetch {
     }
 
     async fn get(
+        &self,
+        range: RangeSpec,
+        if_match: Option<&str>,
+    ) -> Result<(ResponseHead, FakeBody), Error> {
+        let answer = self.answer(range, if_match);
+        let delay = *self.origin.first_byte.lock().unwrap();
+        if !delay.is_zero() {
+            monoio::time::sleep(delay).await;
+        }
+        answer
+    }
+}
+
+impl FakeFetch {
+    /// The answer to a GET sent now.
+    fn answer(
         &self,
         range: RangeSpec,
         if_match: Option<&str>,

@@ -23,6 +23,7 @@ use std::time::Instant;
 
 use bytes::{Buf, Bytes};
 
+use super::early::{self, EarlyGet};
 use super::fetch::{FetchBody, OriginFetch};
 use super::retry::{backoff, MAX_ATTEMPTS};
 use super::ReadEnv;
@@ -30,6 +31,7 @@ use crate::cache::meta::parse_content_range;
 use crate::cache::range::RangeSpec;
 use crate::cache::{BlockFill, DiskTier, ObjectId, Permit, SegmentWriter, Source};
 use crate::error::{Error, ErrorKind, Side};
+use crate::http::ResponseHead;
 use crate::WorkerMetrics;
 
 /// The object version a fill is for.
@@ -165,6 +167,9 @@ pub(crate) struct Filler<F: OriginFetch> {
     /// One past the last object byte this filler may ask for.
     run_end: u64,
     body: Option<OpenBody<F::Body>>,
+    /// A GET sent before the ETag was known, used when this filler first needs a body at its
+    /// first byte.
+    early: Option<EarlyGet<F::Body>>,
     /// The open body broke off while being read into place: the next GET resumes it.
     resuming: bool,
     /// Set once a failure was final: later segments fail with it at once.
@@ -187,9 +192,16 @@ impl<F: OriginFetch> Filler<F> {
             target,
             run_end,
             body: opened,
+            early: None,
             resuming: false,
             failed: None,
         }
+    }
+
+    /// This filler starts from `early`'s answer if it fits (see [`early`]).
+    pub(crate) fn with_early(mut self, early: Option<EarlyGet<F::Body>>) -> Self {
+        self.early = early;
+        self
     }
 
     /// Start a task that fills the steps of a run whose first block is `first_block`; returns
@@ -420,8 +432,21 @@ impl<F: OriginFetch> Filler<F> {
         }
     }
 
-    /// Ask the origin for `[at, run_end)` of the object version, retrying transient failures.
+    /// Ask the origin for `[at, run_end)` of the object version, retrying transient failures;
+    /// or take the answer of the early GET sent for `at`, when it is one of this version.
     async fn open(&mut self, at: u64, resuming: bool, attempts: &mut u32) -> Result<(), Error> {
+        if let Some(e) = self.early.take().filter(|e| e.first() == at) {
+            match e.answer().await {
+                // Without an ETag the answer's version is unknown: not used.
+                (Ok((head, body)), sent) if head.header_str("etag").is_some() => {
+                    if self.accept(head, body, at, sent)?.is_some() {
+                        return Ok(());
+                    }
+                    early::unused(&self.env);
+                }
+                _ => early::unused(&self.env),
+            }
+        }
         let m = self.env.metrics();
         WorkerMetrics::add(&m.fill_requests, 1);
         if resuming {
@@ -440,6 +465,29 @@ impl<F: OriginFetch> Filler<F> {
             Ok(x) => x,
             Err(e) => return self.pause_before_retry(attempts, e).await,
         };
+        let status = head.status();
+        match self.accept(head, body, at, sent)? {
+            Some(()) => Ok(()),
+            None => {
+                let e = Error::origin_status(status, "fill answered with another status");
+                self.pause_before_retry(attempts, e).await
+            }
+        }
+    }
+
+    /// Take `head` and `body`, the answer to a GET of this version from `at` sent at `sent`,
+    /// as this filler's open body: `Ok(Some(()))`. `Ok(None)` when the answer does not serve
+    /// `at` (another status, another range or size). An answer of another version (`412`, or
+    /// another ETag) means the object changed: its metadata is dropped and the fill fails as
+    /// [`ErrorKind::Changed`].
+    fn accept(
+        &mut self,
+        head: ResponseHead,
+        body: F::Body,
+        at: u64,
+        sent: Instant,
+    ) -> Result<Option<()>, Error> {
+        let t = &self.target;
         let same_version = head.header_str("etag").is_none_or(|e| e.trim() == &*t.etag);
         let served = match head.status() {
             206 => head
@@ -459,16 +507,9 @@ impl<F: OriginFetch> Filler<F> {
                 "object changed during the fill",
             ));
         }
-        match served {
-            Some((first, last)) => {
-                self.body = Some(OpenBody::new(body, first, last, sent));
-                Ok(())
-            }
-            None => {
-                let e = Error::origin_status(head.status(), "fill answered with another status");
-                self.pause_before_retry(attempts, e).await
-            }
-        }
+        Ok(served.map(|(first, last)| {
+            self.body = Some(OpenBody::new(body, first, last, sent));
+        }))
     }
 
     /// After a failure: wait out the backoff when another attempt is allowed, else return the

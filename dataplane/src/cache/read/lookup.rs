@@ -10,12 +10,13 @@
 use std::rc::Rc;
 use std::sync::Arc;
 
+use super::early::{self, EarlyGet};
 use super::fetch::OriginFetch;
 use super::filler::OpenBody;
 use super::retry::{backoff, MAX_ATTEMPTS};
 use super::ReadEnv;
 use crate::cache::flight::Flight;
-use crate::cache::range::RangeSpec;
+use crate::cache::range::{ByteRange, RangeSpec};
 use crate::cache::registry::Role;
 use crate::cache::{Lookup, ObjectId, ObjectMeta};
 use crate::error::{Error, ErrorKind, Side};
@@ -34,11 +35,14 @@ pub(crate) enum Ask {
 /// Metadata found for a read, and, when this request's own first fetch found it, the body of
 /// that fetch, positioned at the client's first byte, with the lookup still held: other
 /// requests for the object wait until this one has claimed the blocks that body fills (see
-/// [`MetaLead`]), so they join its fills instead of racing it with fills of their own.
+/// [`MetaLead`]), so they join its fills instead of racing it with fills of their own. When
+/// the object was cold, also the GETs this read sent for its first window while the lookup
+/// was in flight ([`early`]).
 pub(crate) struct Found<B> {
     pub meta: Arc<ObjectMeta>,
     pub opened: Option<OpenBody<B>>,
     pub lead: Option<MetaLead>,
+    pub early: Vec<EarlyGet<B>>,
 }
 
 /// A metadata lookup this request leads. Dropping it publishes the outcome to the requests
@@ -49,6 +53,9 @@ pub(crate) struct MetaLead {
     object: ObjectId,
     flight: Arc<Flight<Lookup>>,
     outcome: Option<Lookup>,
+    /// The first fetch's bytes, reserved against early GETs of other reads until the blocks
+    /// it fills are claimed.
+    _first_fetch: Vec<early::Reservation>,
 }
 
 impl Drop for MetaLead {
@@ -101,38 +108,80 @@ pub fn first_fetch_range(spec: RangeSpec, bs: u64) -> RangeSpec {
 /// The metadata of `object`, asking the origin with `ask` on a miss. `Ok(None)`: the origin
 /// did not answer a plain 200/206 (missing object, no permission, ...): the request is passed
 /// through for the origin's real answer.
+///
+/// `want` is the read's byte range when it has one before the size is known (not a suffix):
+/// when the object is cold (no metadata here, expired or not, and nothing on disk), the GETs
+/// of its first window that no other read of this lookup sent yet go out at once (see
+/// [`early`]), beside the lookup's own first fetch.
 pub(crate) async fn find<F: OriginFetch>(
     env: &Rc<ReadEnv>,
-    fetch: &F,
+    fetch: &Rc<F>,
     object: &ObjectId,
     ask: Ask,
+    want: Option<ByteRange>,
 ) -> Result<Option<Found<F::Body>>, Error> {
     let meta = &env.cache.meta;
     let m = env.metrics();
     let found = |meta| Ok(Some(meta_only(meta)));
+    let cold = || {
+        !meta.knows(object)
+            && !env
+                .cache
+                .disk
+                .as_ref()
+                .is_some_and(|d| d.holds_object(object))
+    };
+    let bs = env.cache.config().block_size;
+    let window = (env.cache.config().readahead_window / bs).max(1);
+    let plan = |want: ByteRange| early::first_window_runs(want, bs, window);
     if let Some(cached) = meta.get(object) {
         WorkerMetrics::add(&m.meta_hits, 1);
         return found(cached);
     }
-    match meta.claim(object) {
+    // A leader's first fetch and the rest of its first window, reserved against other reads'
+    // early GETs before any of them can follow its lookup (under the lookup registry's lock).
+    let mut lead_early = None;
+    let on_lead = || {
+        lead_early = match (want.filter(|_| cold()), ask) {
+            (Some(want), Ask::FirstFetch(RangeSpec::FromTo { first, last })) => {
+                let mut runs = plan(want);
+                runs.retain(|r| r.first > last);
+                Some((
+                    early::reserve(env, object, vec![ByteRange::new(first, last)]),
+                    early::reserve(env, object, runs),
+                ))
+            }
+            _ => None,
+        };
+    };
+    match meta.claim_with(object, on_lead) {
         Role::Ready(cached) => {
             WorkerMetrics::add(&m.meta_hits, 1);
             found(cached)
         }
         Role::Follow(flight) => {
             WorkerMetrics::add(&m.meta_misses, 1);
+            let early = match want.filter(|_| cold()) {
+                Some(want) => early::send(env, fetch, early::reserve(env, object, plan(want))),
+                None => Vec::new(),
+            };
             match flight.wait().await? {
-                Some(m) => found(m),
+                Some(meta) => Ok(Some(Found {
+                    early,
+                    ..meta_only(meta)
+                })),
                 None => Ok(None),
             }
         }
         Role::Lead(flight) => {
             WorkerMetrics::add(&m.meta_misses, 1);
+            let (first_reserved, companions) = lead_early.unzip();
             let mut lead = MetaLead {
                 env: env.clone(),
                 object: object.clone(),
                 flight,
                 outcome: None,
+                _first_fetch: first_reserved.unwrap_or_default(),
             };
             // Blocks of the object on disk (from before a restart, or evicted from RAM): learn
             // the current metadata with a HEAD, then read them, rather than GET them again.
@@ -149,8 +198,14 @@ pub(crate) async fn find<F: OriginFetch>(
                 ask => ask,
             };
             let result = match ask {
-                Ask::FirstFetch(range) => first_fetch(env, fetch, object, range).await,
-                Ask::Head => head_lookup(env, fetch, object)
+                Ask::FirstFetch(range) => {
+                    // The rest of the first window goes out beside the first fetch.
+                    let early = early::send(env, fetch, companions.unwrap_or_default());
+                    first_fetch(env, &**fetch, object, range)
+                        .await
+                        .map(|f| f.map(|f| Found { early, ..f }))
+                }
+                Ask::Head => head_lookup(env, &**fetch, object)
                     .await
                     .map(|m| m.map(meta_only)),
             };
@@ -191,9 +246,8 @@ async fn first_fetch<F: OriginFetch>(
                     let meta = Arc::new(meta);
                     env.cache.meta.insert(object.clone(), meta.clone(), epoch);
                     return Ok(Some(Found {
-                        meta,
                         opened: Some(OpenBody::new(body, got.first, got.last, sent)),
-                        lead: None,
+                        ..meta_only(meta)
                     }));
                 }
                 _ if is_server_error(&resp) => {
@@ -223,6 +277,7 @@ fn meta_only<B>(meta: Arc<ObjectMeta>) -> Found<B> {
         meta,
         opened: None,
         lead: None,
+        early: Vec::new(),
     }
 }
 

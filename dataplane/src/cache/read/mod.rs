@@ -15,6 +15,7 @@
 //! - dropping a [`BodyStream`] releases everything it claimed; fills other requests read
 //!   still complete.
 
+pub mod early;
 pub mod fetch;
 mod filler;
 mod lookup;
@@ -126,9 +127,17 @@ pub async fn open<F: OriginFetch>(
         Some(spec) => Ask::FirstFetch(lookup::first_fetch_range(spec, bs)),
         None => Ask::FirstFetch(lookup::first_fetch_range(RangeSpec::From { first: 0 }, bs)),
     };
+    // Early GETs (see `early`) only for ranges with both ends: an open-ended read of a small
+    // object would send GETs past its end.
+    let want = match (ask, req.range) {
+        (Ask::FirstFetch(_), Some(RangeSpec::FromTo { first, last })) if first <= last => {
+            Some(ByteRange::new(first, last))
+        }
+        _ => None,
+    };
     let mut replanned = false;
     loop {
-        let Some(found) = lookup::find(env, &*fetch, &req.object, ask).await? else {
+        let Some(found) = lookup::find(env, &fetch, &req.object, ask, want).await? else {
             return Ok(Answer::PassThrough);
         };
         let meta = found.meta;
@@ -173,6 +182,7 @@ pub async fn open<F: OriginFetch>(
             target.clone(),
             body_range,
             found.opened,
+            found.early,
             req.budget_wait,
         );
         // Claim the blocks this read fills before other requests for the object (waiting on

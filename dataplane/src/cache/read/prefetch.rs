@@ -123,11 +123,13 @@ fn start<F: OriginFetch>(
     let mut run: Option<(Feed, u64, u64)> = None; // (feed, next block, blocks left in it)
     for index in span.indices() {
         let key = BlockKey::new(target.object.clone(), target.etag.clone(), index);
-        if cache.holds(&key) {
+        let bytes = block_bytes(index, bs, target.size);
+        // Cached, or a read's early GET is bringing it (that read claims it when it goes on).
+        if cache.holds(&key) || cache.early.covers(&target.object, bytes.first, bytes.last) {
             run = None;
             continue;
         }
-        let len = block_bytes(index, bs, target.size).len();
+        let len = bytes.len();
         let Some(permit) = cache.budget.try_acquire_within(len, limit) else {
             cache.prefetch.cancelled(span.last_block - index + 1);
             return Some(index * bs);

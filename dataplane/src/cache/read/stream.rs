@@ -9,6 +9,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use monoio::task::JoinHandle;
 
+use super::early::EarlyGet;
 use super::fetch::OriginFetch;
 use super::filler::{Feed, Filler, OpenBody, Step, Target};
 use super::ReadEnv;
@@ -19,7 +20,7 @@ use crate::WorkerMetrics;
 
 /// Most blocks one origin GET of a run asks for: a long sequential read is fetched in runs of
 /// this many blocks, one request each.
-const MAX_RUN_BLOCKS: u64 = 64;
+pub(super) const MAX_RUN_BLOCKS: u64 = 64;
 
 /// Most origin GETs a demand read spreads its window over. One S3 stream delivers 80-100 MB/s
 /// after a first byte of tens of milliseconds, so a client reading many missing blocks (a
@@ -43,7 +44,7 @@ pub(super) const MIN_SPLIT_BYTES: u64 = 2 << 20;
 /// split (or a window of fewer than two minimum runs) is one run of up to [`MAX_RUN_BLOCKS`].
 /// The cost: with the defaults (1 MiB blocks, 8 MiB window) a long cold read sends one origin
 /// GET per 2 MiB instead of one per 64 MiB; every byte is still fetched once.
-fn run_blocks(missing: u64, window: u64, bs: u64) -> u64 {
+pub(super) fn run_blocks(missing: u64, window: u64, bs: u64) -> u64 {
     let min = MIN_SPLIT_BYTES.div_ceil(bs).max(1);
     let visible = missing.min(window);
     let streams = (visible / min).min(SPLIT_STREAMS);
@@ -108,6 +109,8 @@ pub struct BodyStream<F: OriginFetch> {
     run: Option<Run>,
     /// A body already open at the client's first byte (the cold first fetch).
     opened: Option<OpenBody<F::Body>>,
+    /// GETs sent before the ETag was known, each for the run starting at its first byte.
+    early: Vec<EarlyGet<F::Body>>,
     budget_wait: Duration,
     peeked: Option<Bytes>,
     /// Blocks claimed so far, and how many of them were in the store.
@@ -124,6 +127,7 @@ impl<F: OriginFetch> BodyStream<F> {
         target: Rc<Target>,
         range: ByteRange,
         opened: Option<OpenBody<F::Body>>,
+        early: Vec<EarlyGet<F::Body>>,
         budget_wait: Duration,
     ) -> Self {
         let bs = target.block_size;
@@ -142,6 +146,7 @@ impl<F: OriginFetch> BodyStream<F> {
             front_off: 0,
             run: None,
             opened,
+            early,
             budget_wait,
             peeked: None,
             claimed: 0,
@@ -445,6 +450,13 @@ impl<F: OriginFetch> BodyStream<F> {
                 let cache = &self.env.cache;
                 let bs = self.target.block_size;
                 let opened = self.opened.take();
+                // An early GET for this run: it starts in the run's first block.
+                let early = self
+                    .early
+                    .iter()
+                    .position(|e| e.first() / bs == index)
+                    .filter(|_| opened.is_none())
+                    .map(|i| self.early.swap_remove(i));
                 let mut last = index;
                 while last < self.last_block && last + 1 - index < MAX_RUN_BLOCKS {
                     let key = BlockKey::new(
@@ -457,12 +469,18 @@ impl<F: OriginFetch> BodyStream<F> {
                     }
                     last += 1;
                 }
-                last = match &opened {
-                    Some(body) => last.min((body.end() - 1) / bs).max(index),
-                    None => index + run_blocks(last + 1 - index, self.window_blocks as u64, bs) - 1,
+                last = match (&opened, &early) {
+                    (Some(body), _) => last.min((body.end() - 1) / bs).max(index),
+                    (None, Some(e)) => last.min(e.last() / bs).max(index),
+                    (None, None) => {
+                        index + run_blocks(last + 1 - index, self.window_blocks as u64, bs) - 1
+                    }
                 };
                 let run_end = (last + 1) * bs;
-                let feed = self.filler(run_end, opened).spawn_run(index);
+                let feed = self
+                    .filler(run_end, opened)
+                    .with_early(early)
+                    .spawn_run(index);
                 // Replacing a run closes the old one's feed: it finishes what it was handed.
                 self.run = Some(Run {
                     feed,
