@@ -36,20 +36,6 @@ fn early(m: &Metrics) -> (u64, u64) {
     )
 }
 
-/// The byte spans the origin was asked for, sorted.
-fn spans(origin: &FakeOrigin) -> Vec<(u64, u64)> {
-    let mut v: Vec<_> = origin
-        .gets()
-        .iter()
-        .map(|g| match g.range {
-            RangeSpec::FromTo { first, last } => (first, last),
-            r => panic!("not a closed range: {r:?}"),
-        })
-        .collect();
-    v.sort();
-    v
-}
-
 #[monoio::test_all(timer_enabled = true)]
 async fn readers_of_a_cold_object_send_their_gets_beside_the_lookup() {
     let (cache, metrics, origin) = (cache(), Arc::new(Metrics::new(1)), FakeOrigin::new());
@@ -76,7 +62,7 @@ async fn readers_of_a_cold_object_send_their_gets_beside_the_lookup() {
     let gets = origin.gets();
     assert!(gets.iter().all(|g| g.if_match.is_none()), "{gets:?}");
     let want: Vec<(u64, u64)> = (0..8).map(|i| (i * 2 * BS, (i + 1) * 2 * BS - 1)).collect();
-    assert_eq!(spans(&origin), want);
+    assert_eq!(origin.get_spans(), want);
     assert_eq!(early(&metrics), (7, 0), "(early GETs, unused)");
     assert_eq!(origin.heads(), 0);
 }
@@ -110,7 +96,7 @@ async fn readers_of_one_cold_range_share_one_set_of_early_gets() {
         assert_eq!(got, data[WINDOW as usize..]);
     }
     settle(&cache).await;
-    assert_eq!(spans(&origin).len(), 8, "each byte asked for once");
+    assert_eq!(origin.get_spans().len(), 8, "each byte asked for once");
     assert_eq!(early(&metrics), (7, 0), "(early GETs, unused)");
 }
 
@@ -211,7 +197,7 @@ async fn read_ahead_leaves_the_bytes_of_early_gets_to_their_readers() {
     let (sent, unused) = early(&metrics);
     assert_eq!((sent, unused), (15, 0), "(early GETs, unused)");
     // Read-ahead fetched only past the readers' bytes, each byte once.
-    let spans = spans(&origin);
+    let spans = origin.get_spans();
     for w in spans.windows(2) {
         assert!(
             w[1].0 > w[0].1,

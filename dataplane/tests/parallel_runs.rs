@@ -174,14 +174,7 @@ async fn a_long_first_read_sends_its_whole_first_window_at_once() {
     // The rest of the window goes out beside it, before the ETag is known (no If-Match),
     // in runs on block boundaries, each byte once; every early GET was used.
     assert!(gets.iter().all(|g| g.if_match.is_none()), "{gets:?}");
-    let mut spans: Vec<(u64, u64)> = gets
-        .iter()
-        .map(|g| match g.range {
-            RangeSpec::FromTo { first, last } => (first, last),
-            r => panic!("not a closed range: {r:?}"),
-        })
-        .collect();
-    spans.sort();
+    let spans = origin.get_spans();
     assert!(spans.iter().all(|&(_, b)| (b + 1) % BS == 0), "{spans:?}");
     assert_eq!(disjoint_bytes(&spans), WINDOW);
     assert_eq!(counter(&metrics, |m| m.early_fetches.load(Relaxed)), 3);

@@ -126,6 +126,21 @@ impl FakeOrigin {
         self.gets.lock().unwrap().clone()
     }
 
+    /// The byte spans (first, last as asked) of every GET so far, sorted; each must be a
+    /// closed range.
+    pub fn get_spans(&self) -> Vec<(u64, u64)> {
+        let mut v: Vec<_> = self
+            .gets()
+            .iter()
+            .map(|g| match g.range {
+                RangeSpec::FromTo { first, last } => (first, last),
+                r => panic!("not a closed range: {r:?}"),
+            })
+            .collect();
+        v.sort();
+        v
+    }
+
     pub fn heads(&self) -> u64 {
         self.heads.load(Relaxed)
     }
