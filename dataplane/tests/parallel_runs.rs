@@ -17,7 +17,8 @@ use rangecache_dataplane::cache::Cache;
 use rangecache_dataplane::{ErrorKind, Metrics};
 use support::fake_origin::{FakeOrigin, Fault, SeenGet};
 use support::pipeline::{
-    self, block_on, counter, env, from_to, read_all, read_on_workers, request, settle,
+    self, block_on, counter, disjoint_bytes, env, from_to, read_all, read_on_workers, request,
+    settle,
 };
 
 const BS: u64 = 1 << 20;
@@ -70,19 +71,6 @@ fn fill_spans(gets: &[SeenGet], etag: &str, size: u64) -> Vec<(u64, u64)> {
         .collect();
     spans.sort();
     spans
-}
-
-/// How many bytes `spans` cover, checked not to overlap: one reader asks for each byte once.
-fn disjoint_bytes(spans: &[(u64, u64)]) -> u64 {
-    for w in spans.windows(2) {
-        assert!(
-            w[1].0 > w[0].1,
-            "overlapping fills {:?} and {:?}",
-            w[0],
-            w[1]
-        );
-    }
-    spans.iter().map(|(a, b)| b - a + 1).sum()
 }
 
 #[monoio::test_all(timer_enabled = true)]

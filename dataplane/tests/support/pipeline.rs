@@ -162,6 +162,19 @@ pub async fn assert_stored(
     );
 }
 
+/// How many bytes `spans` (sorted) cover, checked not to overlap: each byte asked for once.
+pub fn disjoint_bytes(spans: &[(u64, u64)]) -> u64 {
+    for w in spans.windows(2) {
+        assert!(
+            w[1].0 > w[0].1,
+            "overlapping fills {:?} and {:?}",
+            w[0],
+            w[1]
+        );
+    }
+    spans.iter().map(|(a, b)| b - a + 1).sum()
+}
+
 /// A counter summed over every worker.
 pub fn counter(m: &Metrics, f: impl Fn(&WorkerMetrics) -> u64) -> u64 {
     (0..m.len()).map(|i| f(m.worker(i))).sum()
