@@ -476,6 +476,9 @@ impl Env {
                 if let Some(p) = &summary.prefetch {
                     eprintln!("      prefetch: {}", p.line());
                 }
+                if let Some(e) = summary.early.filter(|e| e.sent > 0) {
+                    eprintln!("      early GETs (cold objects): {}", e.line());
+                }
                 if let Some(w) = &summary.worker_requests {
                     eprintln!("      requests per worker: {}", worker_split(w));
                 }

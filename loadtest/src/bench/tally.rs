@@ -4,7 +4,9 @@
 use super::rangecache::{CacheCounters, Rangecache};
 use super::round::{new_histogram, RoundResult};
 use super::TargetKind;
-use crate::report::{cdf_points, FaultCounts, Latency, PrefetchCounts, RoundSummary, TargetReport};
+use crate::report::{
+    cdf_points, EarlyCounts, FaultCounts, Latency, PrefetchCounts, RoundSummary, TargetReport,
+};
 use crate::sim::StatsSnapshot;
 
 /// rangecache's counters at one moment (one `/cache/stats` and one `/metrics` scrape).
@@ -22,6 +24,8 @@ pub struct RcSample {
     pub resumes: Option<u64>,
     /// The `rangecache_prefetch_*` counters (`None`: not exported by this build).
     pub prefetch: Option<PrefetchCounts>,
+    /// The `rangecache_early_fetches*` counters (`None`: not exported by this build).
+    pub early: Option<EarlyCounts>,
     /// `rangecache_requests_total` per worker, in worker order: how `SO_REUSEPORT` spread
     /// the clients' connections, and so the work, over the cores.
     pub worker_requests: Vec<u64>,
@@ -48,6 +52,12 @@ impl RcSample {
                         .unwrap_or(0),
                     cancelled: m.sum("rangecache_prefetch_cancelled_total").unwrap_or(0),
                 }),
+            early: m
+                .sum("rangecache_early_fetches_total")
+                .map(|sent| EarlyCounts {
+                    sent,
+                    unused: m.sum("rangecache_early_fetches_unused_total").unwrap_or(0),
+                }),
             worker_requests: m
                 .by_label("rangecache_requests_total", "worker")
                 .into_iter()
@@ -71,6 +81,9 @@ impl RcSample {
             prefetch: self
                 .prefetch
                 .map(|p| p.since(&earlier.prefetch.unwrap_or_default())),
+            early: self
+                .early
+                .map(|e| e.since(&earlier.early.unwrap_or_default())),
             worker_requests: self
                 .worker_requests
                 .iter()
@@ -131,6 +144,7 @@ pub fn summarize_round(
             .map(|c| c.worker_requests.clone())
             .filter(|w| !w.is_empty()),
         prefetch: rc.and_then(|c| c.prefetch),
+        early: rc.and_then(|c| c.early),
         first_byte: Latency::of(&r.first_byte),
         faults: FaultCounts {
             origin_503s: sim.map(|s| s.injected_errors),
@@ -237,6 +251,7 @@ mod tests {
                 used: 30,
                 ..PrefetchCounts::default()
             }),
+            early: Some(EarlyCounts { sent: 9, unused: 2 }),
             worker_requests: vec![70, 30],
         };
         let b = RcSample {
@@ -246,6 +261,7 @@ mod tests {
             retries: Some(1),
             resumes: None,
             prefetch: None,
+            early: Some(EarlyCounts { sent: 4, unused: 2 }),
             worker_requests: vec![20],
         };
         let d = a.since(&b);
@@ -253,6 +269,7 @@ mod tests {
         assert_eq!((d.origin_requests, d.fill_bytes), (5, 60));
         assert_eq!((d.retries, d.resumes), (Some(3), None));
         assert_eq!(d.prefetch.map(|p| (p.fetched, p.used)), Some((50, 30)));
+        assert_eq!(d.early, Some(EarlyCounts { sent: 5, unused: 0 }));
         assert_eq!(
             d.worker_requests,
             [50, 30],

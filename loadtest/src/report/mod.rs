@@ -10,7 +10,7 @@ pub mod table;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
-pub use prefetch::PrefetchCounts;
+pub use prefetch::{EarlyCounts, PrefetchCounts};
 
 /// Latency percentiles in milliseconds.
 #[derive(Debug, Clone, Copy, Default, Serialize, PartialEq)]
@@ -122,6 +122,8 @@ pub struct RoundSummary {
     pub worker_requests: Option<Vec<u64>>,
     /// rangecache's prefetch counters during the round (rangecache targets).
     pub prefetch: Option<PrefetchCounts>,
+    /// rangecache's early GETs during the round (rangecache targets of a build that has them).
+    pub early: Option<EarlyCounts>,
     /// Time to the first body byte.
     pub first_byte: Latency,
     /// Origin faults and their handling during the round.
@@ -401,6 +403,7 @@ mod tests {
                     hit_ratio: None,
                     worker_requests: None,
                     prefetch: None,
+                    early: None,
                     first_byte: Latency::default(),
                     faults: FaultCounts::default(),
                 })

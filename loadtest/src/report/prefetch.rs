@@ -1,5 +1,7 @@
 //! rangecache's prefetch accounting over a round: what it fetched ahead, how much of that a
-//! client then read (the hit share), and how much it fetched for nothing (the over-fetch).
+//! client then read (the hit share), and how much it fetched for nothing (the over-fetch);
+//! and its early GETs (sent for cold objects before their ETag was known), and how many of
+//! those it dropped unused.
 
 use serde::Serialize;
 
@@ -67,6 +69,31 @@ impl PrefetchCounts {
             fmt_bytes(self.unread_evicted),
             self.cancelled
         )
+    }
+}
+
+/// Deltas of rangecache's early-GET counters (`/metrics`) over a round.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct EarlyCounts {
+    /// `rangecache_early_fetches_total`.
+    pub sent: u64,
+    /// `rangecache_early_fetches_unused_total`: of those, dropped unread.
+    pub unused: u64,
+}
+
+impl EarlyCounts {
+    /// Counter-wise `self - earlier`.
+    pub fn since(&self, earlier: &EarlyCounts) -> EarlyCounts {
+        EarlyCounts {
+            sent: self.sent.saturating_sub(earlier.sent),
+            unused: self.unused.saturating_sub(earlier.unused),
+        }
+    }
+
+    /// One line: "40 sent, 2 unused (5.0%)".
+    pub fn line(&self) -> String {
+        let share = self.unused as f64 * 100.0 / self.sent.max(1) as f64;
+        format!("{} sent, {} unused ({share:.1}%)", self.sent, self.unused)
     }
 }
 
