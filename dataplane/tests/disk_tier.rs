@@ -14,6 +14,7 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use rangecache_dataplane::cache::disk::FILE_NAME;
+use rangecache_dataplane::cache::range::RangeSpec;
 use rangecache_dataplane::cache::read::ReadEnv;
 use rangecache_dataplane::cache::{Cache, DiskConfig, DiskTier};
 use rangecache_dataplane::Metrics;
@@ -247,6 +248,56 @@ async fn a_damaged_block_on_disk_is_fetched_from_the_origin_instead() {
     settle(&cache).await;
     let disk = cache.disk.as_ref().unwrap().stats();
     assert_eq!((disk.checksum_failures, disk.hits), (4, 0));
+    // The blocks' first pieces went to the client from disk before the damaged one was
+    // read; what the cache kept is still each block whole and right.
+    let gets_now = origin.gets().len();
+    let again = read_all(&env, &origin, &request("obj", from_to(0, 4 * BS - 1)))
+        .await
+        .unwrap()
+        .1;
+    assert_eq!(again, data, "the stored blocks");
+    assert_eq!(origin.gets().len(), gets_now, "served from RAM");
+}
+
+#[monoio::test_all(timer_enabled = true)]
+async fn a_block_damaged_past_its_first_pieces_is_finished_from_the_origin() {
+    // 1 MiB blocks are read from disk in pieces, each handed on once it checks out: damage
+    // past the first pieces is found after they went to the client.
+    const MIB: u64 = 1 << 20;
+    let dir = Dir::new("damage-late");
+    let origin = FakeOrigin::new();
+    let data = FakeOrigin::pattern(2 * MIB as usize, 5);
+    origin.put("obj", data.clone());
+    warm_disk(&dir, MIB, &origin, "obj", 2 * MIB).await;
+    let damaged_at = 3 * MIB / 4 + 100;
+    damage(&dir, MIB, 2, damaged_at);
+
+    let cache = cache_of(&dir, MIB, 64 << 20, 32 << 20);
+    let env = ReadEnv::new(cache.clone(), Arc::new(Metrics::new(1)), 0);
+    let gets_before = origin.gets().len();
+    let req = request("obj", from_to(0, 2 * MIB - 1));
+    let got = read_all(&env, &origin, &req).await.unwrap().1;
+    assert_eq!(got, data, "never a damaged byte");
+    settle(&cache).await;
+    let disk = cache.disk.as_ref().unwrap().stats();
+    assert_eq!((disk.checksum_failures, disk.hits), (2, 0));
+    // Each block's checked pieces came from disk; only the rest, from the damaged piece's
+    // start, came from the origin.
+    let piece = rangecache_dataplane::cache::disk::PIECE as u64;
+    let refills: Vec<u64> = origin.gets()[gets_before..]
+        .iter()
+        .filter(|g| g.if_match.is_some())
+        .map(|g| match g.range {
+            RangeSpec::FromTo { first, .. } => first % MIB,
+            r => panic!("{r:?}"),
+        })
+        .collect();
+    assert_eq!(refills, [damaged_at / piece * piece; 2], "{refills:?}");
+    // What the cache kept is each block whole and right.
+    let gets_now = origin.gets().len();
+    let again = read_all(&env, &origin, &req).await.unwrap().1;
+    assert_eq!(again, data, "the stored blocks");
+    assert_eq!(origin.gets().len(), gets_now, "served from RAM");
 }
 
 #[monoio::test_all(timer_enabled = true)]

@@ -400,8 +400,26 @@ impl SegmentWriter {
     /// nothing. For a writer that has not pushed; `block` must be its whole segment.
     pub fn complete_with(mut self, block: Bytes) -> bool {
         debug_assert!(self.written == 0 && block.len() == self.remaining());
-        self.written += block.len();
-        self.fill.push(self.seg, block.clone());
+        self.publish(block.clone());
+        self.settle(Some(block))
+    }
+
+    /// Hand readers the next bytes of the segment, `piece`, in a buffer of its own (a part
+    /// of a disk read), copying nothing. For a writer that has neither pushed nor lent:
+    /// finish with [`SegmentWriter::complete_as`] and the whole block those pieces are parts
+    /// of, or, if the rest cannot come from there, call [`SegmentWriter::lost`] before
+    /// writing the rest any other way.
+    pub fn publish(&mut self, piece: Bytes) {
+        debug_assert!(self.region.is_none() && piece.len() <= self.remaining());
+        self.written += piece.len();
+        self.fill.push(self.seg, piece);
+    }
+
+    /// Complete a segment written by [`SegmentWriter::publish`] alone: `block` is the whole
+    /// block, in the one buffer the published pieces are parts of, for readers that come
+    /// later and for the store.
+    pub fn complete_as(self, block: Bytes) -> bool {
+        debug_assert!(self.remaining() == 0 && block.len() == self.range.len());
         self.settle(Some(block))
     }
 

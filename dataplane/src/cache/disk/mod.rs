@@ -47,7 +47,7 @@ use self::admission::{Admission, Reuse};
 pub use self::direct::IoMode;
 use self::format::{slot_size, SlotError};
 use self::index::{Index, Loc};
-pub use self::read::read_on_blocking_pool;
+pub use self::read::{read_on_blocking_pool, PIECE};
 pub use self::recover::FILE_NAME;
 use self::writer::Job;
 use super::buf::BufPool;

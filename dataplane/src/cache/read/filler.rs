@@ -257,12 +257,21 @@ impl<F: OriginFetch> Filler<F> {
     ) {
         monoio::spawn(async move {
             let len = writer.remaining();
-            match disk.read_range(writer.key(), 0..len, len).await {
-                Some((_, block)) => {
-                    writer.set_source(Source::Disk);
-                    writer.complete_with(block);
+            writer.set_source(Source::Disk);
+            let key = writer.key().clone();
+            match disk.read_pieces(&key, len, |p| writer.publish(p)).await {
+                Some(block) => {
+                    writer.complete_as(block);
                 }
-                None => self.fill_alone(writer, index).await,
+                None => {
+                    // Checked pieces may have gone to readers: the rest goes into a buffer
+                    // of its own, from the origin.
+                    if writer.remaining() < len {
+                        writer.lost();
+                    }
+                    writer.set_source(Source::Origin);
+                    self.fill_alone(writer, index).await
+                }
             }
             drop(permit);
         });
