@@ -95,7 +95,8 @@ fn one_miss_is_fetched_once_for_readers_on_two_workers() {
     assert_eq!(
         fetched,
         8 * BS,
-        "every byte fetched once, whichever worker led"
+        "every byte fetched once, whichever worker led; origin saw {:?}",
+        origin.gets()
     );
     assert!(origin.heads() == 0);
 }

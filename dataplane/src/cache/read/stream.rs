@@ -434,6 +434,10 @@ impl<F: OriginFetch> BodyStream<F> {
     /// by it (`step`), or skipped.
     fn push(&mut self, slot: Slot, step: Option<Step>) {
         let index = self.next_claim;
+        // An early GET for a block already claimed can no longer start a run: drop it now
+        // (closing its connection) rather than hold it to the end of the response.
+        let bs = self.target.block_size;
+        self.early.retain(|e| e.first() / bs >= index);
         self.claimed += 1;
         self.held += u64::from(matches!(slot, Slot::Hit(_)));
         self.next_claim += 1;
@@ -448,7 +452,6 @@ impl<F: OriginFetch> BodyStream<F> {
                 // filled, and the client wants. A body already open (the cold first fetch)
                 // serves the blocks it was asked for, unsplit: they are requested already.
                 let cache = &self.env.cache;
-                let bs = self.target.block_size;
                 let opened = self.opened.take();
                 // An early GET for this run: it starts in the run's first block.
                 let early = self
