@@ -92,14 +92,7 @@ impl DiskTier {
         }
         let mut got = Vec::with_capacity(2);
         for read in reads {
-            match read {
-                Ok(region) => got.push(region.into_bytes()),
-                // The file ends inside the slot: a write torn by a crash.
-                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
-                    return self.rejected(key, loc, SlotError::DataChecksum)
-                }
-                Err(e) => return self.read_failed(key, &e),
-            }
+            got.push(self.read_bytes(key, loc, read)?);
         }
         let page = got[0].slice(..HEADER);
         let data = match start {
@@ -111,7 +104,6 @@ impl DiskTier {
         if let Err(e) = checked {
             return self.rejected(key, loc, e);
         }
-        drop((got, data));
         shared.counters.hits.add(1);
         if start > 0 || end < len {
             shared.counters.part_hits.add(1);
@@ -173,13 +165,8 @@ impl DiskTier {
         let mut page = None;
         for (i, region) in regions.into_iter().enumerate() {
             let at = base + region.start() as u64;
-            let got = match read_at(&self.shared, &file, region, at).await {
-                Ok(region) => region.into_bytes(),
-                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
-                    return self.rejected(key, loc, SlotError::DataChecksum)
-                }
-                Err(e) => return self.read_failed(key, &e),
-            };
+            let read = read_at(&self.shared, &file, region, at).await;
+            let got = self.read_bytes(key, loc, read)?;
             let start = i * piece;
             let end = (start + piece).min(len);
             let data = match i {
@@ -197,7 +184,6 @@ impl DiskTier {
             }
             sink(data);
         }
-        drop(page);
         shared.counters.hits.add(1);
         let read: usize = ranges.iter().map(|r| r.len()).sum();
         shared.counters.read_bytes.add(read as u64);
@@ -205,6 +191,19 @@ impl DiskTier {
             .whole(HEADER..HEADER + len)
             .expect("every region came back");
         Some(exact(all, shared.slot_size as usize))
+    }
+
+    /// The bytes of a read of block `key` at `loc` that came back; `None` (counted) when it
+    /// failed, or when the file ended inside the slot (a write torn by a crash: the slot is
+    /// dropped as damaged).
+    fn read_bytes(&self, key: &BlockKey, loc: Loc, read: io::Result<Region>) -> Option<Bytes> {
+        match read {
+            Ok(region) => Some(region.into_bytes()),
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                self.rejected(key, loc, SlotError::DataChecksum)
+            }
+            Err(e) => self.read_failed(key, &e),
+        }
     }
 
     /// What was read did not check out: a slot reused while it was read is a plain miss; one

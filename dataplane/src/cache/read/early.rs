@@ -49,27 +49,24 @@ use crate::WorkerMetrics;
 
 /// An origin GET sent before the object's ETag was known.
 pub(crate) struct EarlyGet<B> {
-    /// Object offset of its first byte.
-    first: u64,
-    /// Object offset of the last byte it asked for (the origin may clamp it).
-    last: u64,
     /// When it was sent.
     sent: Instant,
     /// Its answer, once its head arrives; `None` once taken.
     answer: Option<JoinHandle<Result<(ResponseHead, B), Error>>>,
-    /// Its bytes, reserved until it is dropped (adopted or not).
-    _reserved: Reservation,
+    /// The bytes it asked for (the origin may clamp the end), reserved until it is dropped
+    /// (adopted or not).
+    reserved: Reservation,
 }
 
 impl<B: 'static> EarlyGet<B> {
     /// Object offset of its first byte.
     pub(crate) fn first(&self) -> u64 {
-        self.first
+        self.reserved.range.start
     }
 
     /// Object offset of the last byte it asked for.
     pub(crate) fn last(&self) -> u64 {
-        self.last
+        self.reserved.range.end - 1
     }
 
     /// Its answer (waiting for the head if it has not arrived), and when it was sent. The
@@ -90,7 +87,7 @@ impl<B> Drop for EarlyGet<B> {
     /// closing its connection.
     fn drop(&mut self) {
         if self.answer.is_some() {
-            unused(&self._reserved.env);
+            unused(&self.reserved.env);
         }
     }
 }
@@ -253,14 +250,14 @@ pub(crate) fn send<F: OriginFetch>(
             WorkerMetrics::add(&m.fill_requests, 1);
             WorkerMetrics::add(&m.early_fetches, 1);
             let fetch = fetch.clone();
-            let (first, last) = (r.range.start, r.range.end - 1);
-            let range = RangeSpec::FromTo { first, last };
+            let range = RangeSpec::FromTo {
+                first: r.range.start,
+                last: r.range.end - 1,
+            };
             EarlyGet {
-                first,
-                last,
                 sent: Instant::now(),
                 answer: Some(monoio::spawn(async move { fetch.get(range, None).await })),
-                _reserved: r,
+                reserved: r,
             }
         })
         .collect()

@@ -448,7 +448,7 @@ impl<F: OriginFetch> Filler<F> {
             match e.answer().await {
                 // Without an ETag the answer's version is unknown: not used.
                 (Ok((head, body)), sent) if head.header_str("etag").is_some() => {
-                    if self.accept(head, body, at, sent)?.is_some() {
+                    if self.accept(head, body, at, sent)? {
                         return Ok(());
                     }
                     early::unused(&self.env);
@@ -475,17 +475,15 @@ impl<F: OriginFetch> Filler<F> {
             Err(e) => return self.pause_before_retry(attempts, e).await,
         };
         let status = head.status();
-        match self.accept(head, body, at, sent)? {
-            Some(()) => Ok(()),
-            None => {
-                let e = Error::origin_status(status, "fill answered with another status");
-                self.pause_before_retry(attempts, e).await
-            }
+        if self.accept(head, body, at, sent)? {
+            return Ok(());
         }
+        let e = Error::origin_status(status, "fill answered with another status");
+        self.pause_before_retry(attempts, e).await
     }
 
     /// Take `head` and `body`, the answer to a GET of this version from `at` sent at `sent`,
-    /// as this filler's open body: `Ok(Some(()))`. `Ok(None)` when the answer does not serve
+    /// as this filler's open body: `Ok(true)`. `Ok(false)` when the answer does not serve
     /// `at` (another status, another range or size). An answer of another version (`412`, or
     /// another ETag) means the object changed: its metadata is dropped and the fill fails as
     /// [`ErrorKind::Changed`].
@@ -495,7 +493,7 @@ impl<F: OriginFetch> Filler<F> {
         body: F::Body,
         at: u64,
         sent: Instant,
-    ) -> Result<Option<()>, Error> {
+    ) -> Result<bool, Error> {
         let t = &self.target;
         let same_version = head.header_str("etag").is_none_or(|e| e.trim() == &*t.etag);
         let served = match head.status() {
@@ -516,9 +514,11 @@ impl<F: OriginFetch> Filler<F> {
                 "object changed during the fill",
             ));
         }
-        Ok(served.map(|(first, last)| {
-            self.body = Some(OpenBody::new(body, first, last, sent));
-        }))
+        let Some((first, last)) = served else {
+            return Ok(false);
+        };
+        self.body = Some(OpenBody::new(body, first, last, sent));
+        Ok(true)
     }
 
     /// After a failure: wait out the backoff when another attempt is allowed, else return the

@@ -123,14 +123,13 @@ pub(crate) async fn find<F: OriginFetch>(
     let meta = &env.cache.meta;
     let m = env.metrics();
     let found = |meta| Ok(Some(meta_only(meta)));
-    let cold = || {
-        !meta.knows(object)
-            && !env
-                .cache
-                .disk
-                .as_ref()
-                .is_some_and(|d| d.holds_object(object))
+    let on_disk = || {
+        env.cache
+            .disk
+            .as_ref()
+            .is_some_and(|d| d.holds_object(object))
     };
+    let cold = || !meta.knows(object) && !on_disk();
     let bs = env.cache.config().block_size;
     let window = (env.cache.config().readahead_window / bs).max(1);
     let plan = |want: ByteRange| early::first_window_runs(want, bs, window);
@@ -186,15 +185,7 @@ pub(crate) async fn find<F: OriginFetch>(
             // Blocks of the object on disk (from before a restart, or evicted from RAM): learn
             // the current metadata with a HEAD, then read them, rather than GET them again.
             let ask = match ask {
-                Ask::FirstFetch(_)
-                    if env
-                        .cache
-                        .disk
-                        .as_ref()
-                        .is_some_and(|d| d.holds_object(object)) =>
-                {
-                    Ask::Head
-                }
+                Ask::FirstFetch(_) if on_disk() => Ask::Head,
                 ask => ask,
             };
             let result = match ask {
