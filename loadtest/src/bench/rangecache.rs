@@ -292,23 +292,32 @@ fn spawn(bin: &Path, config: &Path, log: &Path, mode: FileMode) -> Result<Child>
 pub struct MetricsText(pub String);
 
 impl MetricsText {
+    /// The samples of metric `name`: each one's labels (between the braces; empty when it
+    /// has none) and value.
+    fn samples<'a>(&'a self, name: &'a str) -> impl Iterator<Item = (&'a str, f64)> + 'a {
+        self.0.lines().filter_map(move |line| {
+            let rest = line.strip_prefix(name)?;
+            let labels = match rest.strip_prefix('{') {
+                Some(r) => r.split_once('}')?.0,
+                None if rest.starts_with(' ') => "",
+                None => return None,
+            };
+            let value = line.rsplit(' ').next()?.parse::<f64>().ok()?;
+            Some((labels, value))
+        })
+    }
+
     /// The sums of metric `name` per value of label `label`, in the label values' numeric
     /// order (workers "0", "1", ...; others after, by name); empty when no sample has it.
     pub fn by_label(&self, name: &str, label: &str) -> Vec<(String, u64)> {
         let key = format!("{label}=\"");
         let mut sums: Vec<(String, u64)> = Vec::new();
-        for line in self.0.lines() {
-            let Some(rest) = line.strip_prefix(name).and_then(|r| r.strip_prefix('{')) else {
-                continue;
-            };
-            let Some(value) = rest
+        for (labels, n) in self.samples(name) {
+            let Some(value) = labels
                 .split_once(&key)
                 .and_then(|(_, v)| v.split_once('"'))
                 .map(|(v, _)| v)
             else {
-                continue;
-            };
-            let Some(n) = line.rsplit(' ').next().and_then(|n| n.parse::<f64>().ok()) else {
                 continue;
             };
             match sums.iter_mut().find(|(v, _)| v == value) {
@@ -325,14 +334,9 @@ impl MetricsText {
     pub fn sum(&self, name: &str) -> Option<u64> {
         let mut found = false;
         let total = self
-            .0
-            .lines()
-            .filter(|l| {
-                l.strip_prefix(name)
-                    .is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' '))
-            })
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .samples(name)
             .inspect(|_| found = true)
+            .map(|(_, value)| value)
             .sum::<f64>();
         found.then_some(total as u64)
     }
